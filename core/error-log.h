@@ -1,0 +1,23 @@
+/* error-log.h: a domain's `errors` file, the last lines kept in memory. */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+typedef struct _ErrorLog ErrorLog;
+
+/* Keeps at most @max_lines lines; older ones drop off. */
+ErrorLog *error_log_new(guint max_lines);
+void error_log_free(ErrorLog *log);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(ErrorLog, error_log_free)
+
+/* Appends "YYYY-MM-DDTHH:MM:SSZ OPERATION: MESSAGE\n" (newlines inside
+ * MESSAGE become spaces). Not thread-safe: the caller locks. */
+void error_log_add(ErrorLog *log, const char *operation, const char *message);
+
+/* Everything, oldest first. (transfer full) */
+GBytes *error_log_contents(ErrorLog *log);
+gsize error_log_size(ErrorLog *log);
+
+G_END_DECLS

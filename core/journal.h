@@ -1,0 +1,30 @@
+/* journal.h: STATE/journal/DOMAIN.json, the intent of a multi-step operation. */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+/* One intent: which operation ("create", "delete" or "revert") on which
+ * snapshot, touching which disk image files. */
+typedef struct {
+    char *op;
+    char *snapshot;
+    GPtrArray *disks; /* of char*: image file paths */
+} SnapJournal;
+
+void snap_journal_free(SnapJournal *journal);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(SnapJournal, snap_journal_free)
+
+/* Writes the intent atomically and durably before a disk is touched. */
+gboolean snap_journal_write(const char *state_dir, const char *domain, const char *op,
+                            const char *snapshot, GPtrArray *disks, GError **error);
+
+/* The leftover intent of @domain: NULL without error when there is none;
+ * NULL with SNAP_ERROR_INVALID when the file does not parse. */
+SnapJournal *snap_journal_read(const char *state_dir, const char *domain, GError **error);
+
+/* Removes the intent once the metadata is written; absent is success. */
+gboolean snap_journal_remove(const char *state_dir, const char *domain, GError **error);
+
+G_END_DECLS

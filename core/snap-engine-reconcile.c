@@ -1,0 +1,86 @@
+/* snap-engine-reconcile.c: the start-up check of metadata against what the images hold.
+ */
+#include "snap-engine-private.h"
+
+#include <string.h>
+
+#include "snap-disks.h"
+#include "snapshot-xml.h"
+
+static gboolean
+names_contain(GPtrArray *names, const char *name)
+{
+    for (guint i = 0; names && i < names->len; i++) {
+        if (g_strcmp0(names->pdata[i], name) == 0)
+            return TRUE;
+    }
+    return FALSE;
+}
+
+/* Runs on the domain's worker, the only thread that changes the domain,
+ * so it reads the tree without the lock. It reports and deletes nothing:
+ * which side is right is for the user to decide. */
+void
+snap_engine_reconcile_domain(SnapOp *op)
+{
+    SnapDomain *dom = snap_op_domain(op);
+    SnapEngine *engine = dom->engine;
+    g_autoptr(GPtrArray) problems = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GHashTable) tags = NULL;
+    g_autoptr(GPtrArray) nodes = NULL;
+
+    tags =
+        engine->backend->ops->disk_snapshots(engine->backend, dom->def, problems, NULL);
+    for (guint i = 0; i < problems->len; i++)
+        snap_op_report(op, "reconcile", problems->pdata[i]);
+
+    nodes = snap_tree_list(dom->tree, NULL, SNAP_LIST_TOPOLOGICAL);
+    for (guint i = 0; i < nodes->len; i++) {
+        SnapNode *node = nodes->pdata[i];
+        g_autoptr(GError) error = NULL;
+        g_autoptr(SnapshotDef) def =
+            snapshot_xml_parse(node->xml, strlen(node->xml), &error);
+        g_autoptr(GPtrArray) disks = NULL;
+
+        if (def == NULL) {
+            g_autofree char *msg =
+                g_strdup_printf("snapshot '%s': %s", node->name, error->message);
+
+            snap_op_report(op, "reconcile", msg);
+            continue;
+        }
+        disks = snap_disks_internal(dom->def, def);
+        for (guint j = 0; j < disks->len; j++) {
+            DomainDisk *disk = disks->pdata[j];
+            g_autofree char *msg = NULL;
+            GPtrArray *names;
+
+            /* An unreadable disk was reported once above. */
+            if (!g_hash_table_lookup_extended(tags, disk->target, NULL,
+                                              (gpointer *)&names) ||
+                names == NULL || names_contain(names, node->name))
+                continue;
+            msg = g_strdup_printf("snapshot '%s' is missing from disk %s (%s)",
+                                  node->name, disk->target, disk->source);
+            snap_op_report(op, "reconcile", msg);
+        }
+    }
+
+    for (guint i = 0; i < dom->def->disks->len; i++) {
+        DomainDisk *disk = dom->def->disks->pdata[i];
+        GPtrArray *names = g_hash_table_lookup(tags, disk->target);
+
+        for (guint j = 0; names && j < names->len; j++) {
+            const char *tag = names->pdata[j];
+            g_autofree char *msg = NULL;
+
+            if (snap_tree_lookup(dom->tree, tag) != NULL)
+                continue;
+            msg =
+                g_strdup_printf("disk %s (%s) holds snapshot '%s' that has no metadata; "
+                                "write its <domainsnapshot> to create to redefine it",
+                                disk->target, disk->source, tag);
+            snap_op_report(op, "reconcile", msg);
+        }
+    }
+}

@@ -1,0 +1,258 @@
+/* snap-engine.h: the core API, the only header the FUSE daemon includes.
+ *
+ * A SnapEngine owns the domains and snapshot trees of one STATE directory.
+ *
+ * Threads: every read function may be called from any thread at any time;
+ * it answers from memory under a reader lock, never waits for QEMU and
+ * returns copies (transfer full) or plain values. Mutations are queued on
+ * the domain's own worker: one at a time per domain, in submission order,
+ * domains in parallel. Their completion callback runs on that worker
+ * thread (or, for input refused before queuing, on the caller's thread
+ * before the *_async function returns). A failed mutation records one
+ * line in the domain's `errors` file itself. */
+#pragma once
+
+#include <gio/gio.h>
+#include "snap-error.h"
+
+G_BEGIN_DECLS
+
+typedef struct _SnapEngine SnapEngine;
+
+typedef enum {
+    SNAP_DOMAIN_SHUTOFF,
+    SNAP_DOMAIN_RUNNING,
+    SNAP_DOMAIN_PAUSED,
+} SnapDomainState;
+
+typedef struct {
+    gboolean read_only;         /* every mutation fails with SNAP_ERROR_READ_ONLY */
+    gboolean no_reconcile;      /* skip the start-up check against the images */
+} SnapEngineOptions;
+
+/* Loads STATE/domains/NAME.xml and STATE/snapshots/NAME/SNAP.xml. A domain
+ * or snapshot file that does not parse is skipped and reported in that
+ * domain's errors (nothing is deleted). Fails only when @state_dir itself
+ * is unusable. Starts no thread (the daemon forks after this): workers
+ * start in snap_engine_start(). @opts may be NULL. (transfer full) */
+SnapEngine *snap_engine_new(const char *state_dir, const SnapEngineOptions *opts,
+                            GError **error);
+
+/* Starts the workers, finishes or rolls back operations a crash
+ * interrupted (STATE/journal/), and queues the start-up reconcile of every
+ * domain on its worker (metadata against `qemu-img info`), so mounting is
+ * not delayed by it. Mutations submitted before this wait for it. */
+void snap_engine_start(SnapEngine *engine);
+
+/* Waits for queued and running operations, then frees. NULL is allowed. */
+void snap_engine_free(SnapEngine *engine);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(SnapEngine, snap_engine_free)
+
+/* ---- change notification ------------------------------------------------ */
+
+typedef enum {
+    SNAP_CHANGE_SNAPSHOT_ADDED,   /* @snapshot appeared under @parent */
+    SNAP_CHANGE_SNAPSHOT_REMOVED, /* @snapshot vanished from under @old_parent */
+    SNAP_CHANGE_SNAPSHOT_MOVED,   /* @snapshot moved from @old_parent to @parent */
+    SNAP_CHANGE_SNAPSHOT_XML,     /* @snapshot's metadata.xml content changed */
+    SNAP_CHANGE_CURRENT,          /* the `current` link changed or (dis)appeared */
+    SNAP_CHANGE_DOMAIN_FILE,      /* domain.xml, state, errors or job changed */
+    SNAP_CHANGE_ERROR,            /* a line was added to `errors`: @message */
+} SnapChangeKind;
+
+/* Parents are snapshot names; NULL means the domain directory itself. */
+typedef struct {
+    SnapChangeKind kind;
+    const char *domain;
+    const char *snapshot;
+    const char *parent;
+    const char *old_parent;
+    const char *message;        /* SNAP_CHANGE_ERROR: the line, for the log */
+} SnapChange;
+
+typedef void (*SnapChangeFunc)(const SnapChange *change, gpointer user_data);
+
+/* Sets the one listener for changes. It is called on the worker thread,
+ * without engine locks held, after the operation's completion callback
+ * returned (so a FUSE reply always precedes the invalidations it causes).
+ * It must not block on the kernel: queue and return. */
+void snap_engine_set_change_func(SnapEngine *engine, SnapChangeFunc func,
+                                 gpointer user_data);
+
+/* ---- reads: domains ------------------------------------------------------ */
+
+/* Domain names, sorted. (transfer full: array owns the strings) */
+GPtrArray *snap_engine_list_domains(SnapEngine *engine);
+
+typedef struct {
+    SnapDomainState state;
+    guint nroots;               /* snapshots without a parent */
+    guint nsnapshots;
+    gboolean has_current;
+    gint64 mtime;               /* last change on this domain, epoch seconds */
+} SnapDomainInfo;
+
+/* FALSE when there is no such domain. */
+gboolean snap_engine_domain_info(SnapEngine *engine, const char *domain,
+                                 SnapDomainInfo *info);
+
+typedef enum {
+    SNAP_DOMAIN_FILE_XML,       /* domain.xml: the definition, paths absolute */
+    SNAP_DOMAIN_FILE_STATE,     /* "running\n" | "paused\n" | "shutoff\n" */
+    SNAP_DOMAIN_FILE_ERRORS,    /* the last errors, one a line */
+    SNAP_DOMAIN_FILE_JOB,       /* the operation in progress, or empty */
+} SnapDomainFile;
+
+/* The content of one of a domain's files, or NULL when there is no such
+ * domain. (transfer full) */
+GBytes *snap_engine_domain_file(SnapEngine *engine, const char *domain,
+                                SnapDomainFile file);
+
+/* ---- reads: snapshots ---------------------------------------------------- */
+
+typedef struct {
+    gint64 creation_time;       /* epoch seconds */
+    guint nchildren;
+    gboolean is_current;
+    gsize xml_size;             /* exact size of metadata.xml */
+} SnapSnapshotInfo;
+
+/* Looks up @snapshot of @domain. With @parent_check TRUE it also requires
+ * that its parent is @parent (NULL: that it is a root), which is what a
+ * lookup in a directory needs. FALSE when not found. @info may be NULL. */
+gboolean snap_engine_snapshot_info(SnapEngine *engine, const char *domain,
+                                   const char *snapshot, gboolean parent_check,
+                                   const char *parent, SnapSnapshotInfo *info);
+
+typedef struct {
+    char *name;
+    SnapSnapshotInfo info;
+} SnapEntry;
+
+void snap_entry_free(SnapEntry *entry);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(SnapEntry, snap_entry_free)
+
+/* The children of @parent (NULL: the roots), taken atomically, ordered by
+ * creation time then name. NULL when the domain or parent does not exist.
+ * (transfer full: GPtrArray of SnapEntry*) */
+GPtrArray *snap_engine_list_children(SnapEngine *engine, const char *domain,
+                                     const char *parent);
+
+typedef enum {
+    SNAP_LIST_ALL         = 0,
+    SNAP_LIST_ROOTS       = 1 << 0,  /* without @from; with @from: DESCENDANTS */
+    SNAP_LIST_LEAVES      = 1 << 1,
+    SNAP_LIST_NO_LEAVES   = 1 << 2,
+    SNAP_LIST_TOPOLOGICAL = 1 << 3,  /* parents before children */
+} SnapListFlags;
+
+/* libvirt's virDomainListAllSnapshots (@from NULL) and
+ * virDomainSnapshotListAllChildren (@from a snapshot; SNAP_LIST_ROOTS then
+ * means all descendants), taken atomically. Without TOPOLOGICAL the order
+ * is by name. NULL when not found. (transfer full: SnapEntry*) */
+GPtrArray *snap_engine_list_snapshots(SnapEngine *engine, const char *domain,
+                                      const char *from, SnapListFlags flags);
+
+/* The parent's name of @snapshot in @out_parent (NULL for a root).
+ * FALSE when not found. */
+gboolean snap_engine_snapshot_parent(SnapEngine *engine, const char *domain,
+                                     const char *snapshot, char **out_parent);
+
+/* metadata.xml of @snapshot (with <active>1</active> when current), or
+ * NULL when not found. (transfer full) */
+GBytes *snap_engine_snapshot_xml(SnapEngine *engine, const char *domain,
+                                 const char *snapshot);
+
+/* The directory path of @snapshot relative to its domain directory
+ * ("base/child/snap"), or NULL when not found. (transfer full) */
+char *snap_engine_snapshot_path(SnapEngine *engine, const char *domain,
+                                const char *snapshot);
+
+/* The current snapshot's name, or NULL when there is none. (transfer full) */
+char *snap_engine_current(SnapEngine *engine, const char *domain);
+
+/* Records a failure of @operation (e.g. "revert s1") on @domain in its
+ * errors file and the debug log; for input the daemon refused itself
+ * (a control word it does not know) before any engine call. */
+void snap_engine_report_error(SnapEngine *engine, const char *domain,
+                              const char *operation, const GError *error);
+
+/* ---- mutations ------------------------------------------------------------ */
+
+/* @error is NULL on success. (transfer none) */
+typedef void (*SnapDoneFunc)(const GError *error, gpointer user_data);
+
+/* mkdir: takes snapshot @name of @domain with libvirt's defaults (shut
+ * off: internal disk snapshot with qemu-img). @in_dir is the snapshot
+ * whose directory the mkdir happened in (NULL: the domain directory); it
+ * must be the current snapshot (NULL when there is none), else
+ * SNAP_ERROR_NOT_CURRENT. Bad name: INVALID; taken: EXISTS. The new
+ * snapshot becomes current. @cancellable cancels it until it has touched
+ * a disk. */
+void snap_engine_create_async(SnapEngine *engine, const char *domain,
+                              const char *in_dir, const char *name,
+                              GCancellable *cancellable,
+                              SnapDoneFunc done, gpointer user_data);
+
+/* The domain's `create` file: @xml is a <domainsnapshot>. A name that does
+ * not exist yet creates a snapshot honouring description, memory and disk
+ * choices (virDomainSnapshotCreateXML); one that exists with its disk
+ * snapshots present and a creationTime redefines metadata only (REDEFINE,
+ * and CURRENT when it says <active>1</active>). Bad XML: INVALID. */
+void snap_engine_create_xml_async(SnapEngine *engine, const char *domain,
+                                  const char *xml, gsize len,
+                                  GCancellable *cancellable,
+                                  SnapDoneFunc done, gpointer user_data);
+
+typedef enum {
+    SNAP_DELETE_CHILDREN      = 1 << 0,  /* the snapshot and all descendants */
+    SNAP_DELETE_CHILDREN_ONLY = 1 << 1,  /* the descendants, keep the snapshot */
+    SNAP_DELETE_METADATA_ONLY = 1 << 2,  /* forget metadata, keep disk data */
+} SnapDeleteFlags;
+
+/* virDomainSnapshotDelete: without flags the children are re-parented to
+ * the snapshot's parent, and if it was current its parent becomes current
+ * (or no snapshot is current when it was a root). */
+void snap_engine_delete_async(SnapEngine *engine, const char *domain,
+                              const char *snapshot, SnapDeleteFlags flags,
+                              GCancellable *cancellable,
+                              SnapDoneFunc done, gpointer user_data);
+
+typedef enum {
+    SNAP_REVERT_RUNNING = 1 << 0,
+    SNAP_REVERT_PAUSED  = 1 << 1,
+    SNAP_REVERT_FORCE   = 1 << 2,
+} SnapRevertFlags;
+
+/* The words of a write to `revert`: empty (just "\n"), or any of
+ * "running", "paused", "force" separated by blanks; "running paused" is
+ * INVALID, as libvirt's flags are mutually exclusive. */
+gboolean snap_revert_flags_parse(const char *buf, gsize len,
+                                 SnapRevertFlags *flags, GError **error);
+
+/* virDomainRevertToSnapshot: the disks (and the definition) return to
+ * @snapshot, which becomes current. */
+void snap_engine_revert_async(SnapEngine *engine, const char *domain,
+                              const char *snapshot, SnapRevertFlags flags,
+                              GCancellable *cancellable,
+                              SnapDoneFunc done, gpointer user_data);
+
+typedef enum {
+    SNAP_ACTION_START,
+    SNAP_ACTION_SHUTDOWN,
+    SNAP_ACTION_DESTROY,
+    SNAP_ACTION_PAUSE,
+    SNAP_ACTION_RESUME,
+} SnapDomainAction;
+
+/* The one word of a write to `state`. */
+gboolean snap_domain_action_parse(const char *buf, gsize len,
+                                  SnapDomainAction *action, GError **error);
+
+/* Changes the domain's run state. */
+void snap_engine_domain_action_async(SnapEngine *engine, const char *domain,
+                                     SnapDomainAction action,
+                                     GCancellable *cancellable,
+                                     SnapDoneFunc done, gpointer user_data);
+
+G_END_DECLS

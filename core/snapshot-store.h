@@ -1,0 +1,27 @@
+/* snapshot-store.h: STATE/snapshots/<domain>/<snap>.xml, one file per
+ * snapshot, written atomically (temp file, fsync, rename, fsync dir). */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+/* Writes @len bytes of @data to @path atomically and durably: a temp file
+ * beside it, fsync, rename over @path, fsync of the directory. On failure
+ * @path is unchanged and no temp file is left. ENOSPC maps to
+ * SNAP_ERROR_NO_SPACE. */
+gboolean snap_store_write_atomic(const char *path, const char *data, gsize len,
+                                 GError **error);
+
+/* Removes @path and fsyncs its directory; a missing file is success. */
+gboolean snap_store_remove(const char *path, GError **error);
+
+/* STATE/snapshots/<domain>/<snapshot>.xml. (transfer full) */
+char *snap_store_snapshot_path(const char *state_dir, const char *domain,
+                               const char *snapshot);
+
+/* Creates STATE/snapshots/<domain>/ if needed. */
+gboolean snap_store_ensure_domain_dir(const char *state_dir, const char *domain,
+                                      GError **error);
+
+G_END_DECLS

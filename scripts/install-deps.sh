@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages snaptreefs needs to build, test and demo.
+set -euo pipefail
+
+PACKAGES=(
+    build-essential meson ninja-build pkg-config
+    libfuse3-dev fuse3
+    libglib2.0-dev libjson-glib-dev libxml2-dev libxml2-utils
+    qemu-utils qemu-system-x86
+    libvirt0            # domainsnapshot.rng, for schema validation in tests
+    libvirt-clients     # virsh -c test:/// for redefine compatibility tests
+    tree procps psmisc util-linux
+    jq                  # test helpers parse qemu-img info --output=json
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
