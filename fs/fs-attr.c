@@ -1,0 +1,92 @@
+/* fs-attr.c: node kinds to modes, stable inode numbers and struct stat. */
+#include "fs-attr.h"
+
+#include <string.h>
+
+static const struct {
+    const char *name;
+    mode_t mode;
+} fs_attr_kinds[] = {
+    [FS_NODE_ROOT] = {NULL, S_IFDIR | 0755},
+    [FS_NODE_DOMAIN] = {NULL, S_IFDIR | 0755},
+    [FS_NODE_DOMAIN_XML] = {"domain.xml", S_IFREG | 0444},
+    [FS_NODE_STATE] = {"state", S_IFREG | 0644},
+    [FS_NODE_CURRENT] = {"current", S_IFLNK | 0777},
+    [FS_NODE_CREATE] = {"create", S_IFREG | 0200},
+    [FS_NODE_ERRORS] = {"errors", S_IFREG | 0444},
+    [FS_NODE_JOB] = {"job", S_IFREG | 0444},
+    [FS_NODE_BY_NAME] = {".by-name", S_IFDIR | 0755},
+    [FS_NODE_BY_NAME_LINK] = {NULL, S_IFLNK | 0777},
+    [FS_NODE_SNAPSHOT] = {NULL, S_IFDIR | 0755},
+    [FS_NODE_METADATA] = {"metadata.xml", S_IFREG | 0444},
+    [FS_NODE_REVERT] = {"revert", S_IFREG | 0200},
+};
+
+const char *
+fs_attr_kind_name(FsNodeKind kind)
+{
+    g_return_val_if_fail((gsize)kind < G_N_ELEMENTS(fs_attr_kinds), NULL);
+    return fs_attr_kinds[kind].name;
+}
+
+mode_t
+fs_attr_kind_mode(FsNodeKind kind)
+{
+    g_return_val_if_fail((gsize)kind < G_N_ELEMENTS(fs_attr_kinds), 0);
+    return fs_attr_kinds[kind].mode;
+}
+
+gboolean
+fs_attr_kind_is_volatile(FsNodeKind kind)
+{
+    return kind == FS_NODE_STATE || kind == FS_NODE_ERRORS || kind == FS_NODE_JOB;
+}
+
+static guint64
+fnv1a_update(guint64 hash, const char *s)
+{
+    /* The terminating NUL is hashed too, so ("ab", "c") and ("a", "bc")
+     * differ. */
+    const guchar *p = (const guchar *)(s != NULL ? s : "");
+
+    do {
+        hash ^= *p;
+        hash *= G_GUINT64_CONSTANT(0x100000001b3);
+    } while (*p++ != '\0');
+    return hash;
+}
+
+guint64
+fs_attr_ino(FsNodeKind kind, const char *domain, const char *snapshot)
+{
+    guint64 hash = G_GUINT64_CONSTANT(0xcbf29ce484222325);
+    char k[2] = {(char)('A' + kind), '\0'};
+
+    if (kind == FS_NODE_ROOT)
+        return 1;
+    hash = fnv1a_update(hash, k);
+    hash = fnv1a_update(hash, domain);
+    hash = fnv1a_update(hash, snapshot);
+    /* 0 is no inode at all and 1 is the root's. */
+    if (hash <= 1)
+        hash += 2;
+    return hash;
+}
+
+void
+fs_attr_fill(FsNodeKind kind, guint64 ino, const FsAttrValues *values, uid_t uid,
+             gid_t gid, struct stat *st)
+{
+    memset(st, 0, sizeof(*st));
+    st->st_ino = ino;
+    st->st_mode = fs_attr_kind_mode(kind);
+    st->st_nlink = S_ISDIR(st->st_mode) ? values->nlink : 1;
+    st->st_uid = uid;
+    st->st_gid = gid;
+    st->st_size = S_ISDIR(st->st_mode) ? 0 : (off_t)values->size;
+    st->st_blksize = 4096;
+    st->st_blocks = S_ISREG(st->st_mode) ? (blkcnt_t)((values->size + 511) / 512) : 0;
+    st->st_atim.tv_sec = values->mtime;
+    st->st_mtim.tv_sec = values->mtime;
+    st->st_ctim.tv_sec = values->mtime;
+}

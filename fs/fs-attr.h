@@ -1,0 +1,55 @@
+/* fs-attr.h: the attributes of every kind of node in the tree (pure). */
+#pragma once
+
+#include <glib.h>
+#include <sys/stat.h>
+
+G_BEGIN_DECLS
+
+/* What a node is; together with its domain and snapshot names this is its
+ * identity, which decides its nodeid while mounted and its st_ino forever. */
+typedef enum {
+    FS_NODE_ROOT,
+    FS_NODE_DOMAIN,       /* MOUNT/NAME/ */
+    FS_NODE_DOMAIN_XML,   /* NAME/domain.xml */
+    FS_NODE_STATE,        /* NAME/state */
+    FS_NODE_CURRENT,      /* NAME/current (symlink) */
+    FS_NODE_CREATE,       /* NAME/create */
+    FS_NODE_ERRORS,       /* NAME/errors */
+    FS_NODE_JOB,          /* NAME/job */
+    FS_NODE_BY_NAME,      /* NAME/.by-name/ */
+    FS_NODE_BY_NAME_LINK, /* NAME/.by-name/SNAP (symlink) */
+    FS_NODE_SNAPSHOT,     /* a snapshot's directory */
+    FS_NODE_METADATA,     /* SNAP/metadata.xml */
+    FS_NODE_REVERT,       /* SNAP/revert */
+} FsNodeKind;
+
+/* The variable part of a node's attributes, read from the engine. */
+typedef struct {
+    guint64 size; /* files: content length; symlinks: target length */
+    gint64 mtime; /* epoch seconds; also atime and ctime */
+    guint nlink;  /* directories: 2 + subdirectories; others 1 */
+} FsAttrValues;
+
+/* The fixed name of a node kind inside its parent ("domain.xml"), or NULL
+ * for kinds named after their object (domains, snapshots, links). */
+const char *fs_attr_kind_name(FsNodeKind kind);
+
+/* The file type and permission bits of @kind (S_IFDIR | 0755, ...). */
+mode_t fs_attr_kind_mode(FsNodeKind kind);
+
+/* TRUE for the status files whose content changes without their inode
+ * being told (state, errors, job): no attribute caching, direct I/O. */
+gboolean fs_attr_kind_is_volatile(FsNodeKind kind);
+
+/* A stable 64-bit inode number for the identity (@kind, @domain,
+ * @snapshot): FNV-1a over the three, never 0 or 1 (1 is the root's). The
+ * same identity gets the same number across restarts. */
+guint64 fs_attr_ino(FsNodeKind kind, const char *domain, const char *snapshot);
+
+/* Fills @st for a node of @kind with inode number @ino, owned by
+ * @uid/@gid. Every field is set; nothing is read from anywhere else. */
+void fs_attr_fill(FsNodeKind kind, guint64 ino, const FsAttrValues *values, uid_t uid,
+                  gid_t gid, struct stat *st);
+
+G_END_DECLS

@@ -1,0 +1,130 @@
+/* fs-changes.c: which cached names and inodes each kind of engine change makes stale. */
+#include "fs-changes.h"
+
+#include "fs-reply.h"
+
+/* Queues an inode invalidation for the attached node of an identity. */
+static void
+inval_node(FsContext *ctx, FsNodeKind kind, const char *domain, const char *snapshot,
+           off_t off)
+{
+    g_autoptr(FsNode) node = fs_inode_table_find(ctx->inodes, kind, domain, snapshot);
+
+    if (node != NULL)
+        fs_invalidator_inode(ctx->invalidator, node->nodeid, off);
+}
+
+static void
+inval_all(FsContext *ctx, FsNodeKind kind, const char *domain, off_t off)
+{
+    g_autoptr(GArray) ids = fs_inode_table_find_all(ctx->inodes, kind, domain);
+
+    for (guint i = 0; i < ids->len; i++)
+        fs_invalidator_inode(ctx->invalidator, g_array_index(ids, guint64, i), off);
+}
+
+/* The directory holding a snapshot whose parent is @parent (NULL: the
+ * domain directory): its cached @name and its listing and attributes. */
+static void
+inval_in_dir(FsContext *ctx, const char *domain, const char *parent, const char *name)
+{
+    FsNodeKind kind = parent != NULL ? FS_NODE_SNAPSHOT : FS_NODE_DOMAIN;
+    g_autoptr(FsNode) dir = fs_inode_table_find(ctx->inodes, kind, domain, parent);
+
+    if (dir == NULL)
+        return;
+    fs_invalidator_entry(ctx->invalidator, dir->nodeid, name);
+    fs_invalidator_inode(ctx->invalidator, dir->nodeid, 0);
+}
+
+static void
+inval_by_name(FsContext *ctx, const char *domain, const char *name)
+{
+    g_autoptr(FsNode) dir =
+        fs_inode_table_find(ctx->inodes, FS_NODE_BY_NAME, domain, NULL);
+
+    if (dir == NULL)
+        return;
+    fs_invalidator_entry(ctx->invalidator, dir->nodeid, name);
+    fs_invalidator_inode(ctx->invalidator, dir->nodeid, 0);
+}
+
+/* Moving or removing a snapshot changes the paths of its descendants, and
+ * so the targets of their .by-name links and maybe of `current`. */
+static void
+inval_links(FsContext *ctx, const char *domain)
+{
+    inval_all(ctx, FS_NODE_BY_NAME_LINK, domain, 0);
+    inval_node(ctx, FS_NODE_CURRENT, domain, NULL, 0);
+}
+
+static void
+detach_snapshot(FsContext *ctx, const char *domain, const char *snapshot)
+{
+    static const FsNodeKind kinds[] = {
+        FS_NODE_SNAPSHOT,
+        FS_NODE_METADATA,
+        FS_NODE_REVERT,
+        FS_NODE_BY_NAME_LINK,
+    };
+
+    for (gsize i = 0; i < G_N_ELEMENTS(kinds); i++)
+        fs_inode_table_detach(ctx->inodes, kinds[i], domain, snapshot);
+}
+
+void
+fs_changes_on_change(const SnapChange *change, gpointer user_data)
+{
+    FsContext *ctx = user_data;
+    const char *domain = change->domain;
+
+    switch (change->kind) {
+    case SNAP_CHANGE_SNAPSHOT_ADDED:
+        /* Drops a cached negative entry for the new name as well. */
+        inval_in_dir(ctx, domain, change->parent, change->snapshot);
+        inval_by_name(ctx, domain, change->snapshot);
+        break;
+    case SNAP_CHANGE_SNAPSHOT_REMOVED:
+        detach_snapshot(ctx, domain, change->snapshot);
+        inval_in_dir(ctx, domain, change->old_parent, change->snapshot);
+        inval_by_name(ctx, domain, change->snapshot);
+        inval_links(ctx, domain);
+        break;
+    case SNAP_CHANGE_SNAPSHOT_MOVED:
+        inval_in_dir(ctx, domain, change->old_parent, change->snapshot);
+        inval_in_dir(ctx, domain, change->parent, change->snapshot);
+        inval_links(ctx, domain);
+        break;
+    case SNAP_CHANGE_SNAPSHOT_XML:
+        inval_node(ctx, FS_NODE_METADATA, domain, change->snapshot, 0);
+        /* A redefine may change creationTime, the directory's mtime. */
+        inval_node(ctx, FS_NODE_SNAPSHOT, domain, change->snapshot, -1);
+        break;
+    case SNAP_CHANGE_CURRENT: {
+        g_autoptr(FsNode) dir =
+            fs_inode_table_find(ctx->inodes, FS_NODE_DOMAIN, domain, NULL);
+
+        if (dir != NULL)
+            fs_invalidator_entry(ctx->invalidator, dir->nodeid, "current");
+        inval_node(ctx, FS_NODE_CURRENT, domain, NULL, 0);
+        /* The old and the new current's metadata.xml differ in
+         * <active>1</active>; the change does not say which they were. */
+        inval_all(ctx, FS_NODE_METADATA, domain, 0);
+        break;
+    }
+    case SNAP_CHANGE_DOMAIN_FILE:
+        inval_node(ctx, FS_NODE_DOMAIN_XML, domain, NULL, 0);
+        inval_node(ctx, FS_NODE_STATE, domain, NULL, 0);
+        inval_node(ctx, FS_NODE_ERRORS, domain, NULL, 0);
+        inval_node(ctx, FS_NODE_JOB, domain, NULL, 0);
+        break;
+    case SNAP_CHANGE_ERROR:
+        fs_log_error_line(domain, change->message);
+        inval_node(ctx, FS_NODE_ERRORS, domain, NULL, 0);
+        return;
+    }
+    /* Every change moves the domain's mtime, which the domain directory
+     * (and, listing included, already invalidated ones) reports. */
+    inval_node(ctx, FS_NODE_DOMAIN, domain, NULL,
+               change->kind == SNAP_CHANGE_CURRENT ? 0 : -1);
+}

@@ -1,0 +1,38 @@
+/* fs-context.h: what every request handler shares (engine, inodes, policy). */
+#pragma once
+
+#include <fuse_lowlevel.h>
+#include <glib.h>
+
+#include "snap-engine.h"
+#include "inode-table.h"
+#include "invalidator.h"
+
+G_BEGIN_DECLS
+
+typedef struct {
+    SnapEngine *engine;         /* owned */
+    FsInodeTable *inodes;       /* owned */
+    FsInvalidator *invalidator; /* owned; its thread starts after daemonizing */
+    struct fuse_session *se;    /* not owned */
+    double entry_timeout;       /* names, including negative lookups */
+    double attr_timeout;        /* attributes, except the status files' */
+    gboolean read_only;
+    uid_t uid; /* owner of every node: the mounting user */
+    gid_t gid;
+    gint64 mount_time; /* the root directory's times */
+} FsContext;
+
+/* A context with an empty inode table and an idle invalidator; the engine
+ * and session are filled in by main(). (transfer full) */
+FsContext *fs_context_new(void);
+void fs_context_free(FsContext *ctx);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(FsContext, fs_context_free)
+
+static inline FsContext *
+fs_ctx(fuse_req_t req)
+{
+    return fuse_req_userdata(req);
+}
+
+G_END_DECLS

@@ -1,0 +1,488 @@
+/* fs-ops-dir.c: lookup, attributes, listings and the directory mutations. */
+#include "fs-ops.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/statvfs.h>
+
+#include "fs-reply.h"
+#include "fs-tree.h"
+
+typedef struct {
+    FsNode *dir;
+    GPtrArray *entries; /* FsDirEntry *, fixed at opendir */
+} FsDirHandle;
+
+static void
+fs_dir_handle_free(FsDirHandle *h)
+{
+    g_clear_pointer(&h->dir, fs_node_unref);
+    g_clear_pointer(&h->entries, g_ptr_array_unref);
+    g_free(h);
+}
+
+/* The node of @ino while its object still exists, else NULL. */
+static FsNode *
+live_node(FsContext *ctx, fuse_ino_t ino)
+{
+    g_autoptr(FsNode) node = fs_inode_table_get(ctx->inodes, ino);
+
+    if (node == NULL)
+        return NULL;
+    if (node->kind != FS_NODE_ROOT) {
+        g_autoptr(FsNode) attached =
+            fs_inode_table_find(ctx->inodes, node->kind, node->domain, node->snapshot);
+
+        if (attached != node)
+            return NULL;
+    }
+    return g_steal_pointer(&node);
+}
+
+static void
+fs_op_init(void *userdata, struct fuse_conn_info *conn)
+{
+    /* Not FUSE_CAP_CACHE_SYMLINKS: link targets change whenever a
+     * snapshot moves or `current` does, and the invalidation only follows
+     * the reply of the operation that moved them; readlink is answered
+     * from memory anyway. */
+    static const unsigned wanted[] = {
+        FUSE_CAP_READDIRPLUS,
+        FUSE_CAP_READDIRPLUS_AUTO,
+        FUSE_CAP_ATOMIC_O_TRUNC,
+    };
+
+    for (gsize i = 0; i < G_N_ELEMENTS(wanted); i++)
+        if (conn->capable & wanted[i])
+            conn->want |= wanted[i];
+    /* Buffered writes would turn the control files' errors into silence;
+     * libfuse may want symlink caching by default. */
+    conn->want &= ~(FUSE_CAP_WRITEBACK_CACHE | FUSE_CAP_CACHE_SYMLINKS);
+}
+
+static void
+fs_op_lookup(fuse_req_t req, fuse_ino_t parent_ino, const char *name)
+{
+    FsContext *ctx = fs_ctx(req);
+    g_autoptr(FsNode) parent = live_node(ctx, parent_ino);
+    g_autofree char *snapshot = NULL;
+    const char *domain;
+    FsNodeKind kind;
+    struct stat st;
+    int err;
+
+    if (parent == NULL) {
+        fuse_reply_err(req, ENOENT);
+        return;
+    }
+    err = fs_tree_lookup(ctx, parent, name, &kind, &snapshot);
+    domain = parent->kind == FS_NODE_ROOT ? name : parent->domain;
+    if (err == 0 && !fs_tree_stat(ctx, kind, domain, snapshot, &st))
+        err = ENOENT;
+    if (err == ENOENT) {
+        /* A negative entry the kernel may cache: every name that appears
+         * later is invalidated by fs-changes.c. */
+        struct fuse_entry_param e;
+
+        memset(&e, 0, sizeof(e));
+        /* A missing `current` appears with the first snapshot. */
+        if (parent->kind == FS_NODE_DOMAIN && strcmp(name, "current") == 0)
+            e.entry_timeout = 0.0;
+        else
+            e.entry_timeout = ctx->entry_timeout;
+        fuse_reply_entry(req, &e);
+        return;
+    }
+    if (err != 0) {
+        fuse_reply_err(req, err);
+        return;
+    }
+    fs_reply_entry(req, ctx, kind, domain, snapshot, &st);
+}
+
+static void
+fs_op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+    fs_inode_table_forget(fs_ctx(req)->inodes, ino, nlookup);
+    fuse_reply_none(req);
+}
+
+static void
+fs_op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+    FsContext *ctx = fs_ctx(req);
+
+    for (size_t i = 0; i < count; i++)
+        fs_inode_table_forget(ctx->inodes, forgets[i].ino, forgets[i].nlookup);
+    fuse_reply_none(req);
+}
+
+static void
+fs_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    FsContext *ctx = fs_ctx(req);
+    g_autoptr(FsNode) node = fs_inode_table_get(ctx->inodes, ino);
+    g_autoptr(FsNode) live = NULL;
+    double entry_timeout, attr_timeout;
+    struct stat st;
+
+    if (node == NULL) {
+        fuse_reply_err(req, ENOENT);
+        return;
+    }
+    fs_tree_timeouts(ctx, node->kind, &entry_timeout, &attr_timeout);
+    live = live_node(ctx, ino);
+    if (live != NULL &&
+        fs_tree_stat(ctx, node->kind, node->domain, node->snapshot, &st)) {
+        fs_inode_table_set_stat(ctx->inodes, node, &st);
+        fuse_reply_attr(req, &st, attr_timeout);
+        return;
+    }
+    /* An unlinked node: the kernel may still hold it (an open file, a
+     * shell's cwd); answer what it was, with no links left. "current"
+     * keeps its node across its absences, so it is not detached. */
+    if (live != NULL && node->kind != FS_NODE_CURRENT)
+        fs_inode_table_detach(ctx->inodes, node->kind, node->domain, node->snapshot);
+    if (!fs_inode_table_last_stat(ctx->inodes, node, &st)) {
+        fuse_reply_err(req, ENOENT);
+        return;
+    }
+    st.st_nlink = 0;
+    fuse_reply_attr(req, &st, 0.0);
+}
+
+static void
+fs_op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+    FsContext *ctx = fs_ctx(req);
+    g_autoptr(FsNode) node = live_node(ctx, ino);
+    g_autofree char *target = NULL;
+
+    if (node == NULL) {
+        fuse_reply_err(req, ENOENT);
+        return;
+    }
+    if (node->kind != FS_NODE_CURRENT && node->kind != FS_NODE_BY_NAME_LINK) {
+        fuse_reply_err(req, EINVAL);
+        return;
+    }
+    target = fs_tree_link_target(ctx, node->kind, node->domain, node->snapshot);
+    if (target == NULL)
+        fuse_reply_err(req, ENOENT);
+    else
+        fuse_reply_readlink(req, target);
+}
+
+static void
+fs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    FsContext *ctx = fs_ctx(req);
+    g_autoptr(FsNode) node = live_node(ctx, ino);
+    FsDirHandle *h;
+    GPtrArray *entries;
+    int err = 0;
+
+    if (node == NULL) {
+        fuse_reply_err(req, ENOENT);
+        return;
+    }
+    entries = fs_tree_list(ctx, node, &err);
+    if (entries == NULL) {
+        fuse_reply_err(req, err);
+        return;
+    }
+    h = g_new0(FsDirHandle, 1);
+    h->dir = g_steal_pointer(&node);
+    h->entries = entries;
+    fi->fh = (uint64_t)(uintptr_t)h;
+    /* Listings change only through the engine, which invalidates them;
+     * a mkdir or rmdir in a directory invalidates its listing in the
+     * kernel itself. .by-name changes with every mutation anywhere in the
+     * domain, after its reply, so each opendir of it lists afresh. */
+    fi->cache_readdir = 1;
+    fi->keep_cache = h->dir->kind != FS_NODE_BY_NAME;
+    if (fuse_reply_open(req, fi) != 0)
+        fs_dir_handle_free(h);
+}
+
+static void
+do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+           struct fuse_file_info *fi, gboolean plus)
+{
+    FsContext *ctx = fs_ctx(req);
+    FsDirHandle *h = (FsDirHandle *)(uintptr_t)fi->fh;
+    g_autofree char *buf = g_malloc(size);
+    g_autoptr(GArray) counted = g_array_new(FALSE, FALSE, sizeof(guint64));
+    size_t pos = 0;
+
+    for (guint i = (off >= 0 ? (guint)off : 0); i < h->entries->len; i++) {
+        const FsDirEntry *e = g_ptr_array_index(h->entries, i);
+        size_t need;
+
+        if (!plus) {
+            need = fuse_add_direntry(req, buf + pos, size - pos, e->name, &e->st, i + 1);
+        } else {
+            struct fuse_entry_param ep;
+            g_autoptr(FsNode) child = NULL;
+            g_autofree char *snapshot = NULL;
+            FsNodeKind kind;
+
+            memset(&ep, 0, sizeof(ep));
+            ep.attr = e->st;
+            /* The name is from the listing; its attributes and whether it
+             * is still here are checked now, so the kernel never gets a
+             * dentry for something already gone (ino 0: no dentry). */
+            if (i >= 2 && fs_tree_lookup(ctx, h->dir, e->name, &kind, &snapshot) == 0 &&
+                kind == e->kind &&
+                fs_tree_stat(ctx, e->kind, e->domain, e->snapshot, &ep.attr)) {
+                child = fs_inode_table_lookup_ref(ctx->inodes, e->kind, e->domain,
+                                                  e->snapshot, &ep.attr);
+                ep.ino = child->nodeid;
+                fs_tree_timeouts(ctx, e->kind, &ep.entry_timeout, &ep.attr_timeout);
+            }
+            need =
+                fuse_add_direntry_plus(req, buf + pos, size - pos, e->name, &ep, i + 1);
+            if (child != NULL) {
+                if (need > size - pos)
+                    fs_inode_table_forget(ctx->inodes, child->nodeid, 1);
+                else
+                    g_array_append_val(counted, child->nodeid);
+            }
+        }
+        if (need > size - pos)
+            break;
+        pos += need;
+    }
+    if (fuse_reply_buf(req, buf, pos) != 0) {
+        for (guint i = 0; i < counted->len; i++)
+            fs_inode_table_forget(ctx->inodes, g_array_index(counted, guint64, i), 1);
+    }
+}
+
+static void
+fs_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+              struct fuse_file_info *fi)
+{
+    do_readdir(req, ino, size, off, fi, FALSE);
+}
+
+static void
+fs_op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                  struct fuse_file_info *fi)
+{
+    do_readdir(req, ino, size, off, fi, TRUE);
+}
+
+static void
+fs_op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    fs_dir_handle_free((FsDirHandle *)(uintptr_t)fi->fh);
+    fuse_reply_err(req, 0);
+}
+
+static void
+on_mkdir_done(const GError *error, gpointer user_data)
+{
+    g_autoptr(FsRequest) r = user_data;
+    fuse_req_t req = fs_request_finish(r);
+    struct stat st;
+
+    if (error != NULL) {
+        fs_reply_gerror(req, error, r->what);
+        return;
+    }
+    if (!fs_tree_stat(r->ctx, FS_NODE_SNAPSHOT, r->domain, r->name, &st)) {
+        /* Created, then gone before we could describe it. */
+        fuse_reply_err(req, ENOENT);
+        return;
+    }
+    fs_reply_entry(req, r->ctx, FS_NODE_SNAPSHOT, r->domain, r->name, &st);
+}
+
+static void
+fs_op_mkdir(fuse_req_t req, fuse_ino_t parent_ino, const char *name, mode_t mode)
+{
+    FsContext *ctx = fs_ctx(req);
+    g_autoptr(FsNode) parent = live_node(ctx, parent_ino);
+    g_autofree char *what = NULL;
+    FsRequest *r;
+
+    if (parent == NULL) {
+        fuse_reply_err(req, ENOENT);
+        return;
+    }
+    if (parent->kind != FS_NODE_DOMAIN && parent->kind != FS_NODE_SNAPSHOT) {
+        fuse_reply_err(req, ctx->read_only ? EROFS : EPERM);
+        return;
+    }
+    what = g_strdup_printf("mkdir %s/%s%s%s", parent->domain,
+                           parent->snapshot != NULL ? parent->snapshot : "",
+                           parent->snapshot != NULL ? "/" : "", name);
+    r = fs_request_new(req, parent->domain, name, what);
+    snap_engine_create_async(ctx->engine, parent->domain, parent->snapshot, name,
+                             r->cancellable, on_mkdir_done, r);
+}
+
+static void
+on_rmdir_done(const GError *error, gpointer user_data)
+{
+    g_autoptr(FsRequest) r = user_data;
+    fuse_req_t req = fs_request_finish(r);
+
+    if (error != NULL)
+        fs_reply_gerror(req, error, r->what);
+    else
+        fuse_reply_err(req, 0);
+}
+
+static void
+fs_op_rmdir(fuse_req_t req, fuse_ino_t parent_ino, const char *name)
+{
+    FsContext *ctx = fs_ctx(req);
+    g_autoptr(FsNode) parent = live_node(ctx, parent_ino);
+    g_autofree char *snapshot = NULL;
+    g_autofree char *what = NULL;
+    FsNodeKind kind;
+    FsRequest *r;
+    int err;
+
+    if (parent == NULL) {
+        fuse_reply_err(req, ENOENT);
+        return;
+    }
+    err = fs_tree_lookup(ctx, parent, name, &kind, &snapshot);
+    if (err != 0) {
+        fuse_reply_err(req, err);
+        return;
+    }
+    if (ctx->read_only) {
+        fuse_reply_err(req, EROFS);
+        return;
+    }
+    if (kind != FS_NODE_SNAPSHOT) {
+        /* Domains and .by-name are not snapshots; files are not dirs. */
+        fuse_reply_err(req, S_ISDIR(fs_attr_kind_mode(kind)) ? EPERM : ENOTDIR);
+        return;
+    }
+    what = g_strdup_printf("rmdir %s/%s", parent->domain, name);
+    r = fs_request_new(req, parent->domain, name, what);
+    snap_engine_delete_async(ctx->engine, parent->domain, name, 0, r->cancellable,
+                             on_rmdir_done, r);
+}
+
+static void
+fs_op_unlink(fuse_req_t req, fuse_ino_t parent_ino, const char *name)
+{
+    FsContext *ctx = fs_ctx(req);
+    g_autoptr(FsNode) parent = live_node(ctx, parent_ino);
+    g_autofree char *snapshot = NULL;
+    FsNodeKind kind;
+    int err;
+
+    if (parent == NULL) {
+        fuse_reply_err(req, ENOENT);
+        return;
+    }
+    err = fs_tree_lookup(ctx, parent, name, &kind, &snapshot);
+    if (err != 0) {
+        fuse_reply_err(req, err);
+        return;
+    }
+    if (ctx->read_only) {
+        fuse_reply_err(req, EROFS);
+        return;
+    }
+    if (S_ISDIR(fs_attr_kind_mode(kind))) {
+        fuse_reply_err(req, EISDIR);
+        return;
+    }
+    /* GNU rm -r and find -delete remove a directory's files before the
+     * directory and give up on every ancestor when one unlink fails, so a
+     * snapshot's own files "go" without anything changing. */
+    if (kind == FS_NODE_METADATA || kind == FS_NODE_REVERT)
+        fuse_reply_err(req, 0);
+    else
+        fuse_reply_err(req, EPERM);
+}
+
+static void
+fs_op_refuse_name(fuse_req_t req)
+{
+    fuse_reply_err(req, fs_ctx(req)->read_only ? EROFS : EPERM);
+}
+
+static void
+fs_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
+{
+    fs_op_refuse_name(req);
+}
+
+static void
+fs_op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+    fs_op_refuse_name(req);
+}
+
+static void
+fs_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+    fs_op_refuse_name(req);
+}
+
+static void
+fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+             const char *newname, unsigned int flags)
+{
+    fs_op_refuse_name(req);
+}
+
+static void
+fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+             struct fuse_file_info *fi)
+{
+    fs_op_refuse_name(req);
+}
+
+static void
+fs_op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+    struct statvfs st;
+
+    memset(&st, 0, sizeof(st));
+    st.f_bsize = 4096;
+    st.f_frsize = 4096;
+    st.f_namemax = 255;
+    fuse_reply_statfs(req, &st);
+}
+
+void
+fs_ops_dir_init(struct fuse_lowlevel_ops *ops)
+{
+    ops->init = fs_op_init;
+    ops->lookup = fs_op_lookup;
+    ops->forget = fs_op_forget;
+    ops->forget_multi = fs_op_forget_multi;
+    ops->getattr = fs_op_getattr;
+    ops->readlink = fs_op_readlink;
+    ops->opendir = fs_op_opendir;
+    ops->readdir = fs_op_readdir;
+    ops->readdirplus = fs_op_readdirplus;
+    ops->releasedir = fs_op_releasedir;
+    ops->mkdir = fs_op_mkdir;
+    ops->rmdir = fs_op_rmdir;
+    ops->unlink = fs_op_unlink;
+    ops->mknod = fs_op_mknod;
+    ops->symlink = fs_op_symlink;
+    ops->link = fs_op_link;
+    ops->rename = fs_op_rename;
+    ops->create = fs_op_create;
+    ops->statfs = fs_op_statfs;
+}
+
+void
+fs_ops_init(struct fuse_lowlevel_ops *ops)
+{
+    memset(ops, 0, sizeof(*ops));
+    fs_ops_dir_init(ops);
+    fs_ops_file_init(ops);
+}

@@ -1,0 +1,111 @@
+/* fs-reply.c: the place where GErrors become errnos, and where lookups are counted. */
+#include "fs-reply.h"
+
+#include <string.h>
+
+#include "fs-tree.h"
+
+/* A failure reaches us twice on the same thread, in either order: as the
+ * reply's GError and as the engine's SNAP_CHANGE_ERROR line (which ends
+ * with the GError's message). The first logs; the second finds its text
+ * here and stays quiet, so each failure is logged once. */
+static GPrivate fs_last_logged = G_PRIVATE_INIT(g_free);
+
+void
+fs_log_error_line(const char *domain, const char *line)
+{
+    const char *prev = g_private_get(&fs_last_logged);
+
+    if (prev != NULL && g_str_has_suffix(line, prev)) {
+        g_private_replace(&fs_last_logged, NULL);
+        return;
+    }
+    g_message("%s: %s", domain, line);
+    g_private_replace(&fs_last_logged, g_strdup(line));
+}
+
+int
+fs_reply_gerror(fuse_req_t req, const GError *error, const char *what)
+{
+    int err = snap_error_to_errno(error);
+    const char *prev = g_private_get(&fs_last_logged);
+
+    if (prev != NULL && g_str_has_suffix(prev, error->message)) {
+        g_private_replace(&fs_last_logged, NULL);
+    } else {
+        g_message("%s: %s", what, error->message);
+        g_private_replace(&fs_last_logged, g_strdup(error->message));
+    }
+    return fuse_reply_err(req, err);
+}
+
+int
+fs_reply_refused(fuse_req_t req, FsContext *ctx, const char *domain,
+                 const char *operation, const GError *error)
+{
+    g_autofree char *what = g_strdup_printf("%s: %s", domain, operation);
+
+    snap_engine_report_error(ctx->engine, domain, operation, error);
+    return fs_reply_gerror(req, error, what);
+}
+
+int
+fs_reply_entry(fuse_req_t req, FsContext *ctx, FsNodeKind kind, const char *domain,
+               const char *snapshot, const struct stat *st)
+{
+    struct fuse_entry_param e;
+    g_autoptr(FsNode) node = NULL;
+    int r;
+
+    memset(&e, 0, sizeof(e));
+    node = fs_inode_table_lookup_ref(ctx->inodes, kind, domain, snapshot, st);
+    e.ino = node->nodeid;
+    e.attr = *st;
+    fs_tree_timeouts(ctx, kind, &e.entry_timeout, &e.attr_timeout);
+    r = fuse_reply_entry(req, &e);
+    if (r != 0)
+        fs_inode_table_forget(ctx->inodes, node->nodeid, 1);
+    return r;
+}
+
+static void
+on_interrupt(fuse_req_t req, void *data)
+{
+    /* libfuse calls this under the request's lock, which
+     * fs_request_finish() takes too, so the cancellable is alive. */
+    g_cancellable_cancel(data);
+}
+
+FsRequest *
+fs_request_new(fuse_req_t req, const char *domain, const char *name, const char *what)
+{
+    FsRequest *r = g_new0(FsRequest, 1);
+
+    r->req = req;
+    r->ctx = fs_ctx(req);
+    r->cancellable = g_cancellable_new();
+    r->domain = g_strdup(domain);
+    r->name = g_strdup(name);
+    r->what = g_strdup(what);
+    fuse_req_interrupt_func(req, on_interrupt, r->cancellable);
+    return r;
+}
+
+fuse_req_t
+fs_request_finish(FsRequest *r)
+{
+    fuse_req_interrupt_func(r->req, NULL, NULL);
+    return r->req;
+}
+
+void
+fs_request_free(FsRequest *r)
+{
+    if (r == NULL)
+        return;
+    g_clear_object(&r->cancellable);
+    g_free(r->domain);
+    g_free(r->name);
+    g_free(r->what);
+    g_free(r);
+}

@@ -1,0 +1,361 @@
+/* fs-tree.c: lookups, attributes and listings of the mounted tree. */
+#include "fs-tree.h"
+
+#include <string.h>
+
+static const FsNodeKind domain_file_kinds[] = {
+    FS_NODE_DOMAIN_XML, FS_NODE_STATE, FS_NODE_CURRENT, FS_NODE_CREATE,
+    FS_NODE_ERRORS,     FS_NODE_JOB,   FS_NODE_BY_NAME,
+};
+
+static gboolean
+domain_file_of_kind(FsNodeKind kind, SnapDomainFile *file)
+{
+    switch (kind) {
+    case FS_NODE_DOMAIN_XML:
+        *file = SNAP_DOMAIN_FILE_XML;
+        return TRUE;
+    case FS_NODE_STATE:
+        *file = SNAP_DOMAIN_FILE_STATE;
+        return TRUE;
+    case FS_NODE_ERRORS:
+        *file = SNAP_DOMAIN_FILE_ERRORS;
+        return TRUE;
+    case FS_NODE_JOB:
+        *file = SNAP_DOMAIN_FILE_JOB;
+        return TRUE;
+    default:
+        return FALSE;
+    }
+}
+
+char *
+fs_tree_link_target(FsContext *ctx, FsNodeKind kind, const char *domain,
+                    const char *snapshot)
+{
+    g_autofree char *current = NULL;
+    g_autofree char *path = NULL;
+
+    if (kind == FS_NODE_CURRENT) {
+        current = snap_engine_current(ctx->engine, domain);
+        if (current == NULL)
+            return NULL;
+        return snap_engine_snapshot_path(ctx->engine, domain, current);
+    }
+    g_return_val_if_fail(kind == FS_NODE_BY_NAME_LINK, NULL);
+    path = snap_engine_snapshot_path(ctx->engine, domain, snapshot);
+    if (path == NULL)
+        return NULL;
+    return g_strconcat("../", path, NULL);
+}
+
+static void
+values_of_snapshot(FsNodeKind kind, const SnapSnapshotInfo *info, FsAttrValues *v)
+{
+    v->mtime = info->creation_time;
+    v->nlink = 2 + info->nchildren;
+    v->size = kind == FS_NODE_METADATA ? info->xml_size : 0;
+}
+
+static gboolean
+attr_values(FsContext *ctx, FsNodeKind kind, const char *domain, const char *snapshot,
+            FsAttrValues *v)
+{
+    SnapDomainInfo dinfo;
+    SnapSnapshotInfo sinfo;
+    SnapDomainFile file;
+
+    memset(v, 0, sizeof(*v));
+    v->nlink = 1;
+    switch (kind) {
+    case FS_NODE_ROOT: {
+        g_autoptr(GPtrArray) domains = snap_engine_list_domains(ctx->engine);
+
+        v->nlink = 2 + domains->len;
+        v->mtime = ctx->mount_time;
+        return TRUE;
+    }
+    case FS_NODE_SNAPSHOT:
+    case FS_NODE_METADATA:
+    case FS_NODE_REVERT:
+        if (!snap_engine_snapshot_info(ctx->engine, domain, snapshot, FALSE, NULL,
+                                       &sinfo))
+            return FALSE;
+        values_of_snapshot(kind, &sinfo, v);
+        return TRUE;
+    case FS_NODE_BY_NAME_LINK: {
+        g_autofree char *target = NULL;
+
+        if (!snap_engine_snapshot_info(ctx->engine, domain, snapshot, FALSE, NULL,
+                                       &sinfo))
+            return FALSE;
+        target = fs_tree_link_target(ctx, kind, domain, snapshot);
+        if (target == NULL)
+            return FALSE;
+        v->mtime = sinfo.creation_time;
+        v->size = strlen(target);
+        return TRUE;
+    }
+    default:
+        break;
+    }
+
+    /* The rest lives in a domain directory. */
+    if (!snap_engine_domain_info(ctx->engine, domain, &dinfo))
+        return FALSE;
+    v->mtime = dinfo.mtime;
+    if (kind == FS_NODE_DOMAIN) {
+        /* Root snapshots and .by-name are its subdirectories. */
+        v->nlink = 2 + dinfo.nroots + 1;
+    } else if (kind == FS_NODE_BY_NAME) {
+        v->nlink = 2;
+    } else if (kind == FS_NODE_CURRENT) {
+        g_autofree char *target = fs_tree_link_target(ctx, kind, domain, NULL);
+
+        if (target == NULL)
+            return FALSE;
+        v->size = strlen(target);
+    } else if (domain_file_of_kind(kind, &file)) {
+        g_autoptr(GBytes) content = snap_engine_domain_file(ctx->engine, domain, file);
+
+        if (content == NULL)
+            return FALSE;
+        v->size = g_bytes_get_size(content);
+    }
+    return TRUE;
+}
+
+gboolean
+fs_tree_stat(FsContext *ctx, FsNodeKind kind, const char *domain, const char *snapshot,
+             struct stat *st)
+{
+    FsAttrValues v;
+
+    if (!attr_values(ctx, kind, domain, snapshot, &v))
+        return FALSE;
+    fs_attr_fill(kind, fs_attr_ino(kind, domain, snapshot), &v, ctx->uid, ctx->gid, st);
+    return TRUE;
+}
+
+static int
+lookup_in_domain(FsContext *ctx, const char *domain, const char *name,
+                 FsNodeKind *out_kind, char **out_snapshot)
+{
+    for (gsize i = 0; i < G_N_ELEMENTS(domain_file_kinds); i++) {
+        FsNodeKind kind = domain_file_kinds[i];
+
+        if (strcmp(name, fs_attr_kind_name(kind)) != 0)
+            continue;
+        if (kind == FS_NODE_CURRENT) {
+            g_autofree char *current = snap_engine_current(ctx->engine, domain);
+
+            if (current == NULL)
+                return ENOENT;
+        }
+        *out_kind = kind;
+        *out_snapshot = NULL;
+        return 0;
+    }
+    if (!snap_engine_snapshot_info(ctx->engine, domain, name, TRUE, NULL, NULL))
+        return ENOENT;
+    *out_kind = FS_NODE_SNAPSHOT;
+    *out_snapshot = g_strdup(name);
+    return 0;
+}
+
+int
+fs_tree_lookup(FsContext *ctx, const FsNode *parent, const char *name,
+               FsNodeKind *out_kind, char **out_snapshot)
+{
+    switch (parent->kind) {
+    case FS_NODE_ROOT:
+        if (!snap_engine_domain_info(ctx->engine, name, NULL))
+            return ENOENT;
+        *out_kind = FS_NODE_DOMAIN;
+        *out_snapshot = NULL;
+        return 0;
+    case FS_NODE_DOMAIN:
+        return lookup_in_domain(ctx, parent->domain, name, out_kind, out_snapshot);
+    case FS_NODE_BY_NAME:
+        if (!snap_engine_snapshot_info(ctx->engine, parent->domain, name, FALSE, NULL,
+                                       NULL))
+            return ENOENT;
+        *out_kind = FS_NODE_BY_NAME_LINK;
+        *out_snapshot = g_strdup(name);
+        return 0;
+    case FS_NODE_SNAPSHOT:
+        if (strcmp(name, "metadata.xml") == 0 || strcmp(name, "revert") == 0) {
+            if (!snap_engine_snapshot_info(ctx->engine, parent->domain, parent->snapshot,
+                                           FALSE, NULL, NULL))
+                return ENOENT;
+            *out_kind = name[0] == 'm' ? FS_NODE_METADATA : FS_NODE_REVERT;
+            *out_snapshot = g_strdup(parent->snapshot);
+            return 0;
+        }
+        if (!snap_engine_snapshot_info(ctx->engine, parent->domain, name, TRUE,
+                                       parent->snapshot, NULL))
+            return ENOENT;
+        *out_kind = FS_NODE_SNAPSHOT;
+        *out_snapshot = g_strdup(name);
+        return 0;
+    default:
+        return ENOTDIR;
+    }
+}
+
+void
+fs_dir_entry_free(FsDirEntry *entry)
+{
+    if (entry == NULL)
+        return;
+    g_free(entry->name);
+    g_free(entry->domain);
+    g_free(entry->snapshot);
+    g_free(entry);
+}
+
+static FsDirEntry *
+dir_entry_new(const char *name, FsNodeKind kind, const char *domain, const char *snapshot)
+{
+    FsDirEntry *e = g_new0(FsDirEntry, 1);
+
+    e->name = g_strdup(name);
+    e->kind = kind;
+    e->domain = g_strdup(domain);
+    e->snapshot = g_strdup(snapshot);
+    return e;
+}
+
+static void
+add_dot(GPtrArray *entries, const char *name, guint64 ino)
+{
+    FsDirEntry *e = dir_entry_new(name, FS_NODE_ROOT, NULL, NULL);
+
+    e->st.st_ino = ino;
+    e->st.st_mode = S_IFDIR | 0755;
+    g_ptr_array_add(entries, e);
+}
+
+/* Adds an entry when the object still exists (it may vanish between the
+ * engine's listing and this call). */
+static void
+add_statted(FsContext *ctx, GPtrArray *entries, const char *name, FsNodeKind kind,
+            const char *domain, const char *snapshot)
+{
+    FsDirEntry *e = dir_entry_new(name, kind, domain, snapshot);
+
+    if (!fs_tree_stat(ctx, kind, domain, snapshot, &e->st)) {
+        fs_dir_entry_free(e);
+        return;
+    }
+    g_ptr_array_add(entries, e);
+}
+
+static void
+add_snapshot_dirs(FsContext *ctx, GPtrArray *entries, const char *domain,
+                  GPtrArray *children)
+{
+    for (guint i = 0; i < children->len; i++) {
+        const SnapEntry *child = g_ptr_array_index(children, i);
+        FsDirEntry *e = dir_entry_new(child->name, FS_NODE_SNAPSHOT, domain, child->name);
+        FsAttrValues v;
+
+        values_of_snapshot(FS_NODE_SNAPSHOT, &child->info, &v);
+        fs_attr_fill(FS_NODE_SNAPSHOT, fs_attr_ino(FS_NODE_SNAPSHOT, domain, child->name),
+                     &v, ctx->uid, ctx->gid, &e->st);
+        g_ptr_array_add(entries, e);
+    }
+}
+
+GPtrArray *
+fs_tree_list(FsContext *ctx, const FsNode *dir, int *out_errno)
+{
+    g_autoptr(GPtrArray) entries =
+        g_ptr_array_new_with_free_func((GDestroyNotify)fs_dir_entry_free);
+    /* ".." of a domain directory is the root; deeper ones are not worth
+     * computing: the kernel fills in ".." itself and ignores our d_ino. */
+    guint64 parent_ino = dir->kind == FS_NODE_ROOT || dir->kind == FS_NODE_DOMAIN
+                             ? 1
+                             : fs_attr_ino(FS_NODE_DOMAIN, dir->domain, NULL);
+
+    add_dot(entries, ".", dir->ino);
+    add_dot(entries, "..", parent_ino);
+
+    switch (dir->kind) {
+    case FS_NODE_ROOT: {
+        g_autoptr(GPtrArray) domains = snap_engine_list_domains(ctx->engine);
+
+        for (guint i = 0; i < domains->len; i++) {
+            const char *name = g_ptr_array_index(domains, i);
+
+            add_statted(ctx, entries, name, FS_NODE_DOMAIN, name, NULL);
+        }
+        break;
+    }
+    case FS_NODE_DOMAIN: {
+        g_autoptr(GPtrArray) roots =
+            snap_engine_list_children(ctx->engine, dir->domain, NULL);
+
+        if (roots == NULL) {
+            *out_errno = ENOENT;
+            return NULL;
+        }
+        /* "current" is left out by add_statted when there is none. */
+        for (gsize i = 0; i < G_N_ELEMENTS(domain_file_kinds); i++)
+            add_statted(ctx, entries, fs_attr_kind_name(domain_file_kinds[i]),
+                        domain_file_kinds[i], dir->domain, NULL);
+        add_snapshot_dirs(ctx, entries, dir->domain, roots);
+        break;
+    }
+    case FS_NODE_SNAPSHOT: {
+        g_autoptr(GPtrArray) children =
+            snap_engine_list_children(ctx->engine, dir->domain, dir->snapshot);
+
+        if (children == NULL) {
+            *out_errno = ENOENT;
+            return NULL;
+        }
+        add_statted(ctx, entries, "metadata.xml", FS_NODE_METADATA, dir->domain,
+                    dir->snapshot);
+        add_statted(ctx, entries, "revert", FS_NODE_REVERT, dir->domain, dir->snapshot);
+        add_snapshot_dirs(ctx, entries, dir->domain, children);
+        break;
+    }
+    case FS_NODE_BY_NAME: {
+        g_autoptr(GPtrArray) all =
+            snap_engine_list_snapshots(ctx->engine, dir->domain, NULL, SNAP_LIST_ALL);
+
+        if (all == NULL) {
+            *out_errno = ENOENT;
+            return NULL;
+        }
+        for (guint i = 0; i < all->len; i++) {
+            const SnapEntry *s = g_ptr_array_index(all, i);
+
+            add_statted(ctx, entries, s->name, FS_NODE_BY_NAME_LINK, dir->domain,
+                        s->name);
+        }
+        break;
+    }
+    default:
+        *out_errno = ENOTDIR;
+        return NULL;
+    }
+    return g_steal_pointer(&entries);
+}
+
+void
+fs_tree_timeouts(FsContext *ctx, FsNodeKind kind, double *entry_timeout,
+                 double *attr_timeout)
+{
+    /* `current` moves with every mkdir and revert, and scripts run `mkdir
+     * current/x` right after one: its invalidation would arrive after the
+     * reply, so the kernel must ask every time (from memory, cheap). */
+    if (kind == FS_NODE_CURRENT) {
+        *entry_timeout = 0.0;
+        *attr_timeout = 0.0;
+        return;
+    }
+    *entry_timeout = ctx->entry_timeout;
+    *attr_timeout = fs_attr_kind_is_volatile(kind) ? 0.0 : ctx->attr_timeout;
+}

@@ -1,0 +1,33 @@
+/* invalidator.h: a thread that sends the kernel cache invalidations. */
+#pragma once
+
+#include <fuse_lowlevel.h>
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+/* Notifications are queued from any thread and sent from this one thread
+ * only, because the kernel may block a notification on a directory lock
+ * that a request we have not answered yet holds (doc/README.notifications
+ * in libfuse). */
+typedef struct _FsInvalidator FsInvalidator;
+
+/* A queue without a thread: notifications wait until fs_invalidator_start. */
+FsInvalidator *fs_invalidator_new(void);
+
+/* Starts the thread sending to @se. Call after fuse_daemonize(). */
+void fs_invalidator_start(FsInvalidator *inval, struct fuse_session *se);
+
+/* Stops the thread after the notifications queued so far, then frees.
+ * NULL is allowed. */
+void fs_invalidator_free(FsInvalidator *inval);
+
+/* Queues fuse_lowlevel_notify_inval_entry(@parent, @name). */
+void fs_invalidator_entry(FsInvalidator *inval, fuse_ino_t parent, const char *name);
+
+/* Queues fuse_lowlevel_notify_inval_inode(@ino, @off, 0): @off 0 drops
+ * cached data (and a directory's cached listing) and attributes, -1 only
+ * the attributes. */
+void fs_invalidator_inode(FsInvalidator *inval, fuse_ino_t ino, off_t off);
+
+G_END_DECLS

@@ -1,0 +1,220 @@
+/* main.c: snaptreefs command line, FUSE session, mount, loop and shutdown. */
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs-changes.h"
+#include "fs-context.h"
+#include "fs-ops.h"
+
+typedef struct {
+    char *state_dir;
+    double entry_timeout; /* < 0: not given */
+    double attr_timeout;
+    int read_only;
+    int disks;
+    int multithread;
+} FsOptions;
+
+enum {
+    KEY_RO,
+    KEY_DISKS,
+};
+
+static const struct fuse_opt fs_option_spec[] = {
+    FUSE_OPT_KEY("ro", KEY_RO),
+    FUSE_OPT_KEY("disks", KEY_DISKS),
+    {"entry_timeout=%lf", offsetof(FsOptions, entry_timeout), 0},
+    {"attr_timeout=%lf", offsetof(FsOptions, attr_timeout), 0},
+    {"multithread", offsetof(FsOptions, multithread), 1},
+    FUSE_OPT_END,
+};
+
+static int
+fs_option_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+    FsOptions *opts = data;
+
+    switch (key) {
+    case KEY_RO:
+        /* Ours (the engine refuses mutations) and the kernel's. */
+        opts->read_only = 1;
+        return 1;
+    case KEY_DISKS:
+        opts->disks = 1;
+        return 0;
+    case FUSE_OPT_KEY_NONOPT:
+        /* The first operand is ours; fuse_parse_cmdline takes the
+         * mountpoint and refuses a third. */
+        if (opts->state_dir == NULL) {
+            opts->state_dir = g_strdup(arg);
+            return 0;
+        }
+        return 1;
+    default:
+        return 1;
+    }
+}
+
+static void
+usage(const char *prog)
+{
+    printf("usage: %s [-f] [-d] [-s] [-o OPTIONS] STATE_DIR MOUNTPOINT\n\n"
+           "Shows each domain of STATE_DIR as a directory and its snapshots as\n"
+           "nested directories; unmount with fusermount3 -u MOUNTPOINT.\n\n"
+           "snaptreefs options:\n"
+           "    -o ro                  browse only: every mutation fails with EROFS\n"
+           "    -o entry_timeout=SECS  how long the kernel caches names (3600)\n"
+           "    -o attr_timeout=SECS   how long the kernel caches attributes (3600)\n"
+           "    -o multithread         serve requests from libfuse's worker threads\n"
+           "                           (default: one thread; -s is accepted)\n\n",
+           prog);
+    fuse_cmdline_help();
+    fuse_lowlevel_help();
+}
+
+/* fuse_session_loop*() return the number of the signal that ended them
+ * (libfuse's exit handler stores it as the session's error). */
+static gboolean
+loop_ended_cleanly(int ret)
+{
+    return ret == 0 || ret == SIGTERM || ret == SIGINT || ret == SIGHUP;
+}
+
+/* One thread by default: no handler ever waits (slow operations reply
+ * from the engine's workers, reads come from memory), and on a 2-core
+ * machine, walking a 300-snapshot tree with no caching (timeouts 0:
+ * ls -lR, then cat of every metadata.xml) took 2.5-3x as long with
+ * libfuse's worker threads; with the default timeouts the two were even. */
+static int
+run_loop(struct fuse_session *se, const struct fuse_cmdline_opts *cmd, gboolean threads)
+{
+    struct fuse_loop_config *config;
+    int ret;
+
+    if (cmd->singlethread || !threads)
+        return fuse_session_loop(se);
+    config = fuse_loop_cfg_create();
+    fuse_loop_cfg_set_clone_fd(config, cmd->clone_fd);
+    fuse_loop_cfg_set_max_threads(config, cmd->max_threads);
+    if (cmd->max_idle_threads != UINT_MAX)
+        fuse_loop_cfg_set_idle_threads(config, cmd->max_idle_threads);
+    ret = fuse_session_loop_mt(se, config);
+    fuse_loop_cfg_destroy(config);
+    return ret;
+}
+
+int
+main(int argc, char *argv[])
+{
+    struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+    struct fuse_cmdline_opts cmd;
+    struct fuse_lowlevel_ops ops;
+    FsOptions opts = {NULL, -1.0, -1.0, 0, 0, 0};
+    SnapEngineOptions engine_opts = {0};
+    g_autoptr(FsContext) ctx = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autofree char *state_dir = NULL;
+    struct fuse_session *se = NULL;
+    int status = 1;
+    int ret;
+
+    memset(&cmd, 0, sizeof(cmd));
+    if (fuse_opt_parse(&args, &opts, fs_option_spec, fs_option_proc) != 0)
+        goto out;
+    if (opts.disks) {
+        fprintf(stderr, "%s: -o disks is not supported in this build\n", argv[0]);
+        goto out;
+    }
+    if (fuse_parse_cmdline(&args, &cmd) != 0)
+        goto out;
+    if (cmd.show_help) {
+        usage(argv[0]);
+        status = 0;
+        goto out;
+    }
+    if (cmd.show_version) {
+        printf("snaptreefs version %s\n", "0.1.0");
+        fuse_lowlevel_version();
+        status = 0;
+        goto out;
+    }
+    if (opts.state_dir == NULL || cmd.mountpoint == NULL) {
+        fprintf(stderr,
+                "usage: %s [-f] [-d] [-s] [-o OPTIONS] STATE_DIR MOUNTPOINT\n"
+                "       %s --help\n",
+                argv[0], argv[0]);
+        goto out;
+    }
+    if (opts.entry_timeout > 1e9 || opts.attr_timeout > 1e9) {
+        fprintf(stderr, "%s: timeouts must be at most 1e9 seconds\n", argv[0]);
+        goto out;
+    }
+    /* fuse_daemonize() changes to "/". */
+    state_dir = g_canonicalize_filename(opts.state_dir, NULL);
+    /* Libfuse's own options (allow_other, ...) pass through; these are
+     * first so that the user's fsname or subtype win. */
+    if (fuse_opt_insert_arg(&args, 1,
+                            "-odefault_permissions,fsname=snaptreefs,"
+                            "subtype=snaptreefs") != 0)
+        goto out;
+
+    ctx = fs_context_new();
+    ctx->read_only = opts.read_only;
+    if (opts.entry_timeout >= 0)
+        ctx->entry_timeout = opts.entry_timeout;
+    if (opts.attr_timeout >= 0)
+        ctx->attr_timeout = opts.attr_timeout;
+
+    fs_ops_init(&ops);
+    /* Unknown -o options make this fail with libfuse's own message. */
+    se = fuse_session_new(&args, &ops, sizeof(ops), ctx);
+    if (se == NULL)
+        goto out;
+    ctx->se = se;
+
+    engine_opts.read_only = opts.read_only;
+    ctx->engine = snap_engine_new(state_dir, &engine_opts, &error);
+    if (ctx->engine == NULL) {
+        fprintf(stderr, "%s: %s: %s\n", argv[0], state_dir, error->message);
+        goto out_session;
+    }
+    snap_engine_set_change_func(ctx->engine, fs_changes_on_change, ctx);
+
+    if (fuse_set_signal_handlers(se) != 0)
+        goto out_session;
+    if (fuse_session_mount(se, cmd.mountpoint) != 0)
+        goto out_signals;
+    /* Without -f the parent exits here, once the mount is in place; no
+     * thread may exist before this point. */
+    if (fuse_daemonize(cmd.foreground) != 0)
+        goto out_unmount;
+
+    snap_engine_start(ctx->engine);
+    fs_invalidator_start(ctx->invalidator, se);
+
+    ret = run_loop(se, &cmd, opts.multithread);
+    status = loop_ended_cleanly(ret) ? 0 : 1;
+    if (status != 0)
+        g_message("session loop ended: %s", g_strerror(ret < 0 ? -ret : ret));
+
+out_unmount:
+    fuse_session_unmount(se);
+out_signals:
+    fuse_remove_signal_handlers(se);
+out_session:
+    /* Operations still running reply into the unmounted session, and
+     * their changes queue notifications nobody needs any more. */
+    g_clear_pointer(&ctx->engine, snap_engine_free);
+    g_clear_pointer(&ctx->invalidator, fs_invalidator_free);
+    fuse_session_destroy(se);
+out:
+    g_free(opts.state_dir);
+    free(cmd.mountpoint);
+    fuse_opt_free_args(&args);
+    return status;
+}

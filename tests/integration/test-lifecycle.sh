@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# test-lifecycle: daemon mode, SIGTERM, fusermount3 -u, restart, reconcile.
+source "$(dirname "$0")/../lib/common.sh"
+
+make_domain d1
+D=$MNT/d1
+
+# pid_of_mount: the snaptreefs process serving MNT, found by its exact argv.
+pid_of_mount() {
+    local p want="$SNAPTREEFS $STATE $MNT "
+    for p in /proc/[0-9]*; do
+        [ "$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null)" == "$want" ] && { basename "$p"; return 0; }
+    done
+    return 1
+}
+
+check "without -f the command returns once the mount is ready"
+G_DEBUG=fatal-warnings "$SNAPTREEFS" "$STATE" "$MNT" >"$LOGS/daemon-mode.log" 2>&1 ||
+    fail "snaptreefs (daemon mode) exited with $?"
+mountpoint -q "$MNT" || fail "not a mountpoint right after snaptreefs returned"
+bg_pid=$(pid_of_mount) || fail "no daemonized snaptreefs process found"
+EXTRA_PIDS+=("$bg_pid")
+say "daemon pid $bg_pid"
+ls "$D" >/dev/null || fail "ls on the daemonized mount"
+mkdir "$D/s1"
+mkdir "$D/current/s2"
+
+check "fusermount3 -u ends the daemonized process"
+fusermount3 -u "$MNT" || fail "fusermount3 -u"
+deadline=$(( $(date +%s) + 10 * TIME_SCALE ))
+while kill -0 "$bg_pid" 2>/dev/null; do
+    [ "$(date +%s)" -lt "$deadline" ] || fail "daemon $bg_pid alive 10 s after fusermount3 -u"
+    sleep 0.05
+done
+mountpoint -q "$MNT" && fail "still mounted"
+check_log "$LOGS/daemon-mode.log"
+
+check "restart keeps the tree; SIGTERM unmounts and exits 0"
+mount_fs
+[ -d "$D/s1/s2" ] || fail "s1/s2 missing after restart"
+assert_eq "current" "$D/s1/s2" "$(cd "$D/current" && pwd -P)"
+kill -TERM "$DAEMON_PID"
+wait_daemon_exit
+deadline=$(( $(date +%s) + 5 * TIME_SCALE ))
+while mountpoint -q "$MNT"; do
+    [ "$(date +%s)" -lt "$deadline" ] || fail "still mounted after SIGTERM and exit"
+    sleep 0.05
+done
+
+check "fusermount3 -u: exit 0"
+mount_fs
+[ -d "$D/s1/s2" ] || fail "s1/s2 missing after second restart"
+umount_fs
+
+check "reconcile: a tag deleted behind our back is reported, nothing deleted"
+qemu-img snapshot -d s2 "$(image d1)"
+assert_eq "tags after qemu-img -d" s1 "$(disk_tags "$(image d1)")"
+mount_fs
+deadline=$(( $(date +%s) + 10 * TIME_SCALE ))
+until grep -q s2 "$D/errors"; do
+    [ "$(date +%s)" -lt "$deadline" ] || fail "no errors line naming s2 after restart; errors: [$(cat "$D/errors")]"
+    sleep 0.1
+done
+say "errors: $(cat "$D/errors")"
+[ -f "$STATE/snapshots/d1/s2.xml" ] || fail "reconcile deleted STATE/snapshots/d1/s2.xml"
+[ -f "$STATE/snapshots/d1/s1.xml" ] || fail "reconcile deleted STATE/snapshots/d1/s1.xml"
+[ -d "$D/s1/s2" ] || fail "reconcile removed s1/s2 from the tree"
+assert_eq "tags after reconcile" s1 "$(disk_tags "$(image d1)")"
+umount_fs
+
+say "PASS"

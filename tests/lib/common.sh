@@ -1,0 +1,330 @@
+# common.sh: mount, cleanup, qcow2 and assertion helpers for the integration tests.
+# shellcheck shell=bash
+#
+# Sourced by tests/integration/test-*.sh (model: libfuse test/cases/lib/common.sh
+# and sshfs test/util.py). Sourcing it checks the prerequisites (exit 77 =
+# skip), creates a private WORKDIR with state/, mnt/ and logs/, and registers
+# the EXIT trap before anything is mounted. Set KEEP_WORKDIR=1 to keep it.
+
+set -euo pipefail
+export LC_ALL=C
+
+TEST_NAME=$(basename "$0" .sh)
+
+# ---- reporting ---------------------------------------------------------------
+
+say() { printf '%s: %s\n' "$TEST_NAME" "$*"; }
+check() { printf '%s: check: %s\n' "$TEST_NAME" "$*"; }
+
+skip() {
+    printf '%s: SKIP: %s\n' "$TEST_NAME" "$*"
+    exit 77
+}
+
+dump_log() {
+    local f
+    for f in "${LOGS:-/nonexistent}"/*.log; do
+        [ -s "$f" ] || continue
+        printf -- '----- %s -----\n' "$f"
+        tail -n 200 "$f"
+    done
+}
+
+fail() {
+    printf '%s: FAIL: %s\n' "$TEST_NAME" "$*" >&2
+    dump_log >&2
+    exit 1
+}
+
+# assert_eq WHAT EXPECTED GOT
+assert_eq() {
+    [ "$2" == "$3" ] || fail "$1: expected [$2], got [$3]"
+}
+
+# assert_contains WHAT HAYSTACK NEEDLE
+assert_contains() {
+    case "$2" in
+        *"$3"*) ;;
+        *) fail "$1: expected to contain [$3], got [$2]" ;;
+    esac
+}
+
+# ---- prerequisites -------------------------------------------------------------
+
+require_fuse() {
+    [ -c /dev/fuse ] || skip "no /dev/fuse"
+    command -v fusermount3 >/dev/null || skip "no fusermount3"
+    if [ "$(id -u)" -ne 0 ] && [ ! -u "$(command -v fusermount3)" ]; then
+        skip "fusermount3 is not setuid and we are not root"
+    fi
+    command -v mountpoint >/dev/null || skip "no mountpoint (util-linux)"
+}
+
+require_qemu_img() {
+    command -v qemu-img >/dev/null || skip "no qemu-img"
+    command -v qemu-io >/dev/null || skip "no qemu-io"
+    command -v jq >/dev/null || skip "no jq"
+}
+
+require_cmd() {
+    local c
+    for c in "$@"; do
+        command -v "$c" >/dev/null || skip "no $c"
+    done
+}
+
+require_fuse
+require_qemu_img
+
+: "${SNAPTREEFS:?SNAPTREEFS must name the snaptreefs binary (meson test sets it)}"
+[ -x "$SNAPTREEFS" ] || fail "SNAPTREEFS=$SNAPTREEFS is not an executable"
+
+# Under ASan and valgrind everything is slower: scale the deadlines.
+TIME_SCALE=1
+case "${ASAN_OPTIONS:-}${UBSAN_OPTIONS:-}" in
+    ?*) TIME_SCALE=3 ;;
+esac
+
+# ---- workdir and cleanup -------------------------------------------------------
+
+WORKDIR=$(mktemp -d "${TMPDIR:-/tmp}/snaptreefs-$TEST_NAME.XXXXXX")
+STATE=$WORKDIR/state
+MNT=$WORKDIR/mnt
+LOGS=$WORKDIR/logs
+mkdir -p "$STATE/domains" "$STATE/images" "$MNT" "$LOGS"
+DAEMON_LOG=$LOGS/snaptreefs.log
+DAEMON_PID=""
+EXTRA_PIDS=()          # QEMU or helper processes a test started
+
+_kill_pid() {
+    local pid=$1 i
+    kill -0 "$pid" 2>/dev/null || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    for i in $(seq 1 20); do
+        kill -0 "$pid" 2>/dev/null || return 0
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+    local rc=$? pid
+    set +e
+    if mountpoint -q "$MNT" 2>/dev/null; then
+        fusermount3 -u "$MNT" 2>/dev/null || fusermount3 -z -u "$MNT" 2>/dev/null
+    fi
+    [ -n "$DAEMON_PID" ] && _kill_pid "$DAEMON_PID"
+    # A daemonized (no -f) instance is found by its mount having gone away
+    # or by the pid we recorded for it.
+    for pid in "${EXTRA_PIDS[@]}"; do
+        _kill_pid "$pid"
+    done
+    if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ]; then
+        printf '%s: exit %d; workdir %s\n' "$TEST_NAME" "$rc" "$WORKDIR" >&2
+    fi
+    if [ "${KEEP_WORKDIR:-0}" = 1 ]; then
+        printf '%s: kept %s\n' "$TEST_NAME" "$WORKDIR" >&2
+    else
+        rm -rf "$WORKDIR"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+
+# ---- mounting -----------------------------------------------------------------
+
+# wait_mounted DEADLINE_S [PID]: until MNT is a mountpoint; fail when PID dies.
+wait_mounted() {
+    local deadline=$(( $(date +%s) + $1 * TIME_SCALE )) pid=${2:-}
+    while ! mountpoint -q "$MNT"; do
+        if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
+            local rc=0
+            wait "$pid" || rc=$?
+            DAEMON_PID=""
+            fail "snaptreefs exited with status $rc before the mount was ready"
+        fi
+        [ "$(date +%s)" -lt "$deadline" ] || fail "mount not ready after $1 s"
+        sleep 0.05
+    done
+}
+
+# mount_fs [snaptreefs options...]: foreground daemon, log in LOGS.
+mount_fs() {
+    [ -z "$DAEMON_PID" ] || fail "mount_fs: already mounted (pid $DAEMON_PID)"
+    printf -- '=== mount %s\n' "$*" >>"$DAEMON_LOG"
+    G_DEBUG=fatal-warnings "$SNAPTREEFS" -f "$@" "$STATE" "$MNT" >>"$DAEMON_LOG" 2>&1 &
+    DAEMON_PID=$!
+    wait_mounted 10 "$DAEMON_PID"
+}
+
+# LOG_BAD: GLib's CRITICAL/WARNING/ERROR records ("snaptreefs-WARNING **:",
+# "** (snaptreefs:12): CRITICAL **:") and sanitizer reports. Messages the
+# daemon quotes from qemu-img ("WARNING: Image format was not specified")
+# are g_message records and do not match.
+LOG_BAD='(CRITICAL|WARNING|ERROR) \*\*|runtime error:|Sanitizer|^==[0-9]+=='
+
+# check_log [FILE]: the daemon log holds no GLib warning or error and no sanitizer report.
+check_log() {
+    local bad
+    bad=$(grep -E "$LOG_BAD" "${1:-$DAEMON_LOG}" || true)
+    [ -z "$bad" ] || fail "daemon log has warnings or errors: $bad"
+}
+
+# wait_daemon_exit: the daemon must exit 0 within 10 s (its mount is gone).
+wait_daemon_exit() {
+    local deadline=$(( $(date +%s) + 10 * TIME_SCALE )) rc=0
+    while kill -0 "$DAEMON_PID" 2>/dev/null; do
+        [ "$(date +%s)" -lt "$deadline" ] || fail "snaptreefs (pid $DAEMON_PID) still running 10 s after unmount"
+        sleep 0.05
+    done
+    wait "$DAEMON_PID" || rc=$?
+    DAEMON_PID=""
+    [ "$rc" -eq 0 ] || fail "snaptreefs exited with status $rc after unmount, expected 0"
+    check_log
+}
+
+# umount_fs: the normal path: unmount, require exit 0 and a clean log.
+umount_fs() {
+    fusermount3 -u "$MNT" || fail "fusermount3 -u $MNT failed"
+    wait_daemon_exit
+}
+
+# ---- domains and images ------------------------------------------------------------
+
+# make_image FILE [SIZE]: a fresh qcow2.
+make_image() {
+    qemu-img create -q -f qcow2 "$1" "${2:-64M}" || fail "qemu-img create $1"
+}
+
+# make_domain NAME [DEV...]: STATE/domains/NAME.xml with one qcow2 per DEV
+# (default vda) at STATE/images/NAME-DEV.qcow2, referenced by a path
+# relative to STATE as the contract allows.
+make_domain() {
+    local name=$1 dev
+    shift
+    [ $# -gt 0 ] || set -- vda
+    {
+        printf '<domain type="kvm">\n'
+        printf '  <name>%s</name>\n' "$name"
+        printf '  <uuid>%s</uuid>\n' "$(cat /proc/sys/kernel/random/uuid)"
+        printf '  <memory unit="MiB">64</memory>\n'
+        printf '  <vcpu>1</vcpu>\n'
+        printf '  <os>\n    <type arch="x86_64" machine="pc">hvm</type>\n  </os>\n'
+        printf '  <devices>\n'
+        printf '    <emulator>/usr/bin/qemu-system-x86_64</emulator>\n'
+        for dev in "$@"; do
+            make_image "$STATE/images/$name-$dev.qcow2"
+            printf '    <disk type="file" device="disk" snapshot="internal">\n'
+            printf '      <driver name="qemu" type="qcow2"/>\n'
+            printf '      <source file="images/%s-%s.qcow2"/>\n' "$name" "$dev"
+            printf '      <target dev="%s" bus="virtio"/>\n' "$dev"
+            printf '    </disk>\n'
+        done
+        printf '  </devices>\n</domain>\n'
+    } >"$STATE/domains/$name.xml"
+}
+
+# image NAME [DEV]: the path of a domain's disk image.
+image() { printf '%s/images/%s-%s.qcow2' "$STATE" "$1" "${2:-vda}"; }
+
+# disk_tags FILE: the internal snapshot tags of a qcow2, sorted, space separated.
+disk_tags() {
+    qemu-img info --output=json -U "$1" | jq -r '[.snapshots[]?.name] | sort | join(" ")'
+}
+
+# write_pattern FILE BYTE [OFF [LEN]]: fill a range with BYTE (e.g. 0xaa).
+write_pattern() {
+    qemu-io -f qcow2 -c "write -P $2 ${3:-0} ${4:-1M}" "$1" >/dev/null ||
+        fail "qemu-io write -P $2 on $1"
+}
+
+# check_pattern FILE BYTE [OFF [LEN]]: the range reads back as BYTE.
+check_pattern() {
+    local out
+    out=$(qemu-io -r -U -f qcow2 -c "read -P $2 ${3:-0} ${4:-1M}" "$1" 2>&1) ||
+        fail "pattern check on $(basename "$1"): expected bytes $2 at ${3:-0}+${4:-1M}, got: $out"
+}
+
+# qcow2_check FILE: qemu-img check finds no corruption or leak.
+qcow2_check() {
+    local out
+    out=$(qemu-img check -U "$1" 2>&1) || fail "qemu-img check $1: $out"
+}
+
+# ---- state snapshots for "nothing changed" checks ---------------------------------
+
+# fingerprint DOMAIN: tags of every disk, the metadata files with their
+# content hash, and the current link, as one text.
+fingerprint() {
+    local dom=$1 img f
+    for img in "$STATE/images/$dom"-*.qcow2; do
+        [ -e "$img" ] || continue
+        printf 'tags %s: %s\n' "$(basename "$img")" "$(disk_tags "$img" 2>&1)"
+    done
+    if [ -d "$STATE/snapshots/$dom" ]; then
+        for f in "$STATE/snapshots/$dom"/*.xml; do
+            [ -e "$f" ] || continue
+            printf 'meta %s %s\n' "$(basename "$f")" "$(md5sum <"$f" | cut -d' ' -f1)"
+        done
+    fi
+    printf 'current %s\n' "$(readlink "$MNT/$dom/current" 2>/dev/null || echo '<none>')"
+}
+
+# assert_unchanged WHAT BEFORE DOMAIN
+assert_unchanged() {
+    local now
+    now=$(fingerprint "$3")
+    [ "$2" == "$now" ] || fail "$1: expected no change; before:
+$2
+after:
+$now"
+}
+
+# errors_count DOMAIN: lines in the domain's errors file.
+errors_count() {
+    local n
+    n=$(wc -l <"$MNT/$1/errors") || fail "cannot read $MNT/$1/errors"
+    echo "$n"
+}
+
+# assert_new_error WHAT DOMAIN COUNT_BEFORE [TEXT]: errors grew, last line has TEXT.
+assert_new_error() {
+    local n last
+    n=$(errors_count "$2")
+    [ "$n" -gt "$3" ] || fail "$1: expected a new line in $2/errors (had $3), got $n lines"
+    last=$(tail -n 1 "$MNT/$2/errors")
+    [ -z "${4:-}" ] || assert_contains "$1: last errors line" "$last" "$4"
+}
+
+# ---- running commands ----------------------------------------------------------------
+
+# assert_errno TEXT CMD...: CMD fails and its stderr names the error TEXT
+# (strerror text, e.g. "Invalid argument", "File exists").
+assert_errno() {
+    local text=$1 out rc=0
+    shift
+    out=$("$@" 2>&1 >/dev/null) || rc=$?
+    [ "$rc" -ne 0 ] || fail "expected '$*' to fail with '$text', it succeeded"
+    assert_contains "stderr of '$*'" "$out" "$text"
+}
+
+# assert_ok CMD...: CMD succeeds with no output on stderr.
+assert_ok() {
+    local out rc=0
+    out=$("$@" 2>&1 >/dev/null) || rc=$?
+    [ "$rc" -eq 0 ] || fail "expected '$*' to succeed, got status $rc: $out"
+    [ -z "$out" ] || fail "expected '$*' to be silent, got: $out"
+}
+
+# put FILE TEXT: write TEXT and a newline with one write, as `echo TEXT > FILE`.
+put() {
+    bash -c 'echo "$2" > "$1"' _ "$1" "$2"
+}
+
+# put_file FILE SRC: `cat SRC > FILE`.
+put_file() {
+    bash -c 'cat "$2" > "$1"' _ "$1" "$2"
+}
+
+# now_ms: wall clock in milliseconds.
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
