@@ -178,8 +178,9 @@ op_progress(const char *what, gpointer data)
     emit_change(op->engine, dom->name, &c);
 }
 
-/* Ends @op: logs a failure, clears the job, calls the completion
- * callback, then emits the changes with no lock held. */
+/* Ends @op: logs a failure, clears the job, emits the changes with no
+ * lock held, then calls the completion callback, so that a listener can
+ * make caches forget the old tree before the caller hears of the new. */
 static void
 op_finish(SnapOp *op, const GError *error)
 {
@@ -196,11 +197,11 @@ op_finish(SnapOp *op, const GError *error)
     }
     if (op->domain_file_changed)
         snap_op_change(op, SNAP_CHANGE_DOMAIN_FILE, NULL, NULL, NULL);
-    if (op->done)
-        op->done(error, op->user_data);
     for (guint i = 0; i < op->changes->len; i++)
         emit_change(op->engine, op->domain_name,
                     &g_array_index(op->changes, PendingChange, i));
+    if (op->done)
+        op->done(error, op->user_data);
     snap_op_free(op);
 }
 
@@ -613,6 +614,14 @@ op_create_xml(SnapOp *op, GError **error)
     if (!snap_name_validate(tmpl->name, error))
         return FALSE;
     existing = snap_tree_lookup(dom->tree, tmpl->name);
+    /* A redefine names its snapshot's creationTime, as metadata.xml does;
+     * without it this asks for a new snapshot under a name that is taken. */
+    if (existing && tmpl->creation_time < 0) {
+        g_set_error(error, SNAP_ERROR, SNAP_ERROR_EXISTS,
+                    "snapshot '%s' already exists (a redefine gives its creationTime)",
+                    tmpl->name);
+        return FALSE;
+    }
     if (existing)
         return redefine(op, tmpl, existing, error);
     if (tmpl->creation_time >= 0) {

@@ -72,10 +72,13 @@ typedef struct {
 
 typedef void (*SnapChangeFunc)(const SnapChange *change, gpointer user_data);
 
-/* Sets the one listener for changes. It is called on the worker thread,
- * without engine locks held, after the operation's completion callback
- * returned (so a FUSE reply always precedes the invalidations it causes).
- * It must not block on the kernel: queue and return. */
+/* Sets the one listener for changes. It is called without engine locks
+ * held, on the worker thread for the changes of an operation, before that
+ * operation's completion callback (so caches can forget the old tree
+ * before the reply reports the new one); the domain-file changes of a
+ * refusal may come on the caller's thread. It must not wait for the
+ * reply of a request that is still in flight (e.g. a notification that
+ * takes a directory lock the mkdir being answered holds): queue those. */
 void snap_engine_set_change_func(SnapEngine *engine, SnapChangeFunc func,
                                  gpointer user_data);
 

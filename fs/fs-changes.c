@@ -3,12 +3,27 @@
 
 #include "fs-reply.h"
 
-/* Queues an inode invalidation for the attached node of an identity. */
+/* Invalidates the attached node of an identity at once: the tree changes
+ * reach us on the engine's worker before the reply that reports them, and
+ * must be visible when that reply arrives (`mkdir current/a; mkdir
+ * current/b` resolves `current` right after the first reply). */
 static void
 inval_node(FsContext *ctx, FsNodeKind kind, const char *domain, const char *snapshot,
            off_t off)
 {
     g_autoptr(FsNode) node = fs_inode_table_find(ctx->inodes, kind, domain, snapshot);
+
+    if (node != NULL)
+        fs_invalidator_inode_now(ctx->invalidator, node->nodeid, off);
+}
+
+/* Queues it instead: for the domain files, whose changes may also come from
+ * a refusal on a request handler's thread. They are read with direct_io
+ * and no attribute caching, so nothing waits on this. */
+static void
+inval_node_later(FsContext *ctx, FsNodeKind kind, const char *domain, off_t off)
+{
+    g_autoptr(FsNode) node = fs_inode_table_find(ctx->inodes, kind, domain, NULL);
 
     if (node != NULL)
         fs_invalidator_inode(ctx->invalidator, node->nodeid, off);
@@ -20,11 +35,13 @@ inval_all(FsContext *ctx, FsNodeKind kind, const char *domain, off_t off)
     g_autoptr(GArray) ids = fs_inode_table_find_all(ctx->inodes, kind, domain);
 
     for (guint i = 0; i < ids->len; i++)
-        fs_invalidator_inode(ctx->invalidator, g_array_index(ids, guint64, i), off);
+        fs_invalidator_inode_now(ctx->invalidator, g_array_index(ids, guint64, i), off);
 }
 
 /* The directory holding a snapshot whose parent is @parent (NULL: the
- * domain directory): its cached @name and its listing and attributes. */
+ * domain directory): its listing and attributes at once, its cached @name
+ * from the invalidator thread, since that takes the directory's lock,
+ * which a mkdir or rmdir in it holds until its reply. */
 static void
 inval_in_dir(FsContext *ctx, const char *domain, const char *parent, const char *name)
 {
@@ -34,7 +51,7 @@ inval_in_dir(FsContext *ctx, const char *domain, const char *parent, const char 
     if (dir == NULL)
         return;
     fs_invalidator_entry(ctx->invalidator, dir->nodeid, name);
-    fs_invalidator_inode(ctx->invalidator, dir->nodeid, 0);
+    fs_invalidator_inode_now(ctx->invalidator, dir->nodeid, 0);
 }
 
 static void
@@ -46,7 +63,7 @@ inval_by_name(FsContext *ctx, const char *domain, const char *name)
     if (dir == NULL)
         return;
     fs_invalidator_entry(ctx->invalidator, dir->nodeid, name);
-    fs_invalidator_inode(ctx->invalidator, dir->nodeid, 0);
+    fs_invalidator_inode_now(ctx->invalidator, dir->nodeid, 0);
 }
 
 /* Moving or removing a snapshot changes the paths of its descendants, and
@@ -106,21 +123,22 @@ fs_changes_on_change(const SnapChange *change, gpointer user_data)
 
         if (dir != NULL)
             fs_invalidator_entry(ctx->invalidator, dir->nodeid, "current");
+        /* The metadata.xml of the old and the new current come as
+         * SNAP_CHANGE_SNAPSHOT_XML of their own. */
         inval_node(ctx, FS_NODE_CURRENT, domain, NULL, 0);
-        /* The old and the new current's metadata.xml differ in
-         * <active>1</active>; the change does not say which they were. */
-        inval_all(ctx, FS_NODE_METADATA, domain, 0);
         break;
     }
     case SNAP_CHANGE_DOMAIN_FILE:
-        inval_node(ctx, FS_NODE_DOMAIN_XML, domain, NULL, 0);
-        inval_node(ctx, FS_NODE_STATE, domain, NULL, 0);
-        inval_node(ctx, FS_NODE_ERRORS, domain, NULL, 0);
-        inval_node(ctx, FS_NODE_JOB, domain, NULL, 0);
-        break;
+        inval_node_later(ctx, FS_NODE_DOMAIN_XML, domain, 0);
+        inval_node_later(ctx, FS_NODE_STATE, domain, 0);
+        inval_node_later(ctx, FS_NODE_ERRORS, domain, 0);
+        inval_node_later(ctx, FS_NODE_JOB, domain, 0);
+        /* The domain directory's mtime moved. */
+        inval_node_later(ctx, FS_NODE_DOMAIN, domain, -1);
+        return;
     case SNAP_CHANGE_ERROR:
         fs_log_error_line(domain, change->message);
-        inval_node(ctx, FS_NODE_ERRORS, domain, NULL, 0);
+        inval_node_later(ctx, FS_NODE_ERRORS, domain, 0);
         return;
     }
     /* Every change moves the domain's mtime, which the domain directory

@@ -5,38 +5,19 @@
 
 #include "fs-tree.h"
 
-/* A failure reaches us twice on the same thread, in either order: as the
- * reply's GError and as the engine's SNAP_CHANGE_ERROR line (which ends
- * with the GError's message). The first logs; the second finds its text
- * here and stays quiet, so each failure is logged once. */
-static GPrivate fs_last_logged = G_PRIVATE_INIT(g_free);
-
+/* Every failure the engine reports also becomes a line in the domain's
+ * `errors` and a SNAP_CHANGE_ERROR; that event is where it is logged, once. */
 void
 fs_log_error_line(const char *domain, const char *line)
 {
-    const char *prev = g_private_get(&fs_last_logged);
-
-    if (prev != NULL && g_str_has_suffix(line, prev)) {
-        g_private_replace(&fs_last_logged, NULL);
-        return;
-    }
     g_message("%s: %s", domain, line);
-    g_private_replace(&fs_last_logged, g_strdup(line));
 }
 
 int
 fs_reply_gerror(fuse_req_t req, const GError *error, const char *what)
 {
-    int err = snap_error_to_errno(error);
-    const char *prev = g_private_get(&fs_last_logged);
-
-    if (prev != NULL && g_str_has_suffix(prev, error->message)) {
-        g_private_replace(&fs_last_logged, NULL);
-    } else {
-        g_message("%s: %s", what, error->message);
-        g_private_replace(&fs_last_logged, g_strdup(error->message));
-    }
-    return fuse_reply_err(req, err);
+    g_debug("%s: %s", what, error->message);
+    return fuse_reply_err(req, snap_error_to_errno(error));
 }
 
 int

@@ -9,11 +9,12 @@
 G_BEGIN_DECLS
 
 /* Replies @error's errno (snap_error_to_errno(), the one mapping) to
- * @req and logs "@what: message", once per failure. */
+ * @req. The engine has recorded the failure already (see
+ * fs_log_error_line()); "@what: message" goes to the debug log only. */
 int fs_reply_gerror(fuse_req_t req, const GError *error, const char *what);
 
-/* Logs an `errors` line of @domain (SNAP_CHANGE_ERROR) unless the reply
- * of the same failure already did. */
+/* Logs an `errors` line of @domain (SNAP_CHANGE_ERROR): the one place a
+ * failure is logged. */
 void fs_log_error_line(const char *domain, const char *line);
 
 /* For input the daemon refused itself before any engine call: records it

@@ -103,6 +103,20 @@ fs_invalidator_entry(FsInvalidator *inval, fuse_ino_t parent, const char *name)
 }
 
 void
+fs_invalidator_inode_now(FsInvalidator *inval, fuse_ino_t ino, off_t off)
+{
+    int r;
+
+    if (inval->se == NULL) {
+        fs_invalidator_inode(inval, ino, off);
+        return;
+    }
+    r = fuse_lowlevel_notify_inval_inode(inval->se, ino, off, 0);
+    if (r != 0 && r != -ENOENT)
+        g_debug("invalidate inode %" G_GUINT64_FORMAT ": %s", (guint64)ino, g_strerror(-r));
+}
+
+void
 fs_invalidator_inode(FsInvalidator *inval, fuse_ino_t ino, off_t off)
 {
     InvalItem *item = g_new0(InvalItem, 1);

@@ -30,4 +30,12 @@ void fs_invalidator_entry(FsInvalidator *inval, fuse_ino_t parent, const char *n
  * the attributes. */
 void fs_invalidator_inode(FsInvalidator *inval, fuse_ino_t ino, off_t off);
 
+/* Sends that inode invalidation at once, from the calling thread (queues
+ * it before fs_invalidator_start). For the engine's workers, so that a
+ * change is invisible to nobody once the reply that reports it arrives:
+ * the kernel takes no directory lock for it, only the inode's pages,
+ * which no request waiting on that worker holds. Never call it from a
+ * FUSE request handler. */
+void fs_invalidator_inode_now(FsInvalidator *inval, fuse_ino_t ino, off_t off);
+
 G_END_DECLS

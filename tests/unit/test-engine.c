@@ -127,8 +127,7 @@ fx_wait(Fx *fx)
     return error;
 }
 
-/* Waits until the events after the last DONE include @kind, so the
- * events an operation emits after its callback are all in. */
+/* Waits until @count events have arrived. */
 static void
 fx_wait_event(Fx *fx, guint count)
 {
@@ -1107,7 +1106,7 @@ test_events(Fx *fx, gconstpointer data)
     mkdir_ok(fx, NULL, "s1");
     fx_wait_event(fx, 5);
 
-    /* Progress first (job), then the reply, then what changed. */
+    /* Progress first (job), then what changed, then the reply. */
     mark = events_len(fx);
     mkdir_ok(fx, "s1", "s2");
     fx_wait_event(fx, mark + 6);
@@ -1115,8 +1114,8 @@ test_events(Fx *fx, gconstpointer data)
         g_autofree char *got = events_since(fx, mark);
 
         g_assert_cmpstr(got, ==,
-                        "DOMAIN_FILE|DONE|ADDED s2 parent=s1|XML s1|CURRENT|"
-                        "DOMAIN_FILE");
+                        "DOMAIN_FILE|ADDED s2 parent=s1|XML s1|CURRENT|"
+                        "DOMAIN_FILE|DONE");
     }
 
     mark = events_len(fx);
@@ -1130,8 +1129,8 @@ test_events(Fx *fx, gconstpointer data)
         g_autofree char *got = events_since(fx, mark);
 
         g_assert_cmpstr(got, ==,
-                        "DOMAIN_FILE|DONE|MOVED s3 parent=s1 old=s2|XML s3|"
-                        "REMOVED s2 old=s1|DOMAIN_FILE");
+                        "DOMAIN_FILE|MOVED s3 parent=s1 old=s2|XML s3|"
+                        "REMOVED s2 old=s1|DOMAIN_FILE|DONE");
     }
 
     mark = events_len(fx);
@@ -1141,10 +1140,10 @@ test_events(Fx *fx, gconstpointer data)
     {
         g_autofree char *got = events_since(fx, mark);
 
-        g_assert_cmpstr(got, ==, "DONE|REMOVED s3 old=s1|XML s1|CURRENT");
+        g_assert_cmpstr(got, ==, "REMOVED s3 old=s1|XML s1|CURRENT|DONE");
     }
 
-    /* A failure: the reply, then the errors line and the file change. */
+    /* A failure: the errors line and the file change, then the reply. */
     mark = events_len(fx);
     error = do_mkdir(fx, NULL, "x");
     g_assert_error(error, SNAP_ERROR, SNAP_ERROR_NOT_CURRENT);
@@ -1152,7 +1151,7 @@ test_events(Fx *fx, gconstpointer data)
     {
         g_autofree char *got = events_since(fx, mark);
 
-        g_assert_cmpstr(got, ==, "DONE|ERROR|DOMAIN_FILE");
+        g_assert_cmpstr(got, ==, "ERROR|DOMAIN_FILE|DONE");
     }
 }
 
