@@ -120,8 +120,10 @@ native_revert(SnapBackend *self, const DomainDef *dom, const SnapshotDef *snap,
         return FALSE;
     }
     /* Check every disk before changing any, so a missing tag on the last
-     * disk does not leave the first ones reverted. */
-    for (guint i = 0; i < disks->len; i++) {
+     * disk does not leave the first ones reverted. One disk needs no such
+     * check (and no second qemu-img run): `snapshot -a` of a missing tag
+     * fails before it changes anything. */
+    for (guint i = 0; disks->len > 1 && i < disks->len; i++) {
         DomainDisk *disk = disks->pdata[i];
         gboolean has = FALSE;
 
@@ -158,17 +160,19 @@ native_delete(SnapBackend *self, const DomainDef *dom, const SnapshotDef *snap,
 
     for (guint i = 0; i < disks->len; i++) {
         DomainDisk *disk = disks->pdata[i];
-        gboolean has = FALSE;
+        g_autoptr(GError) local = NULL;
+        gboolean has = TRUE;
 
-        /* A disk that lost the tag already (an interrupted delete being
-         * finished) is fine. */
-        if (!disk_has_tag(disk, snap->name, &has, error))
-            return prefix_disk(error, disk);
-        if (!has)
-            continue;
         report(progress, progress_data, "-d", disk, i, disks->len);
-        if (!qemu_img_snapshot_delete(disk->source, snap->name, NULL, error))
-            return prefix_disk(error, disk);
+        if (qemu_img_snapshot_delete(disk->source, snap->name, NULL, &local))
+            continue;
+        /* A disk that lost the tag already (an interrupted delete being
+         * finished) is fine; asking only after a failure keeps the common
+         * case to one qemu-img run. */
+        if (disk_has_tag(disk, snap->name, &has, NULL) && !has)
+            continue;
+        g_propagate_error(error, g_steal_pointer(&local));
+        return prefix_disk(error, disk);
     }
     return TRUE;
 }

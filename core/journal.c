@@ -2,6 +2,9 @@
 #include "journal.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <glib/gstdio.h>
+#include <unistd.h>
 #include <json-glib/json-glib.h>
 
 #include "snap-error.h"
@@ -13,6 +16,69 @@ journal_path(const char *state_dir, const char *domain)
     g_autofree char *file = g_strconcat(domain, ".json", NULL);
 
     return g_build_filename(state_dir, "journal", file, NULL);
+}
+
+static gboolean
+journal_errno(GError **error, int err, const char *what, const char *path)
+{
+    g_set_error(error, SNAP_ERROR, err == ENOSPC ? SNAP_ERROR_NO_SPACE : SNAP_ERROR_FAILED,
+                "cannot %s journal '%s': %s", what, path, g_strerror(err));
+    return FALSE;
+}
+
+/* The journal file of a domain stays in place and is overwritten: an
+ * intent costs one write and one fdatasync, no file creation, rename or
+ * directory sync (creating a file is the slow part here). A crash while
+ * it is written leaves a file that does not parse, which can only mean
+ * that no disk was touched yet: the intent is durable before any is. */
+static gboolean
+journal_write_in_place(const char *path, const char *text, gsize len, GError **error)
+{
+    gboolean created = FALSE;
+    gsize done = 0;
+    int fd;
+
+    fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT) {
+        fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+        created = TRUE;
+    }
+    if (fd < 0)
+        return journal_errno(error, errno, "open", path);
+    while (done < len) {
+        gssize n = pwrite(fd, text + done, len - done, (off_t)done);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            int err = errno;
+
+            close(fd);
+            return journal_errno(error, err, "write", path);
+        }
+        done += n;
+    }
+    if (ftruncate(fd, (off_t)len) < 0 || fdatasync(fd) < 0) {
+        int err = errno;
+
+        close(fd);
+        return journal_errno(error, err, "write", path);
+    }
+    close(fd);
+    if (created) {
+        g_autofree char *dir = g_path_get_dirname(path);
+        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+        if (dfd < 0 || fsync(dfd) < 0) {
+            int err = errno;
+
+            if (dfd >= 0)
+                close(dfd);
+            return journal_errno(error, err, "sync the directory of", path);
+        }
+        close(dfd);
+    }
+    return TRUE;
 }
 
 void
@@ -62,7 +128,7 @@ snap_journal_write(const char *state_dir, const char *domain, const char *op,
     json_generator_set_root(gen, root);
     json_generator_set_pretty(gen, TRUE);
     text = json_generator_to_data(gen, &len);
-    return snap_store_write_atomic(path, text, len, error);
+    return journal_write_in_place(path, text, len, error);
 }
 
 SnapJournal *
@@ -76,7 +142,10 @@ snap_journal_read(const char *state_dir, const char *domain, GError **error)
     JsonObject *obj;
     JsonArray *arr;
 
-    if (!g_file_test(path, G_FILE_TEST_EXISTS))
+    GStatBuf st;
+
+    /* No file, or an empty one: no operation was under way. */
+    if (g_stat(path, &st) < 0 || st.st_size == 0)
         return NULL;
     if (!json_parser_load_from_file(parser, path, &local)) {
         g_set_error(error, SNAP_ERROR, SNAP_ERROR_INVALID, "journal '%s': %s", path,
@@ -117,5 +186,11 @@ snap_journal_remove(const char *state_dir, const char *domain, GError **error)
 {
     g_autofree char *path = journal_path(state_dir, domain);
 
-    return snap_store_remove(path, error);
+    /* Emptied, not removed, so the next intent needs no new file. No
+     * fsync: an intent that outlives a power cut is finished again at
+     * start, and finishing a completed operation changes nothing (a
+     * revert is re-applied to the same snapshot). */
+    if (truncate(path, 0) < 0 && errno != ENOENT)
+        return journal_errno(error, errno, "clear", path);
+    return TRUE;
 }

@@ -16,15 +16,19 @@ typedef struct {
 void snap_journal_free(SnapJournal *journal);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(SnapJournal, snap_journal_free)
 
-/* Writes the intent atomically and durably before a disk is touched. */
+/* Writes the intent durably before a disk is touched, over the domain's
+ * journal file in place (see journal.c for why that is safe). */
 gboolean snap_journal_write(const char *state_dir, const char *domain, const char *op,
                             const char *snapshot, GPtrArray *disks, GError **error);
 
-/* The leftover intent of @domain: NULL without error when there is none;
- * NULL with SNAP_ERROR_INVALID when the file does not parse. */
+/* The leftover intent of @domain: NULL without error when there is none
+ * (no file, or an empty one); NULL with SNAP_ERROR_INVALID when it does
+ * not parse, which means it was being written when the process died,
+ * before any disk was touched. */
 SnapJournal *snap_journal_read(const char *state_dir, const char *domain, GError **error);
 
-/* Removes the intent once the metadata is written; absent is success. */
+/* Clears the intent (empties the file) once the operation is over;
+ * absent is success. */
 gboolean snap_journal_remove(const char *state_dir, const char *domain, GError **error);
 
 G_END_DECLS

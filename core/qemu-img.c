@@ -4,6 +4,9 @@
 #include <json-glib/json-glib.h>
 
 #include "snap-error.h"
+#include "snap-spawn.h"
+
+#include <sys/wait.h>
 
 const char *
 qemu_img_binary(void)
@@ -20,58 +23,40 @@ qemu_img_run(const char *const *args, char **out, GCancellable *cancellable,
              GError **error)
 {
     g_autoptr(GPtrArray) argv = g_ptr_array_new();
-    g_autoptr(GSubprocess) proc = NULL;
     g_autoptr(GError) local = NULL;
     g_autofree char *stdout_buf = NULL;
     g_autofree char *stderr_buf = NULL;
-    int status;
+    int status = 0;
 
     g_ptr_array_add(argv, (gpointer)qemu_img_binary());
     for (guint i = 0; args[i]; i++)
         g_ptr_array_add(argv, (gpointer)args[i]);
     g_ptr_array_add(argv, NULL);
 
-    if (g_cancellable_set_error_if_cancelled(cancellable, &local)) {
-        g_set_error_literal(error, SNAP_ERROR, SNAP_ERROR_CANCELLED,
-                            "operation cancelled");
-        return FALSE;
-    }
-    proc = g_subprocess_newv(
-        (const char *const *)argv->pdata,
-        G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE, &local);
-    if (proc == NULL) {
-        g_set_error(error, SNAP_ERROR, SNAP_ERROR_QEMU, "cannot run %s: %s",
-                    qemu_img_binary(), local->message);
-        return FALSE;
-    }
     g_debug("running %s %s", qemu_img_binary(), args[0]);
-    if (!g_subprocess_communicate_utf8(proc, NULL, cancellable, &stdout_buf, &stderr_buf,
-                                       &local)) {
-        if (g_error_matches(local, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
-            g_subprocess_force_exit(proc);
-            g_subprocess_wait(proc, NULL, NULL);
+    if (!snap_spawn_sync((const char *const *)argv->pdata, &stdout_buf, &stderr_buf,
+                         &status, cancellable, &local)) {
+        if (g_error_matches(local, G_IO_ERROR, G_IO_ERROR_CANCELLED))
             g_set_error_literal(error, SNAP_ERROR, SNAP_ERROR_CANCELLED,
                                 "operation cancelled");
-        } else {
-            g_set_error(error, SNAP_ERROR, SNAP_ERROR_QEMU, "qemu-img: %s",
-                        local->message);
-        }
+        else
+            g_set_error(error, SNAP_ERROR, SNAP_ERROR_QEMU, "cannot run %s: %s",
+                        qemu_img_binary(), local->message);
         return FALSE;
     }
-    if (!g_subprocess_get_if_exited(proc)) {
-        g_set_error(error, SNAP_ERROR, SNAP_ERROR_QEMU,
-                    "qemu-img was killed by signal %d", g_subprocess_get_term_sig(proc));
+    if (WIFSIGNALED(status)) {
+        g_set_error(error, SNAP_ERROR, SNAP_ERROR_QEMU, "qemu-img was killed by signal %d",
+                    WTERMSIG(status));
         return FALSE;
     }
-    status = g_subprocess_get_exit_status(proc);
-    if (status != 0) {
-        char *msg = stderr_buf ? g_strstrip(stderr_buf) : NULL;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        char *msg = g_strstrip(stderr_buf);
 
-        if (msg && *msg)
+        if (*msg)
             g_set_error_literal(error, SNAP_ERROR, SNAP_ERROR_QEMU, msg);
         else
             g_set_error(error, SNAP_ERROR, SNAP_ERROR_QEMU,
-                        "qemu-img exited with status %d", status);
+                        "qemu-img exited with status %d", WEXITSTATUS(status));
         return FALSE;
     }
     if (out)

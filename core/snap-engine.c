@@ -29,6 +29,7 @@ typedef enum {
     OP_ACTION,
     OP_RECOVER,
     OP_RECONCILE,
+    OP_FLUSH,
 } OpKind;
 
 typedef struct {
@@ -57,6 +58,11 @@ struct _SnapOp {
     gboolean job_set;
     gboolean domain_file_changed;
     GArray *changes; /* of PendingChange */
+    /* File work whose loss harms nothing, done after the reply so the
+     * caller does not wait for it: the old current snapshot's file loses
+     * its <active>, the journal is cleared. */
+    char *post_inactive;
+    gboolean post_journal_clear;
 };
 
 static void
@@ -73,6 +79,7 @@ pending_change_clear(gpointer data)
 static void
 snap_op_free(SnapOp *op)
 {
+    g_free(op->post_inactive);
     g_free(op->domain_name);
     g_free(op->name);
     g_free(op->in_dir);
@@ -178,6 +185,34 @@ op_progress(const char *what, gpointer data)
     emit_change(op->engine, dom->name, &c);
 }
 
+static gboolean write_snapshot_file_full(SnapDomain *dom, const char *name,
+                                         const char *xml, gboolean current,
+                                         gboolean durable, GError **error);
+
+/* The deferred file work of @op, on its worker, before the domain's next
+ * operation starts. */
+static void
+op_post_reply(SnapOp *op)
+{
+    SnapDomain *dom = op->dom;
+    g_autoptr(GError) error = NULL;
+
+    if (dom == NULL)
+        return;
+    if (op->post_inactive != NULL) {
+        SnapNode *node = snap_tree_lookup(dom->tree, op->post_inactive);
+
+        if (node != NULL && node != snap_tree_get_current(dom->tree) &&
+            !write_snapshot_file_full(dom, node->name, node->xml, FALSE, FALSE, &error)) {
+            g_debug("%s: %s", dom->name, error->message);
+            g_clear_error(&error);
+        }
+    }
+    if (op->post_journal_clear &&
+        !snap_journal_remove(op->engine->state_dir, dom->name, &error))
+        g_debug("%s: %s", dom->name, error->message);
+}
+
 /* Ends @op: logs a failure, clears the job, emits the changes with no
  * lock held, then calls the completion callback, so that a listener can
  * make caches forget the old tree before the caller hears of the new. */
@@ -202,6 +237,7 @@ op_finish(SnapOp *op, const GError *error)
                     &g_array_index(op->changes, PendingChange, i));
     if (op->done)
         op->done(error, op->user_data);
+    op_post_reply(op);
     snap_op_free(op);
 }
 
@@ -266,10 +302,9 @@ node_def(SnapNode *node, GError **error)
     return snapshot_xml_parse(node->xml, strlen(node->xml), error);
 }
 
-/* Writes @node's file, with <active> when @current. */
 static gboolean
-write_snapshot_file(SnapDomain *dom, const char *name, const char *xml, gboolean current,
-                    GError **error)
+write_snapshot_file_full(SnapDomain *dom, const char *name, const char *xml,
+                         gboolean current, gboolean durable, GError **error)
 {
     g_autofree char *path =
         snap_store_snapshot_path(dom->engine->state_dir, dom->name, name);
@@ -278,18 +313,28 @@ write_snapshot_file(SnapDomain *dom, const char *name, const char *xml, gboolean
 
     if (!snap_store_ensure_domain_dir(dom->engine->state_dir, dom->name, error))
         return FALSE;
-    return snap_store_write_atomic(path, text, strlen(text), error);
+    return snap_store_write_atomic_full(path, text, strlen(text), durable, error);
 }
 
-/* The old current snapshot loses its <active>; failing that only leaves
- * two files claiming current, which loading settles (latest wins). */
-static void
-rewrite_inactive(SnapDomain *dom, SnapNode *node)
+/* Writes @node's file durably, with <active> when @current. */
+static gboolean
+write_snapshot_file(SnapDomain *dom, const char *name, const char *xml, gboolean current,
+                    GError **error)
 {
-    g_autoptr(GError) error = NULL;
+    return write_snapshot_file_full(dom, name, xml, current, TRUE, error);
+}
 
-    if (node != NULL && !write_snapshot_file(dom, node->name, node->xml, FALSE, &error))
-        g_debug("%s: %s", dom->name, error->message);
+/* The old current snapshot loses its <active>, after the new current's
+ * file was written durably. Losing this write (a failure, a power cut)
+ * only leaves two files claiming current, which loading settles: the
+ * most recently written one wins. So it needs no fsync. */
+static void
+rewrite_inactive(SnapOp *op, SnapNode *node)
+{
+    if (node != NULL) {
+        g_free(op->post_inactive);
+        op->post_inactive = g_strdup(node->name);
+    }
 }
 
 static GPtrArray *
@@ -313,13 +358,12 @@ journal_intent(SnapOp *op, const char *what, const DomainDef *ddef,
                               paths, error);
 }
 
+/* The operation is over, whatever its outcome: its intent goes once the
+ * reply is out (see op_post_reply()). */
 static void
 journal_clear(SnapOp *op)
 {
-    g_autoptr(GError) error = NULL;
-
-    if (!snap_journal_remove(op->engine->state_dir, op->dom->name, &error))
-        g_debug("%s: %s", op->dom->name, error->message);
+    op->post_journal_clear = TRUE;
 }
 
 static void
@@ -443,7 +487,7 @@ take_snapshot(SnapOp *op, const SnapshotDef *def, GError **error)
         journal_clear(op);
         return FALSE;
     }
-    rewrite_inactive(dom, old);
+    rewrite_inactive(op, old);
     journal_clear(op);
 
     g_rw_lock_writer_lock(&engine->lock);
@@ -536,7 +580,7 @@ redefine(SnapOp *op, SnapshotDef *def, SnapNode *existing, GError **error)
     if (!write_snapshot_file(dom, def->name, xml, make_current, error))
         return FALSE;
     if (make_current && old_current != existing)
-        rewrite_inactive(dom, old_current);
+        rewrite_inactive(op, old_current);
 
     g_rw_lock_writer_lock(&engine->lock);
     if (existing) {
@@ -836,7 +880,7 @@ do_revert(SnapOp *op, SnapNode *node, SnapRevertFlags flags, GError **error)
     if (old != node) {
         if (!write_snapshot_file(dom, node->name, node->xml, TRUE, error))
             return FALSE;
-        rewrite_inactive(dom, old);
+        rewrite_inactive(op, old);
     }
     journal_clear(op);
 
@@ -935,8 +979,17 @@ op_recover(SnapOp *op)
     SnapNode *node;
 
     if (j == NULL) {
-        if (error)
-            snap_op_report(op, "start", error->message);
+        /* An intent that does not parse was cut short while being
+         * written: nothing of it reached a disk. */
+        if (error) {
+            g_autofree char *msg = g_strdup_printf(
+                "%s; it was being written when snaptreefs stopped, before any "
+                "disk was touched, and is cleared",
+                error->message);
+
+            snap_op_report(op, "start", msg);
+            journal_clear(op);
+        }
         return;
     }
     node = snap_tree_lookup(dom->tree, j->snapshot);
@@ -1026,6 +1079,8 @@ op_run(SnapOp *op)
     case OP_RECONCILE:
         snap_engine_reconcile_domain(op);
         break;
+    case OP_FLUSH:
+        break;
     }
     if (!ok && error == NULL)
         g_set_error_literal(&error, SNAP_ERROR, SNAP_ERROR_FAILED, "operation failed");
@@ -1102,6 +1157,7 @@ has_xml_suffix(const char *file)
 typedef struct {
     char *path;
     char *name;       /* from the file name */
+    gint64 mtime_ns;  /* when it was last written */
     SnapshotDef *def; /* NULL when it did not load */
     char *xml;        /* snapshot_xml_format(def, FALSE) */
     char *problem;
@@ -1134,6 +1190,8 @@ load_slice(gpointer data)
         g_autoptr(GError) error = NULL;
         gsize len;
 
+        GStatBuf st;
+
         if (!g_file_get_contents(item->path, &text, &len, &error) ||
             (item->def = snapshot_xml_parse(text, len, &error)) == NULL) {
             item->problem = g_strdup_printf("snapshot file '%s' skipped: %s", item->path,
@@ -1148,6 +1206,9 @@ load_slice(gpointer data)
             g_clear_pointer(&item->def, snapshot_def_free);
             continue;
         }
+        if (g_stat(item->path, &st) == 0)
+            item->mtime_ns = (gint64)st.st_mtim.tv_sec * G_GINT64_CONSTANT(1000000000) +
+                             st.st_mtim.tv_nsec;
         item->xml = snapshot_xml_format(item->def, FALSE);
     }
     return NULL;
@@ -1198,7 +1259,7 @@ load_snapshots(SnapEngine *engine, SnapDomain *dom)
         g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     g_autoptr(GPtrArray) items = g_ptr_array_new_with_free_func(load_item_free);
     g_autofree char *current = NULL;
-    gint64 current_time = G_MININT64;
+    gint64 current_mtime = G_MININT64;
     guint ncurrent = 0;
     const char *file;
 
@@ -1224,12 +1285,15 @@ load_snapshots(SnapEngine *engine, SnapDomain *dom)
             g_ptr_array_add(problems, g_steal_pointer(&item->problem));
             continue;
         }
+        /* The current snapshot's file is written before the old one's
+         * <active> goes, so of several claimants the last written is
+         * current. */
         if (def->active == 1) {
             ncurrent++;
-            if (current == NULL || def->creation_time > current_time) {
+            if (current == NULL || item->mtime_ns > current_mtime) {
                 g_free(current);
                 current = g_strdup(def->name);
-                current_time = def->creation_time;
+                current_mtime = item->mtime_ns;
             }
         }
         g_hash_table_insert(parents, g_strdup(def->name), g_strdup(def->parent));
@@ -1264,7 +1328,7 @@ load_snapshots(SnapEngine *engine, SnapDomain *dom)
     }
     if (ncurrent > 1)
         g_ptr_array_add(problems, g_strdup_printf("%u snapshots claim to be current; the "
-                                                  "latest, '%s', is",
+                                                  "last written, '%s', is",
                                                   ncurrent, current));
     snap_tree_set_current(dom->tree, snap_tree_lookup(dom->tree, current));
     for (guint i = 0; i < problems->len; i++)
@@ -1840,4 +1904,41 @@ snap_engine_domain_action_async(SnapEngine *engine, const char *domain,
     if (op_precheck(op))
         return;
     op_submit(op);
+}
+
+typedef struct {
+    GMutex lock;
+    GCond cond;
+    gboolean done;
+} FlushWait;
+
+static void
+flush_done(const GError *error, gpointer user_data)
+{
+    FlushWait *w = user_data;
+
+    g_mutex_lock(&w->lock);
+    w->done = TRUE;
+    g_cond_signal(&w->cond);
+    g_mutex_unlock(&w->lock);
+}
+
+void
+snap_engine_flush(SnapEngine *engine, const char *domain)
+{
+    FlushWait w = {.done = FALSE};
+    SnapOp *op;
+
+    if (find_domain(engine, domain) == NULL)
+        return;
+    g_mutex_init(&w.lock);
+    g_cond_init(&w.cond);
+    op = snap_op_new(engine, OP_FLUSH, domain, NULL, flush_done, &w);
+    op_submit(op);
+    g_mutex_lock(&w.lock);
+    while (!w.done)
+        g_cond_wait(&w.cond, &w.lock);
+    g_mutex_unlock(&w.lock);
+    g_mutex_clear(&w.lock);
+    g_cond_clear(&w.cond);
 }

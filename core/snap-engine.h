@@ -180,6 +180,12 @@ char *snap_engine_current(SnapEngine *engine, const char *domain);
 void snap_engine_report_error(SnapEngine *engine, const char *domain,
                               const char *operation, const GError *error);
 
+/* Waits until every operation submitted on @domain so far has finished,
+ * its deferred file work included (the old current snapshot's file and
+ * the journal are settled just after the reply). For tests and tools
+ * that read STATE directly; must not be called from a done callback. */
+void snap_engine_flush(SnapEngine *engine, const char *domain);
+
 /* ---- mutations ------------------------------------------------------------ */
 
 /* @error is NULL on success. (transfer none) */

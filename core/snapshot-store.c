@@ -40,6 +40,13 @@ fsync_dir_of(const char *path, GError **error)
 gboolean
 snap_store_write_atomic(const char *path, const char *data, gsize len, GError **error)
 {
+    return snap_store_write_atomic_full(path, data, len, TRUE, error);
+}
+
+gboolean
+snap_store_write_atomic_full(const char *path, const char *data, gsize len,
+                             gboolean durable, GError **error)
+{
     /* The temp file sits beside @path so rename(2) stays on one file
      * system; it does not end in .xml, so a loader never takes it. */
     g_autofree char *tmp = g_strconcat(path, ".XXXXXX", NULL);
@@ -62,7 +69,7 @@ snap_store_write_atomic(const char *path, const char *data, gsize len, GError **
         }
         done += n;
     }
-    if (fsync(fd) < 0) {
+    if (durable && fsync(fd) < 0) {
         err = errno;
         goto fail;
     }
@@ -76,7 +83,7 @@ snap_store_write_atomic(const char *path, const char *data, gsize len, GError **
         err = errno;
         goto fail;
     }
-    return fsync_dir_of(path, error);
+    return !durable || fsync_dir_of(path, error);
 
 fail:
     if (fd >= 0)
@@ -88,12 +95,18 @@ fail:
 gboolean
 snap_store_remove(const char *path, GError **error)
 {
+    return snap_store_remove_full(path, TRUE, error);
+}
+
+gboolean
+snap_store_remove_full(const char *path, gboolean durable, GError **error)
+{
     if (g_unlink(path) < 0) {
         if (errno == ENOENT)
             return TRUE;
         return set_errno_error(error, errno, "remove", path);
     }
-    return fsync_dir_of(path, error);
+    return !durable || fsync_dir_of(path, error);
 }
 
 char *

@@ -13,8 +13,17 @@ G_BEGIN_DECLS
 gboolean snap_store_write_atomic(const char *path, const char *data, gsize len,
                                  GError **error);
 
+/* The same; with @durable FALSE without the fsyncs, for writes whose loss
+ * in a power cut a later step makes harmless (the rename stays atomic:
+ * @path holds the old or the new content, never a mix). */
+gboolean snap_store_write_atomic_full(const char *path, const char *data, gsize len,
+                                      gboolean durable, GError **error);
+
 /* Removes @path and fsyncs its directory; a missing file is success. */
 gboolean snap_store_remove(const char *path, GError **error);
+
+/* The same; with @durable FALSE without the directory fsync. */
+gboolean snap_store_remove_full(const char *path, gboolean durable, GError **error);
 
 /* STATE/snapshots/<domain>/<snapshot>.xml. (transfer full) */
 char *snap_store_snapshot_path(const char *state_dir, const char *domain,
