@@ -17,6 +17,9 @@ fs_context_new(void)
     ctx->uid = getuid();
     ctx->gid = getgid();
     ctx->mount_time = g_get_real_time() / G_USEC_PER_SEC;
+    g_mutex_init(&ctx->listings_lock);
+    ctx->listings = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free,
+                                          (GDestroyNotify)g_ptr_array_unref);
     return ctx;
 }
 
@@ -28,5 +31,7 @@ fs_context_free(FsContext *ctx)
     g_clear_pointer(&ctx->engine, snap_engine_free);
     g_clear_pointer(&ctx->invalidator, fs_invalidator_free);
     g_clear_pointer(&ctx->inodes, fs_inode_table_free);
+    g_clear_pointer(&ctx->listings, g_hash_table_unref);
+    g_mutex_clear(&ctx->listings_lock);
     g_free(ctx);
 }

@@ -21,6 +21,12 @@ typedef struct {
     uid_t uid; /* owner of every node: the mounting user */
     gid_t gid;
     gint64 mount_time; /* the root directory's times */
+    /* The kernel sends no opendir/releasedir (FUSE_CAP_NO_OPENDIR_SUPPORT)
+     * and caches every listing; a listing that takes several readdir
+     * replies is kept here between them, by directory nodeid. */
+    gboolean no_opendir;
+    GMutex listings_lock;
+    GHashTable *listings; /* nodeid -> FsListing* */
 } FsContext;
 
 /* A context with an empty inode table and an idle invalidator; the engine
