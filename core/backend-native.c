@@ -1,154 +1,177 @@
-/* backend-native.c: the native backend, qemu-img on the images of shut-off domains. */
-#include "backend.h"
+/* backend-native.c: the native backend: which QEMU runs which domain, its
+ * lifecycle, and each snapshot operation sent offline or live. */
+#include "backend-native-private.h"
 
-#include <errno.h>
-#include <signal.h>
-#include <stdlib.h>
-
-#include "qemu-img.h"
-#include "snap-disks.h"
 #include "snap-error.h"
 
-typedef struct {
-    SnapBackend parent;
-    char *state_dir;
-} NativeBackend;
+/* How long `quit` may take before QEMU gets SIGKILL. */
+#define DESTROY_TIMEOUT_MS 5000u
+
+/* ---- the running QEMUs ----------------------------------------------------- */
+
+static void
+on_vm_state(QemuVm *vm, SnapDomainState state, const char *exit_message,
+            gpointer user_data)
+{
+    NativeBackend *nb = user_data;
+
+    if (nb->event_func != NULL)
+        nb->event_func(qemu_vm_get_name(vm), state,
+                       exit_message && *exit_message ? exit_message : NULL,
+                       nb->event_data);
+}
+
+/* The QEMU running @name, or NULL. One that has exited is forgotten here,
+ * on a worker, never on the thread that noticed the exit. (transfer none:
+ * valid until this domain's worker forgets it) */
+static QemuVm *
+vm_get(NativeBackend *nb, const char *name)
+{
+    QemuVm *vm;
+
+    g_mutex_lock(&nb->lock);
+    vm = g_hash_table_lookup(nb->vms, name);
+    if (vm != NULL && qemu_vm_has_exited(vm)) {
+        g_hash_table_remove(nb->vms, name);
+        vm = NULL;
+    }
+    g_mutex_unlock(&nb->lock);
+    return vm;
+}
+
+static void
+vm_put(NativeBackend *nb, const char *name, QemuVm *vm)
+{
+    g_mutex_lock(&nb->lock);
+    g_hash_table_replace(nb->vms, g_strdup(name), vm);
+    g_mutex_unlock(&nb->lock);
+}
+
+static gboolean
+vm_start(NativeBackend *nb, const DomainDef *dom, gboolean paused, GError **error)
+{
+    QemuVm *vm = qemu_vm_launch(nb->state_dir, dom, paused, on_vm_state, nb, error);
+
+    if (vm == NULL)
+        return FALSE;
+    vm_put(nb, dom->name, vm);
+    if (nb->event_func != NULL)
+        nb->event_func(dom->name, qemu_vm_get_state(vm), NULL, nb->event_data);
+    return TRUE;
+}
+
+static gboolean
+vm_destroy(NativeBackend *nb, const char *name, QemuVm *vm, GError **error)
+{
+    if (!qemu_vm_destroy(vm, DESTROY_TIMEOUT_MS, error))
+        return FALSE;
+    g_mutex_lock(&nb->lock);
+    g_hash_table_remove(nb->vms, name);
+    g_mutex_unlock(&nb->lock);
+    return TRUE;
+}
+
+static void
+native_set_event_func(SnapBackend *self, SnapBackendEventFunc func, gpointer user_data)
+{
+    NativeBackend *nb = (NativeBackend *)self;
+
+    nb->event_func = func;
+    nb->event_data = user_data;
+}
 
 static SnapDomainState
 native_domain_state(SnapBackend *self, const DomainDef *dom)
 {
     NativeBackend *nb = (NativeBackend *)self;
-    g_autofree char *file = g_strconcat(dom->name, ".pid", NULL);
-    g_autofree char *path = g_build_filename(nb->state_dir, "run", file, NULL);
-    g_autofree char *text = NULL;
-    char *end = NULL;
-    gint64 pid;
+    SnapDomainState state = SNAP_DOMAIN_SHUTOFF;
+    QemuVm *vm;
 
-    /* A pid file left by a QEMU that died does not make a domain run:
-     * only a live process does. */
-    if (!g_file_get_contents(path, &text, NULL, NULL))
-        return SNAP_DOMAIN_SHUTOFF;
-    pid = g_ascii_strtoll(g_strstrip(text), &end, 10);
-    if (end == text || pid <= 0 || pid > G_MAXINT)
-        return SNAP_DOMAIN_SHUTOFF;
-    if (kill((pid_t)pid, 0) == 0 || errno == EPERM)
-        return SNAP_DOMAIN_RUNNING;
-    return SNAP_DOMAIN_SHUTOFF;
-}
-
-static void
-report(SnapProgressFunc progress, gpointer data, const char *verb, const DomainDisk *disk,
-       guint i, guint n)
-{
-    g_autofree char *what = NULL;
-
-    if (progress == NULL)
-        return;
-    what =
-        g_strdup_printf("qemu-img snapshot %s %s (%u/%u)", verb, disk->target, i + 1, n);
-    progress(what, data);
+    /* Called by readers: look, never forget or wait here. */
+    g_mutex_lock(&nb->lock);
+    vm = g_hash_table_lookup(nb->vms, dom->name);
+    if (vm != NULL && !qemu_vm_has_exited(vm))
+        state = qemu_vm_get_state(vm);
+    g_mutex_unlock(&nb->lock);
+    return state;
 }
 
 static gboolean
-disk_has_tag(const DomainDisk *disk, const char *tag, gboolean *has, GError **error)
+native_attach(SnapBackend *self, const DomainDef *dom, GError **error)
 {
-    g_autoptr(GPtrArray) snaps = qemu_img_info(disk->source, NULL, NULL, NULL, error);
+    NativeBackend *nb = (NativeBackend *)self;
+    g_autoptr(GError) local = NULL;
+    QemuVm *vm = qemu_vm_attach(nb->state_dir, dom->name, on_vm_state, nb, &local);
 
-    if (snaps == NULL)
+    if (vm == NULL) {
+        if (local == NULL)
+            return TRUE;
+        g_propagate_error(error, g_steal_pointer(&local));
         return FALSE;
-    *has = FALSE;
-    for (guint i = 0; i < snaps->len; i++) {
-        QemuImgSnapshot *s = snaps->pdata[i];
-
-        if (g_strcmp0(s->name, tag) == 0)
-            *has = TRUE;
     }
+    vm_put(nb, dom->name, vm);
     return TRUE;
 }
 
 static gboolean
-prefix_disk(GError **error, const DomainDisk *disk)
+native_start(SnapBackend *self, const DomainDef *dom, gboolean paused, GError **error)
 {
-    g_prefix_error(error, "disk %s (%s): ", disk->target, disk->source);
-    return FALSE;
+    NativeBackend *nb = (NativeBackend *)self;
+
+    if (vm_get(nb, dom->name) != NULL) {
+        g_set_error_literal(error, SNAP_ERROR, SNAP_ERROR_BUSY, "domain is already running");
+        return FALSE;
+    }
+    return vm_start(nb, dom, paused, error);
 }
 
-/* Once the first disk is touched an operation runs to its end, so the
- * qemu-img calls below get no cancellable. */
+static gboolean
+native_action(SnapBackend *self, const DomainDef *dom, SnapDomainAction action,
+              GError **error)
+{
+    NativeBackend *nb = (NativeBackend *)self;
+    QemuVm *vm = vm_get(nb, dom->name);
+
+    if (action == SNAP_ACTION_START)
+        return native_start(self, dom, FALSE, error);
+    if (vm == NULL) {
+        g_set_error_literal(error, SNAP_ERROR, SNAP_ERROR_BUSY, "domain is not running");
+        return FALSE;
+    }
+    switch (action) {
+    case SNAP_ACTION_SHUTDOWN:
+        return qemu_vm_powerdown(vm, error);
+    case SNAP_ACTION_DESTROY:
+        return vm_destroy(nb, dom->name, vm, error);
+    case SNAP_ACTION_PAUSE:
+        /* As libvirt: suspending a paused domain is no error. */
+        return native_live_set_running(vm, FALSE, error);
+    case SNAP_ACTION_RESUME:
+        if (qemu_vm_get_state(vm) == SNAP_DOMAIN_RUNNING) {
+            g_set_error_literal(error, SNAP_ERROR, SNAP_ERROR_BUSY,
+                                "domain is not paused");
+            return FALSE;
+        }
+        return native_live_set_running(vm, TRUE, error);
+    case SNAP_ACTION_START:
+        break;
+    }
+    return TRUE;
+}
+
+/* ---- snapshots ---------------------------------------------------------------- */
+
 static gboolean
 native_create(SnapBackend *self, const DomainDef *dom, const SnapshotDef *snap,
               SnapProgressFunc progress, gpointer progress_data,
               GCancellable *cancellable, GError **error)
 {
-    g_autoptr(GPtrArray) disks = snap_disks_internal(dom, snap);
+    NativeBackend *nb = (NativeBackend *)self;
+    QemuVm *vm = vm_get(nb, dom->name);
 
-    if (g_cancellable_is_cancelled(cancellable)) {
-        g_set_error_literal(error, SNAP_ERROR, SNAP_ERROR_CANCELLED,
-                            "operation cancelled");
-        return FALSE;
-    }
-    for (guint i = 0; i < disks->len; i++) {
-        DomainDisk *disk = disks->pdata[i];
-
-        report(progress, progress_data, "-c", disk, i, disks->len);
-        if (!qemu_img_snapshot_create(disk->source, snap->name, NULL, error)) {
-            /* All or nothing: what disks 0..i-1 got goes again. */
-            for (guint j = 0; j < i; j++) {
-                DomainDisk *done = disks->pdata[j];
-                g_autoptr(GError) undo = NULL;
-
-                if (!qemu_img_snapshot_delete(done->source, snap->name, NULL, &undo))
-                    g_debug("rolling back %s on %s: %s", snap->name, done->source,
-                            undo->message);
-            }
-            return prefix_disk(error, disk);
-        }
-    }
-    return TRUE;
-}
-
-static gboolean
-native_revert(SnapBackend *self, const DomainDef *dom, const SnapshotDef *snap,
-              SnapRevertFlags flags, SnapProgressFunc progress, gpointer progress_data,
-              GCancellable *cancellable, GError **error)
-{
-    g_autoptr(GPtrArray) disks = snap_disks_internal(dom, snap);
-
-    if (flags & (SNAP_REVERT_RUNNING | SNAP_REVERT_PAUSED)) {
-        g_set_error_literal(error, SNAP_ERROR, SNAP_ERROR_UNSUPPORTED,
-                            "starting a domain is not supported yet");
-        return FALSE;
-    }
-    /* Check every disk before changing any, so a missing tag on the last
-     * disk does not leave the first ones reverted. One disk needs no such
-     * check (and no second qemu-img run): `snapshot -a` of a missing tag
-     * fails before it changes anything. */
-    for (guint i = 0; disks->len > 1 && i < disks->len; i++) {
-        DomainDisk *disk = disks->pdata[i];
-        gboolean has = FALSE;
-
-        if (!disk_has_tag(disk, snap->name, &has, error))
-            return prefix_disk(error, disk);
-        if (!has) {
-            g_set_error(error, SNAP_ERROR, SNAP_ERROR_QEMU,
-                        "disk %s (%s) does not hold snapshot '%s'", disk->target,
-                        disk->source, snap->name);
-            return FALSE;
-        }
-    }
-    if (g_cancellable_is_cancelled(cancellable)) {
-        g_set_error_literal(error, SNAP_ERROR, SNAP_ERROR_CANCELLED,
-                            "operation cancelled");
-        return FALSE;
-    }
-    for (guint i = 0; i < disks->len; i++) {
-        DomainDisk *disk = disks->pdata[i];
-
-        report(progress, progress_data, "-a", disk, i, disks->len);
-        if (!qemu_img_snapshot_apply(disk->source, snap->name, NULL, error))
-            return prefix_disk(error, disk);
-    }
-    return TRUE;
+    if (vm != NULL)
+        return native_live_save(vm, dom, snap, progress, progress_data, cancellable, error);
+    return native_offline_create(dom, snap, progress, progress_data, cancellable, error);
 }
 
 static gboolean
@@ -156,65 +179,84 @@ native_delete(SnapBackend *self, const DomainDef *dom, const SnapshotDef *snap,
               SnapProgressFunc progress, gpointer progress_data,
               GCancellable *cancellable, GError **error)
 {
-    g_autoptr(GPtrArray) disks = snap_disks_internal(dom, snap);
+    NativeBackend *nb = (NativeBackend *)self;
+    QemuVm *vm = vm_get(nb, dom->name);
 
-    for (guint i = 0; i < disks->len; i++) {
-        DomainDisk *disk = disks->pdata[i];
-        g_autoptr(GError) local = NULL;
-        gboolean has = TRUE;
-
-        report(progress, progress_data, "-d", disk, i, disks->len);
-        if (qemu_img_snapshot_delete(disk->source, snap->name, NULL, &local))
-            continue;
-        /* A disk that lost the tag already (an interrupted delete being
-         * finished) is fine; asking only after a failure keeps the common
-         * case to one qemu-img run. */
-        if (disk_has_tag(disk, snap->name, &has, NULL) && !has)
-            continue;
-        g_propagate_error(error, g_steal_pointer(&local));
-        return prefix_disk(error, disk);
-    }
-    return TRUE;
+    /* A running QEMU holds the images' write lock: qemu-img cannot. */
+    if (vm != NULL)
+        return native_live_delete(vm, dom, snap, progress, progress_data, error);
+    return native_offline_delete(dom, snap, progress, progress_data, cancellable, error);
 }
 
-/* Unreadable disks map to NULL, which g_ptr_array_unref() refuses. */
-static void
-names_free(gpointer names)
+static gboolean
+snapshot_has_memory(const SnapshotDef *snap)
 {
-    if (names)
-        g_ptr_array_unref(names);
+    return snap->state == SNAP_STATE_RUNNING || snap->state == SNAP_STATE_PAUSED ||
+           snap->state == SNAP_STATE_BLOCKED;
+}
+
+/* libvirt's revert (qemuSnapshotRevert): every pair of the domain's state
+ * now and the snapshot's state ends in the snapshot's state, unless the
+ * flags ask for running or paused. */
+static gboolean
+native_revert(SnapBackend *self, const DomainDef *dom, const DomainDef *target,
+              gboolean restart, const SnapshotDef *snap, SnapRevertFlags flags,
+              SnapProgressFunc progress, gpointer progress_data,
+              GCancellable *cancellable, GError **error)
+{
+    NativeBackend *nb = (NativeBackend *)self;
+    QemuVm *vm = vm_get(nb, dom->name);
+    g_autoptr(GError) local = NULL;
+    gboolean started = FALSE;
+    gboolean want_running;
+    gboolean want_active;
+
+    if (snapshot_has_memory(snap)) {
+        want_running = (flags & SNAP_REVERT_RUNNING) ||
+                       (!(flags & SNAP_REVERT_PAUSED) && snap->state == SNAP_STATE_RUNNING);
+        if (g_cancellable_set_error_if_cancelled(cancellable, NULL)) {
+            g_set_error_literal(error, SNAP_ERROR, SNAP_ERROR_CANCELLED,
+                                "operation cancelled");
+            return FALSE;
+        }
+        /* A QEMU that cannot run the snapshot's definition makes way for
+         * one that can; an inactive domain gets one, CPUs stopped. */
+        if (vm != NULL && restart) {
+            if (!vm_destroy(nb, dom->name, vm, error))
+                return FALSE;
+            vm = NULL;
+        }
+        if (vm == NULL) {
+            if (!vm_start(nb, target, TRUE, error))
+                return FALSE;
+            vm = vm_get(nb, dom->name);
+            started = TRUE;
+        }
+        if (!native_live_load(vm, target, snap, progress, progress_data, error)) {
+            /* A QEMU started for this load has nothing else to run. */
+            if (started && !vm_destroy(nb, dom->name, vm, &local))
+                g_debug("%s: %s", dom->name, local->message);
+            return FALSE;
+        }
+        return native_live_set_running(vm, want_running, error);
+    }
+
+    /* A snapshot of the disks only: applied with no QEMU holding them. */
+    want_active = (flags & (SNAP_REVERT_RUNNING | SNAP_REVERT_PAUSED)) != 0;
+    if (vm != NULL && !vm_destroy(nb, dom->name, vm, error))
+        return FALSE;
+    if (!native_offline_apply(target, snap, progress, progress_data, cancellable, error))
+        return FALSE;
+    if (want_active)
+        return vm_start(nb, target, (flags & SNAP_REVERT_PAUSED) != 0, error);
+    return TRUE;
 }
 
 static GHashTable *
 native_disk_snapshots(SnapBackend *self, const DomainDef *dom, GPtrArray *problems,
                       GCancellable *cancellable)
 {
-    GHashTable *table =
-        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, names_free);
-
-    for (guint i = 0; i < dom->disks->len; i++) {
-        DomainDisk *disk = dom->disks->pdata[i];
-        g_autoptr(GError) local = NULL;
-        g_autoptr(GPtrArray) snaps = NULL;
-        GPtrArray *names;
-
-        if (disk->source == NULL)
-            continue;
-        snaps = qemu_img_info(disk->source, NULL, NULL, cancellable, &local);
-        if (snaps == NULL) {
-            if (problems)
-                g_ptr_array_add(problems,
-                                g_strdup_printf("disk %s (%s): %s", disk->target,
-                                                disk->source, local->message));
-            g_hash_table_insert(table, g_strdup(disk->target), NULL);
-            continue;
-        }
-        names = g_ptr_array_new_with_free_func(g_free);
-        for (guint j = 0; j < snaps->len; j++)
-            g_ptr_array_add(names, g_strdup(((QemuImgSnapshot *)snaps->pdata[j])->name));
-        g_hash_table_insert(table, g_strdup(disk->target), names);
-    }
-    return table;
+    return native_offline_disk_snapshots(dom, problems, cancellable);
 }
 
 static void
@@ -222,13 +264,20 @@ native_free(SnapBackend *self)
 {
     NativeBackend *nb = (NativeBackend *)self;
 
+    /* The QEMUs keep running: the next snaptreefs reattaches to them. */
+    g_hash_table_destroy(nb->vms);
+    g_mutex_clear(&nb->lock);
     g_free(nb->state_dir);
     g_free(nb);
 }
 
 static const SnapBackendOps native_ops = {
     .name = "native",
+    .set_event_func = native_set_event_func,
     .domain_state = native_domain_state,
+    .attach = native_attach,
+    .start = native_start,
+    .action = native_action,
     .create = native_create,
     .revert = native_revert,
     .delete = native_delete,
@@ -243,5 +292,8 @@ snap_backend_native_new(const char *state_dir)
 
     nb->parent.ops = &native_ops;
     nb->state_dir = g_strdup(state_dir);
+    g_mutex_init(&nb->lock);
+    nb->vms = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                    (GDestroyNotify)qemu_vm_free);
     return &nb->parent;
 }

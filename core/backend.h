@@ -18,24 +18,55 @@ typedef struct _SnapBackend SnapBackend;
 /* Reports what a long step is doing, for the domain's `job` file. */
 typedef void (*SnapProgressFunc)(const char *what, gpointer user_data);
 
+/* Tells the engine that @domain's run state changed by itself (QEMU's
+ * events, QEMU exiting); @message, when not NULL, is a line for the
+ * domain's errors (e.g. QEMU exited without being asked to). Called on
+ * any thread, with backend locks held: it must not call the backend. */
+typedef void (*SnapBackendEventFunc)(const char *domain, SnapDomainState state,
+                                     const char *message, gpointer user_data);
+
 typedef struct {
     const char *name;
 
-    /* The run state of @dom (native: shut off unless its QEMU runs). */
+    /* Where run-state changes go; set once, before anything else. */
+    void (*set_event_func)(SnapBackend *self, SnapBackendEventFunc func,
+                           gpointer user_data);
+
+    /* The run state of @dom, from memory (never waits for QEMU). */
     SnapDomainState (*domain_state)(SnapBackend *self, const DomainDef *dom);
+
+    /* At start-up: takes over the QEMU of @dom that an earlier run left
+     * running, if any. Kills nothing; an error says what is wrong. */
+    gboolean (*attach)(SnapBackend *self, const DomainDef *dom, GError **error);
+
+    /* Starts @dom (paused: CPUs stopped). SNAP_ERROR_BUSY when it runs. */
+    gboolean (*start)(SnapBackend *self, const DomainDef *dom, gboolean paused,
+                      GError **error);
+
+    /* shutdown (a power-down request; returns at once), destroy, pause,
+     * resume; SNAP_ERROR_BUSY when the domain's state does not allow it. */
+    gboolean (*action)(SnapBackend *self, const DomainDef *dom, SnapDomainAction action,
+                       GError **error);
 
     /* Takes the disk (and memory) state of @snap on @dom: every disk that
      * @snap lists with snapshot='internal' gets the internal snapshot
-     * @snap->name. All or nothing: when disk i fails, the snapshot is
-     * deleted again from disks 0..i-1 before returning FALSE. */
+     * @snap->name, with the memory too when @dom runs (snap->state is then
+     * running or paused and snap->memory internal). All or nothing: when
+     * disk i fails, the snapshot is deleted again from disks 0..i-1
+     * before returning FALSE. */
     gboolean (*create)(SnapBackend *self, const DomainDef *dom,
                        const SnapshotDef *snap, SnapProgressFunc progress,
                        gpointer progress_data, GCancellable *cancellable,
                        GError **error);
 
-    /* Returns every disk of @snap to it. */
-    gboolean (*revert)(SnapBackend *self, const DomainDef *dom,
-                       const SnapshotDef *snap, SnapRevertFlags flags,
+    /* Returns @dom to @snap, as virDomainRevertToSnapshot: the disks, the
+     * memory of a live snapshot, and the run state the snapshot was taken
+     * in (or the one SNAP_REVERT_RUNNING/PAUSED ask for). @target is the
+     * definition to run from then on (the snapshot's); @restart says that
+     * a running QEMU must be replaced because it differs from @target
+     * (the engine has checked SNAP_REVERT_FORCE for that). */
+    gboolean (*revert)(SnapBackend *self, const DomainDef *dom, const DomainDef *target,
+                       gboolean restart, const SnapshotDef *snap, SnapRevertFlags flags,
                        SnapProgressFunc progress, gpointer progress_data,
                        GCancellable *cancellable, GError **error);
 
@@ -60,7 +91,8 @@ struct _SnapBackend {
     const SnapBackendOps *ops;
 };
 
-/* The native backend: qemu-img for shut-off domains. (transfer full) */
+/* The native backend: qemu-img for shut-off domains, QEMU and QMP for
+ * running ones. (transfer full) */
 SnapBackend *snap_backend_native_new(const char *state_dir);
 
 static inline void snap_backend_free(SnapBackend *backend)

@@ -27,6 +27,7 @@ typedef enum {
     OP_DELETE,
     OP_REVERT,
     OP_ACTION,
+    OP_ATTACH,
     OP_RECOVER,
     OP_RECONCILE,
     OP_FLUSH,
@@ -286,16 +287,6 @@ domain_state(SnapEngine *engine, SnapDomain *dom)
     return engine->backend->ops->domain_state(engine->backend, dom->def);
 }
 
-static gboolean
-require_shutoff(SnapOp *op, GError **error)
-{
-    if (domain_state(op->engine, op->dom) != SNAP_DOMAIN_SHUTOFF) {
-        g_set_error_literal(error, SNAP_ERROR, SNAP_ERROR_BUSY, "domain is running");
-        return FALSE;
-    }
-    return TRUE;
-}
-
 static SnapshotDef *
 node_def(SnapNode *node, GError **error)
 {
@@ -387,21 +378,35 @@ template_disk(const SnapshotDef *tmpl, const DomainDisk *disk)
     return NULL;
 }
 
-/* The definition of a new snapshot of shut-off @dom: libvirt's defaults,
- * with the description, memory and disk choices of @tmpl when given. */
+/* The definition of a new snapshot of @dom in run state @run: libvirt's
+ * defaults (shut off: the disks; running or paused: memory and disks,
+ * internal), with the description, memory and disk choices of @tmpl when
+ * given, refused where libvirt's qemu driver refuses them. */
 static SnapshotDef *
-new_snapshot_def(SnapDomain *dom, const SnapshotDef *tmpl, const char *name,
-                 GError **error)
+new_snapshot_def(SnapDomain *dom, SnapDomainState run, const SnapshotDef *tmpl,
+                 const char *name, GError **error)
 {
     g_autoptr(SnapshotDef) def = snapshot_def_new();
     SnapNode *current = snap_tree_get_current(dom->tree);
+    SnapMemoryMode memory = tmpl ? tmpl->memory : SNAP_MEMORY_DEFAULT;
+    gboolean live = run != SNAP_DOMAIN_SHUTOFF;
     guint ninternal = 0;
 
-    if (tmpl &&
-        (tmpl->memory == SNAP_MEMORY_INTERNAL || tmpl->memory == SNAP_MEMORY_EXTERNAL)) {
+    if (!live && (memory == SNAP_MEMORY_INTERNAL || memory == SNAP_MEMORY_EXTERNAL)) {
         g_set_error_literal(error, SNAP_ERROR, SNAP_ERROR_INVALID,
                             "memory state cannot be saved with offline or disk-only "
                             "snapshot");
+        return NULL;
+    }
+    if (live && memory == SNAP_MEMORY_NO) {
+        g_set_error_literal(error, SNAP_ERROR, SNAP_ERROR_INVALID,
+                            "internal snapshot of a running VM must include the memory "
+                            "state");
+        return NULL;
+    }
+    if (live && memory == SNAP_MEMORY_EXTERNAL) {
+        g_set_error_literal(error, SNAP_ERROR, SNAP_ERROR_UNSUPPORTED,
+                            "external memory snapshots are not supported yet");
         return NULL;
     }
     for (guint i = 0; tmpl && tmpl->disks && i < tmpl->disks->len; i++) {
@@ -416,10 +421,12 @@ new_snapshot_def(SnapDomain *dom, const SnapshotDef *tmpl, const char *name,
 
     def->name = g_strdup(name);
     def->description = tmpl ? g_strdup(tmpl->description) : NULL;
-    def->state = SNAP_STATE_SHUTOFF;
+    def->state = run == SNAP_DOMAIN_RUNNING  ? SNAP_STATE_RUNNING
+                 : run == SNAP_DOMAIN_PAUSED ? SNAP_STATE_PAUSED
+                                             : SNAP_STATE_SHUTOFF;
     def->parent = current ? g_strdup(current->name) : NULL;
     def->creation_time = now_seconds();
-    def->memory = SNAP_MEMORY_NO;
+    def->memory = live ? SNAP_MEMORY_INTERNAL : SNAP_MEMORY_NO;
     def->has_disks = TRUE;
     for (guint i = 0; i < dom->def->disks->len; i++) {
         DomainDisk *disk = dom->def->disks->pdata[i];
@@ -468,7 +475,7 @@ take_snapshot(SnapOp *op, const SnapshotDef *def, GError **error)
     g_autoptr(GError) local = NULL;
     SnapNode *node = NULL;
 
-    if (!require_shutoff(op, error) || !check_cancelled(op, error))
+    if (!check_cancelled(op, error))
         return FALSE;
     if (!journal_intent(op, "create", dom->def, def, error))
         return FALSE;
@@ -529,7 +536,7 @@ op_create(SnapOp *op, GError **error)
                                 "domain directory");
         return FALSE;
     }
-    def = new_snapshot_def(dom, NULL, op->name, error);
+    def = new_snapshot_def(dom, domain_state(op->engine, dom), NULL, op->name, error);
     return def != NULL && take_snapshot(op, def, error);
 }
 
@@ -678,7 +685,7 @@ op_create_xml(SnapOp *op, GError **error)
         }
         return redefine(op, tmpl, NULL, error);
     }
-    def = new_snapshot_def(dom, tmpl, tmpl->name, error);
+    def = new_snapshot_def(dom, domain_state(op->engine, dom), tmpl, tmpl->name, error);
     return def != NULL && take_snapshot(op, def, error);
 }
 
@@ -780,8 +787,6 @@ op_delete(SnapOp *op, GError **error)
                     op->name);
         return FALSE;
     }
-    if (!metadata_only && !require_shutoff(op, error))
-        return FALSE;
     if (!check_cancelled(op, error))
         return FALSE;
     if (!(op->flags & (SNAP_DELETE_CHILDREN | SNAP_DELETE_CHILDREN_ONLY)))
@@ -814,6 +819,43 @@ op_delete(SnapOp *op, GError **error)
 /* ---- revert ----------------------------------------------------------------------- */
 
 static gboolean
+snapshot_has_memory(const SnapshotDef *def)
+{
+    return def->state == SNAP_STATE_RUNNING || def->state == SNAP_STATE_PAUSED ||
+           def->state == SNAP_STATE_BLOCKED;
+}
+
+/* libvirt's rule for REVERT_FORCE: loading a live snapshot into a running
+ * QEMU whose definition differs from the snapshot's (@def_differs) means
+ * replacing that QEMU, and a snapshot without its <domain> cannot be
+ * checked at all; both are refused without force. @restart tells the
+ * backend to replace the running QEMU. */
+static gboolean
+revert_allowed(SnapOp *op, const SnapshotDef *def, gboolean def_differs,
+               SnapRevertFlags flags, gboolean *restart, GError **error)
+{
+    gboolean active = domain_state(op->engine, op->dom) != SNAP_DOMAIN_SHUTOFF;
+    const char *why = NULL;
+
+    *restart = FALSE;
+    if (!snapshot_has_memory(def))
+        return TRUE;
+    if (def->domain_xml == NULL)
+        why = "the snapshot records no domain definition to check against";
+    else if (active && def_differs)
+        why = "the snapshot's domain definition differs from the running one, so "
+              "QEMU must be restarted";
+    if (why != NULL && !(flags & SNAP_REVERT_FORCE)) {
+        g_set_error(error, SNAP_ERROR, SNAP_ERROR_BUSY,
+                    "revert to '%s' requires force: %s (write 'force' to revert)",
+                    def->name, why);
+        return FALSE;
+    }
+    *restart = active && def_differs;
+    return TRUE;
+}
+
+static gboolean
 do_revert(SnapOp *op, SnapNode *node, SnapRevertFlags flags, GError **error)
 {
     SnapEngine *engine = op->engine;
@@ -822,23 +864,11 @@ do_revert(SnapOp *op, SnapNode *node, SnapRevertFlags flags, GError **error)
     g_autoptr(SnapshotDef) def = node_def(node, error);
     g_autoptr(DomainDef) new_def = NULL;
     g_autofree char *new_def_xml = NULL;
+    gboolean restart = FALSE;
 
     if (def == NULL)
         return FALSE;
-    if (flags & (SNAP_REVERT_RUNNING | SNAP_REVERT_PAUSED)) {
-        g_set_error_literal(error, SNAP_ERROR, SNAP_ERROR_UNSUPPORTED,
-                            "starting a domain is not supported yet");
-        return FALSE;
-    }
-    if (def->state == SNAP_STATE_RUNNING || def->state == SNAP_STATE_PAUSED ||
-        def->state == SNAP_STATE_BLOCKED) {
-        g_set_error(error, SNAP_ERROR, SNAP_ERROR_UNSUPPORTED,
-                    "snapshot '%s' was taken of a %s domain: starting a domain is not "
-                    "supported yet",
-                    def->name, snap_state_to_string(def->state));
-        return FALSE;
-    }
-    if (!require_shutoff(op, error) || !check_cancelled(op, error))
+    if (!check_cancelled(op, error))
         return FALSE;
 
     /* The definition to return to: the one the snapshot recorded, when
@@ -862,10 +892,14 @@ do_revert(SnapOp *op, SnapNode *node, SnapRevertFlags flags, GError **error)
         }
     }
 
+    if (!revert_allowed(op, def, new_def != NULL, flags, &restart, error))
+        return FALSE;
+
     if (!journal_intent(op, "revert", dom->def, def, error))
         return FALSE;
-    if (!engine->backend->ops->revert(engine->backend, dom->def, def, flags, op_progress,
-                                      op, op->cancellable, error)) {
+    if (!engine->backend->ops->revert(engine->backend, dom->def,
+                                      new_def ? new_def : dom->def, restart, def, flags,
+                                      op_progress, op, op->cancellable, error)) {
         journal_clear(op);
         return FALSE;
     }
@@ -923,23 +957,24 @@ op_revert(SnapOp *op, GError **error)
 static gboolean
 op_action(SnapOp *op, GError **error)
 {
-    SnapDomainState state = domain_state(op->engine, op->dom);
+    SnapBackend *backend = op->engine->backend;
 
-    if (op->action == SNAP_ACTION_START) {
-        if (state != SNAP_DOMAIN_SHUTOFF)
-            g_set_error_literal(error, SNAP_ERROR, SNAP_ERROR_BUSY,
-                                "domain is already running");
-        else
-            g_set_error_literal(error, SNAP_ERROR, SNAP_ERROR_UNSUPPORTED,
-                                "starting a domain is not supported yet");
+    if (!check_cancelled(op, error))
         return FALSE;
-    }
-    if (state == SNAP_DOMAIN_SHUTOFF)
-        g_set_error_literal(error, SNAP_ERROR, SNAP_ERROR_BUSY, "domain is not running");
-    else
-        g_set_error_literal(error, SNAP_ERROR, SNAP_ERROR_UNSUPPORTED,
-                            "controlling a running domain is not supported yet");
-    return FALSE;
+    if (op->action == SNAP_ACTION_START)
+        return backend->ops->start(backend, op->dom->def, FALSE, error);
+    return backend->ops->action(backend, op->dom->def, op->action, error);
+}
+
+/* Takes over the QEMU an earlier run of snaptreefs left running. */
+static void
+op_attach(SnapOp *op)
+{
+    SnapBackend *backend = op->engine->backend;
+    g_autoptr(GError) error = NULL;
+
+    if (!backend->ops->attach(backend, op->dom->def, &error))
+        snap_op_report(op, "start", error->message);
 }
 
 /* ---- journal recovery ---------------------------------------------------------------
@@ -1072,6 +1107,9 @@ op_run(SnapOp *op)
         break;
     case OP_ACTION:
         ok = op_action(op, &error);
+        break;
+    case OP_ATTACH:
+        op_attach(op);
         break;
     case OP_RECOVER:
         op_recover(op);
@@ -1368,6 +1406,39 @@ load_domain(SnapEngine *engine, const char *path, const char *name)
     g_hash_table_insert(engine->domains, dom->name, dom);
 }
 
+static SnapDomain *
+find_domain(SnapEngine *engine, const char *domain)
+{
+    return domain ? g_hash_table_lookup(engine->domains, domain) : NULL;
+}
+
+/* A domain's run state changed by itself (QEMU's events, or QEMU exiting):
+ * the state file changes, and an exit nobody asked for is an error line. */
+static void
+on_backend_event(const char *domain, SnapDomainState state, const char *message,
+                 gpointer user_data)
+{
+    SnapEngine *engine = user_data;
+    SnapDomain *dom = find_domain(engine, domain);
+    PendingChange file = {.kind = SNAP_CHANGE_DOMAIN_FILE};
+
+    if (dom == NULL)
+        return;
+    g_rw_lock_writer_lock(&engine->lock);
+    if (message != NULL)
+        error_log_add(dom->errors, "qemu", message);
+    touch(dom);
+    g_rw_lock_writer_unlock(&engine->lock);
+    if (message != NULL) {
+        g_autofree char *line = g_strdup_printf("qemu: %s", message);
+        PendingChange err = {.kind = SNAP_CHANGE_ERROR, .message = line};
+
+        g_debug("%s: %s", domain, line);
+        emit_change(engine, domain, &err);
+    }
+    emit_change(engine, domain, &file);
+}
+
 SnapEngine *
 snap_engine_new(const char *state_dir, const SnapEngineOptions *opts, GError **error)
 {
@@ -1391,6 +1462,7 @@ snap_engine_new(const char *state_dir, const SnapEngineOptions *opts, GError **e
     engine->domains =
         g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)domain_free);
     engine->backend = snap_backend_native_new(engine->state_dir);
+    engine->backend->ops->set_event_func(engine->backend, on_backend_event, engine);
 
     d = g_dir_open(domains, 0, NULL);
     while (d && (file = g_dir_read_name(d)) != NULL) {
@@ -1431,15 +1503,18 @@ snap_engine_start(SnapEngine *engine)
         if (dom->pool == NULL)
             g_debug("%s: no worker, operations run inline: %s", dom->name,
                     error->message);
-        /* Recovery first, then the check, then what was submitted early:
-         * the queue runs in order. */
+        /* Reattaching to a running QEMU first (recovery and the rest
+         * need to know it runs), recovery, then the check, then what was
+         * submitted early: the queue runs in order. */
+        g_ptr_array_insert(dom->early, 0,
+                           snap_op_new(engine, OP_ATTACH, dom->name, NULL, NULL, NULL));
         if (!engine->opts.read_only)
             g_ptr_array_insert(
-                dom->early, 0,
+                dom->early, 1,
                 snap_op_new(engine, OP_RECOVER, dom->name, NULL, NULL, NULL));
         if (!engine->opts.no_reconcile)
             g_ptr_array_insert(
-                dom->early, engine->opts.read_only ? 0 : 1,
+                dom->early, engine->opts.read_only ? 1 : 2,
                 snap_op_new(engine, OP_RECONCILE, dom->name, NULL, NULL, NULL));
     }
     /* Pushed under the lock, so nothing submitted from now on can
@@ -1506,12 +1581,6 @@ snap_engine_set_change_func(SnapEngine *engine, SnapChangeFunc func, gpointer us
 
 /* ---- reads
  * ------------------------------------------------------------------------------- */
-
-static SnapDomain *
-find_domain(SnapEngine *engine, const char *domain)
-{
-    return domain ? g_hash_table_lookup(engine->domains, domain) : NULL;
-}
 
 static int
 str_ptr_cmp(gconstpointer a, gconstpointer b)

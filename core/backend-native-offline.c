@@ -1,0 +1,183 @@
+/* backend-native-offline.c: snapshots of shut-off domains, with qemu-img. */
+#include "backend-native-private.h"
+
+#include "qemu-img.h"
+#include "snap-disks.h"
+#include "snap-error.h"
+
+static void
+report(SnapProgressFunc progress, gpointer data, const char *verb, const DomainDisk *disk,
+       guint i, guint n)
+{
+    g_autofree char *what = NULL;
+
+    if (progress == NULL)
+        return;
+    what =
+        g_strdup_printf("qemu-img snapshot %s %s (%u/%u)", verb, disk->target, i + 1, n);
+    progress(what, data);
+}
+
+static gboolean
+disk_has_tag(const DomainDisk *disk, const char *tag, gboolean *has, GError **error)
+{
+    g_autoptr(GPtrArray) snaps = qemu_img_info(disk->source, NULL, NULL, NULL, error);
+
+    if (snaps == NULL)
+        return FALSE;
+    *has = FALSE;
+    for (guint i = 0; i < snaps->len; i++) {
+        QemuImgSnapshot *s = snaps->pdata[i];
+
+        if (g_strcmp0(s->name, tag) == 0)
+            *has = TRUE;
+    }
+    return TRUE;
+}
+
+static gboolean
+prefix_disk(GError **error, const DomainDisk *disk)
+{
+    g_prefix_error(error, "disk %s (%s): ", disk->target, disk->source);
+    return FALSE;
+}
+
+/* Once the first disk is touched an operation runs to its end, so the
+ * qemu-img calls below get no cancellable. */
+gboolean
+native_offline_create(const DomainDef *dom, const SnapshotDef *snap,
+                      SnapProgressFunc progress, gpointer progress_data,
+                      GCancellable *cancellable, GError **error)
+{
+    g_autoptr(GPtrArray) disks = snap_disks_internal(dom, snap);
+
+    if (g_cancellable_is_cancelled(cancellable)) {
+        g_set_error_literal(error, SNAP_ERROR, SNAP_ERROR_CANCELLED,
+                            "operation cancelled");
+        return FALSE;
+    }
+    for (guint i = 0; i < disks->len; i++) {
+        DomainDisk *disk = disks->pdata[i];
+
+        report(progress, progress_data, "-c", disk, i, disks->len);
+        if (!qemu_img_snapshot_create(disk->source, snap->name, NULL, error)) {
+            /* All or nothing: what disks 0..i-1 got goes again. */
+            for (guint j = 0; j < i; j++) {
+                DomainDisk *done = disks->pdata[j];
+                g_autoptr(GError) undo = NULL;
+
+                if (!qemu_img_snapshot_delete(done->source, snap->name, NULL, &undo))
+                    g_debug("rolling back %s on %s: %s", snap->name, done->source,
+                            undo->message);
+            }
+            return prefix_disk(error, disk);
+        }
+    }
+    return TRUE;
+}
+
+gboolean
+native_offline_apply(const DomainDef *dom, const SnapshotDef *snap,
+                      SnapProgressFunc progress, gpointer progress_data,
+                      GCancellable *cancellable, GError **error)
+{
+    g_autoptr(GPtrArray) disks = snap_disks_internal(dom, snap);
+
+    /* Check every disk before changing any, so a missing tag on the last
+     * disk does not leave the first ones reverted. One disk needs no such
+     * check (and no second qemu-img run): `snapshot -a` of a missing tag
+     * fails before it changes anything. */
+    for (guint i = 0; disks->len > 1 && i < disks->len; i++) {
+        DomainDisk *disk = disks->pdata[i];
+        gboolean has = FALSE;
+
+        if (!disk_has_tag(disk, snap->name, &has, error))
+            return prefix_disk(error, disk);
+        if (!has) {
+            g_set_error(error, SNAP_ERROR, SNAP_ERROR_QEMU,
+                        "disk %s (%s) does not hold snapshot '%s'", disk->target,
+                        disk->source, snap->name);
+            return FALSE;
+        }
+    }
+    if (g_cancellable_is_cancelled(cancellable)) {
+        g_set_error_literal(error, SNAP_ERROR, SNAP_ERROR_CANCELLED,
+                            "operation cancelled");
+        return FALSE;
+    }
+    for (guint i = 0; i < disks->len; i++) {
+        DomainDisk *disk = disks->pdata[i];
+
+        report(progress, progress_data, "-a", disk, i, disks->len);
+        if (!qemu_img_snapshot_apply(disk->source, snap->name, NULL, error))
+            return prefix_disk(error, disk);
+    }
+    return TRUE;
+}
+
+gboolean
+native_offline_delete(const DomainDef *dom, const SnapshotDef *snap,
+                      SnapProgressFunc progress, gpointer progress_data,
+                      GCancellable *cancellable, GError **error)
+{
+    g_autoptr(GPtrArray) disks = snap_disks_internal(dom, snap);
+
+    for (guint i = 0; i < disks->len; i++) {
+        DomainDisk *disk = disks->pdata[i];
+        g_autoptr(GError) local = NULL;
+        gboolean has = TRUE;
+
+        report(progress, progress_data, "-d", disk, i, disks->len);
+        if (qemu_img_snapshot_delete(disk->source, snap->name, NULL, &local))
+            continue;
+        /* A disk that lost the tag already (an interrupted delete being
+         * finished) is fine; asking only after a failure keeps the common
+         * case to one qemu-img run. */
+        if (disk_has_tag(disk, snap->name, &has, NULL) && !has)
+            continue;
+        g_propagate_error(error, g_steal_pointer(&local));
+        return prefix_disk(error, disk);
+    }
+    return TRUE;
+}
+
+/* Unreadable disks map to NULL, which g_ptr_array_unref() refuses. */
+static void
+names_free(gpointer names)
+{
+    if (names)
+        g_ptr_array_unref(names);
+}
+
+GHashTable *
+native_offline_disk_snapshots(const DomainDef *dom, GPtrArray *problems,
+                      GCancellable *cancellable)
+{
+    GHashTable *table =
+        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, names_free);
+
+    for (guint i = 0; i < dom->disks->len; i++) {
+        DomainDisk *disk = dom->disks->pdata[i];
+        g_autoptr(GError) local = NULL;
+        g_autoptr(GPtrArray) snaps = NULL;
+        GPtrArray *names;
+
+        if (disk->source == NULL)
+            continue;
+        snaps = qemu_img_info(disk->source, NULL, NULL, cancellable, &local);
+        if (snaps == NULL) {
+            if (problems)
+                g_ptr_array_add(problems,
+                                g_strdup_printf("disk %s (%s): %s", disk->target,
+                                                disk->source, local->message));
+            g_hash_table_insert(table, g_strdup(disk->target), NULL);
+            continue;
+        }
+        names = g_ptr_array_new_with_free_func(g_free);
+        for (guint j = 0; j < snaps->len; j++)
+            g_ptr_array_add(names, g_strdup(((QemuImgSnapshot *)snaps->pdata[j])->name));
+        g_hash_table_insert(table, g_strdup(disk->target), names);
+    }
+    return table;
+}
+
