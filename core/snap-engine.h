@@ -192,7 +192,8 @@ void snap_engine_flush(SnapEngine *engine, const char *domain);
 typedef void (*SnapDoneFunc)(const GError *error, gpointer user_data);
 
 /* mkdir: takes snapshot @name of @domain with libvirt's defaults (shut
- * off: internal disk snapshot with qemu-img). @in_dir is the snapshot
+ * off: internal disk snapshot with qemu-img; running or paused: a live
+ * snapshot with memory, QMP snapshot-save). @in_dir is the snapshot
  * whose directory the mkdir happened in (NULL: the domain directory); it
  * must be the current snapshot (NULL when there is none), else
  * SNAP_ERROR_NOT_CURRENT. Bad name: INVALID; taken: EXISTS. The new
@@ -239,8 +240,11 @@ typedef enum {
 gboolean snap_revert_flags_parse(const char *buf, gsize len,
                                  SnapRevertFlags *flags, GError **error);
 
-/* virDomainRevertToSnapshot: the disks (and the definition) return to
- * @snapshot, which becomes current. */
+/* virDomainRevertToSnapshot: the disks, the memory of a live snapshot and
+ * the definition return to @snapshot, which becomes current; the domain
+ * ends in the state the snapshot was taken in, or running / paused as
+ * @flags ask. Replacing a running QEMU (the snapshot's definition differs)
+ * needs SNAP_REVERT_FORCE, else SNAP_ERROR_BUSY. */
 void snap_engine_revert_async(SnapEngine *engine, const char *domain,
                               const char *snapshot, SnapRevertFlags flags,
                               GCancellable *cancellable,
@@ -258,7 +262,9 @@ typedef enum {
 gboolean snap_domain_action_parse(const char *buf, gsize len,
                                   SnapDomainAction *action, GError **error);
 
-/* Changes the domain's run state. */
+/* Changes the domain's run state: start (SNAP_ERROR_BUSY when it runs),
+ * shutdown (an ACPI request; returns at once), destroy, pause, resume
+ * (SNAP_ERROR_BUSY when the state does not allow it). */
 void snap_engine_domain_action_async(SnapEngine *engine, const char *domain,
                                      SnapDomainAction action,
                                      GCancellable *cancellable,

@@ -119,6 +119,7 @@ cleanup() {
     for pid in "${EXTRA_PIDS[@]}"; do
         _kill_pid "$pid"
     done
+    kill_test_qemus
     if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ]; then
         printf '%s: exit %d; workdir %s\n' "$TEST_NAME" "$rc" "$WORKDIR" >&2
     fi
@@ -129,6 +130,49 @@ cleanup() {
     fi
     exit "$rc"
 }
+# ---- QEMU processes ------------------------------------------------------------------
+
+# A QEMU that snaptreefs started for this test names STATE/run/ in its
+# command line (-pidfile, -qmp). QEMU_PIDS collects the pids a test has
+# seen, in case a pidfile is gone by the time cleanup runs.
+QEMU_PIDS=()
+
+# is_test_qemu PID: PID is a live (not zombie) process started for this test.
+is_test_qemu() {
+    local pid=$1 stat cmdline
+    [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] || return 1
+    stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 1
+    stat=${stat##*) }
+    case "$stat" in Z* | X*) return 1 ;; esac
+    cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
+    case "$cmdline" in *"$STATE/run/"*) return 0 ;; esac
+    return 1
+}
+
+# kill_test_qemus: SIGKILL, by pid, every QEMU this test started: those its
+# pidfiles name, those it recorded, and any other whose command line names
+# this test's STATE/run/ (a pidfile may already be gone). Waits until they are.
+kill_test_qemus() {
+    local pid f p pids=("${QEMU_PIDS[@]}")
+    for f in "$STATE"/run/*.pid; do
+        [ -e "$f" ] && pids+=("$(cat "$f" 2>/dev/null)")
+    done
+    for p in /proc/[0-9]*; do
+        pid=${p#/proc/}
+        is_test_qemu "$pid" && pids+=("$pid")
+    done
+    for pid in "${pids[@]}"; do
+        is_test_qemu "$pid" && kill -KILL "$pid" 2>/dev/null
+    done
+    for pid in "${pids[@]}"; do
+        for _ in $(seq 1 50); do
+            is_test_qemu "$pid" || break
+            sleep 0.1
+        done
+    done
+    return 0
+}
+
 trap cleanup EXIT
 
 # ---- mounting -----------------------------------------------------------------
@@ -328,3 +372,95 @@ put_file() {
 
 # now_ms: wall clock in milliseconds.
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+
+# ---- running domains -------------------------------------------------------------------
+
+# require_qemu_system: qemu-system-x86_64 exists (KVM is used when /dev/kvm
+# works, else TCG; a 64 MiB guest with no OS runs under either).
+require_qemu_system() {
+    command -v qemu-system-x86_64 >/dev/null || skip "no qemu-system-x86_64"
+}
+
+# state_of DOMAIN: what MOUNT/DOMAIN/state reads.
+state_of() {
+    cat "$MNT/$1/state" || fail "cannot read $1/state"
+}
+
+# wait_state DOMAIN WANT [SECONDS]: until state reads WANT.
+wait_state() {
+    local deadline=$(( $(date +%s) + ${3:-10} * TIME_SCALE )) got
+    while :; do
+        got=$(state_of "$1")
+        [ "$got" == "$2" ] && return 0
+        [ "$(date +%s)" -lt "$deadline" ] || fail "$1/state: expected [$2] within ${3:-10} s, got [$got]"
+        sleep 0.05
+    done
+}
+
+# qemu_pid DOMAIN: the pid in STATE/run/DOMAIN.pid, recorded for cleanup;
+# fails when there is none.
+qemu_pid() {
+    local pid
+    pid=$(cat "$STATE/run/$1.pid" 2>/dev/null) || fail "no pidfile $STATE/run/$1.pid"
+    [ -n "$pid" ] || fail "empty pidfile $STATE/run/$1.pid"
+    QEMU_PIDS+=("$pid")
+    echo "$pid"
+}
+
+# assert_running DOMAIN WANT_STATE: state reads WANT_STATE (running or
+# paused), the pidfile names a live QEMU and the QMP socket exists. Prints
+# the pid.
+assert_running() {
+    local pid
+    assert_eq "$1/state" "$2" "$(state_of "$1")"
+    pid=$(cat "$STATE/run/$1.pid" 2>/dev/null) || fail "$1 is $2 but has no pidfile"
+    QEMU_PIDS+=("$pid")
+    is_test_qemu "$pid" || fail "$1 is $2 but pid $pid from its pidfile is not a live QEMU"
+    [ -S "$STATE/run/$1.qmp" ] || fail "$1 is $2 but $STATE/run/$1.qmp is not a socket"
+    echo "$pid"
+}
+
+# assert_shutoff DOMAIN [PID]: state reads shutoff, PID (if given) is gone,
+# no run files are left (waiting a little for QEMU to finish exiting).
+assert_shutoff() {
+    local deadline=$(( $(date +%s) + 5 * TIME_SCALE ))
+    assert_eq "$1/state" shutoff "$(state_of "$1")"
+    while { [ -n "${2:-}" ] && is_test_qemu "$2"; } ||
+        [ -e "$STATE/run/$1.pid" ] || [ -e "$STATE/run/$1.qmp" ]; do
+        [ "$(date +%s)" -lt "$deadline" ] ||
+            fail "$1 is shutoff but pid ${2:-?} lives or run files remain: $(ls "$STATE/run" 2>&1 | tr '\n' ' ')"
+        sleep 0.05
+    done
+}
+
+# vm_state_size FILE TAG: the VM state size qemu-img reports for TAG (0 for
+# a disk-only snapshot); empty when there is no such tag.
+vm_state_size() {
+    qemu-img info --output=json -U "$1" |
+        jq -r --arg t "$2" '.snapshots[]? | select(.name == $t) | ."vm-state-size"'
+}
+
+# set_domain_memory DOMAIN MIB: edit <memory> in STATE/domains/DOMAIN.xml.
+set_domain_memory() {
+    sed -i -E "s|<memory[^>]*>[0-9]+</memory>|<memory unit=\"MiB\">$2</memory>|" \
+        "$STATE/domains/$1.xml"
+    grep -q "<memory unit=\"MiB\">$2</memory>" "$STATE/domains/$1.xml" ||
+        fail "set_domain_memory $1 $2 did not apply"
+}
+
+# make_big_ram_guest DOMAIN MIB: DOMAIN's QEMU gets MIB of guest RAM backed
+# by a file of 0xff bytes, through an <emulator> wrapper in WORKDIR. RAM
+# that is not zero is what QEMU must write out in a live snapshot, which is
+# then slow enough to be caught while it runs.
+make_big_ram_guest() {
+    local dom=$1 mib=$2 ram=$WORKDIR/$1-ram.img wrapper=$WORKDIR/$1-qemu
+    XX ||
+        fail "cannot write $ram"
+    cat >"$wrapper" <<SH
+#!/bin/sh
+exec qemu-system-x86_64 "\$@" -object memory-backend-file,id=ram0,size=${mib}M,mem-path=$ram,share=off -machine memory-backend=ram0
+SH
+    chmod +x "$wrapper"
+    sed -i "s|<emulator>[^<]*</emulator>|<emulator>$wrapper</emulator>|" "$STATE/domains/$dom.xml"
+    set_domain_memory "$dom" "$mib"
+}
