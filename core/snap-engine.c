@@ -980,26 +980,44 @@ op_attach(SnapOp *op)
 /* ---- journal recovery ---------------------------------------------------------------
  */
 
-/* Removes @tag from the image files @paths that still hold it. */
+/* Removes @tag from the image files @paths that still hold it, through
+ * the backend: a running QEMU holds its images, and only it can change
+ * them then. Files the domain no longer has are left alone. */
 static guint
-remove_tags(GPtrArray *paths, const char *tag, GPtrArray *problems)
+remove_tags(SnapOp *op, GPtrArray *paths, const char *tag, GPtrArray *problems)
 {
-    guint removed = 0;
+    SnapBackend *backend = op->engine->backend;
+    g_autoptr(SnapshotDef) def = snapshot_def_new();
+    g_autoptr(GError) local = NULL;
 
+    def->name = g_strdup(tag);
+    def->has_disks = TRUE;
     for (guint i = 0; i < paths->len; i++) {
         const char *file = paths->pdata[i];
-        g_autoptr(GError) local = NULL;
         g_autoptr(GPtrArray) snaps = qemu_img_info(file, NULL, NULL, NULL, &local);
         gboolean has = FALSE;
 
         for (guint j = 0; snaps && j < snaps->len; j++)
             has = has || g_strcmp0(((QemuImgSnapshot *)snaps->pdata[j])->name, tag) == 0;
-        if (has && qemu_img_snapshot_delete(file, tag, NULL, &local))
-            removed++;
-        if (local)
+        if (local != NULL) {
             g_ptr_array_add(problems, g_strdup_printf("%s: %s", file, local->message));
+            g_clear_error(&local);
+        }
+        if (has) {
+            SnapshotDiskDef *disk = g_new0(SnapshotDiskDef, 1);
+
+            disk->name = g_strdup(file);
+            disk->snapshot = DISK_SNAPSHOT_INTERNAL;
+            g_ptr_array_add(def->disks, disk);
+        }
     }
-    return removed;
+    if (def->disks->len == 0)
+        return 0;
+    if (!backend->ops->delete(backend, op->dom->def, def, NULL, NULL, NULL, &local)) {
+        g_ptr_array_add(problems, g_strdup(local->message));
+        return 0;
+    }
+    return def->disks->len;
 }
 
 static void
@@ -1036,7 +1054,7 @@ op_recover(SnapOp *op)
             done = g_strdup_printf(
                 "recovered: the interrupted create of '%s' had completed", j->snapshot);
         } else {
-            guint n = remove_tags(j->disks, j->snapshot, problems);
+            guint n = remove_tags(op, j->disks, j->snapshot, problems);
 
             done =
                 g_strdup_printf("recovered: rolled back the interrupted create of '%s' "
@@ -1049,7 +1067,7 @@ op_recover(SnapOp *op)
                 done = g_strdup_printf(
                     "recovered: finished the interrupted delete of '%s'", j->snapshot);
         } else {
-            guint n = remove_tags(j->disks, j->snapshot, problems);
+            guint n = remove_tags(op, j->disks, j->snapshot, problems);
 
             done = g_strdup_printf("recovered: finished the interrupted delete of '%s' "
                                    "(removed from %u disks)",

