@@ -86,15 +86,11 @@ domain_def_find_disk(const DomainDef *def, const char *target)
 static char *
 node_text(xmlNodePtr node)
 {
-    xmlChar *content = xmlNodeGetContent(node);
-    char *text = g_strdup(content != NULL ? (const char *)content : "");
-
-    xmlFree(content);
-    return g_strstrip(text);
+    return g_strstrip(xml_node_text(node));
 }
 
-static gboolean
-parse_snapshot_mode(const char *s, DiskSnapshotMode *mode)
+gboolean
+disk_snapshot_mode_from_string(const char *s, DiskSnapshotMode *mode)
 {
     static const DiskSnapshotMode modes[] = {
         DISK_SNAPSHOT_NO,
@@ -257,7 +253,7 @@ parse_disk(xmlNodePtr node, const char *base_dir, DomainDisk **out, GError **err
 
     if (snapshot == NULL) {
         disk->snapshot = DISK_SNAPSHOT_DEFAULT;
-    } else if (!parse_snapshot_mode(snapshot, &disk->snapshot)) {
+    } else if (!disk_snapshot_mode_from_string(snapshot, &disk->snapshot)) {
         g_set_error(error, SNAP_ERROR, SNAP_ERROR_INVALID,
                     "domain: disk '%s' has unknown snapshot mode '%s'", disk->target,
                     snapshot);

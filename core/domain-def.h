@@ -72,6 +72,10 @@ DiskSnapshotMode domain_disk_snapshot_mode(const DomainDisk *disk);
 DomainDisk *domain_def_find_disk(const DomainDef *def, const char *target);
 
 const char *disk_snapshot_mode_to_string(DiskSnapshotMode mode);
+
+/* "no", "internal", "external" or "manual" to its mode; FALSE for any
+ * other word (DEFAULT has no word: the attribute is absent). */
+gboolean disk_snapshot_mode_from_string(const char *s, DiskSnapshotMode *mode);
 const char *disk_format_to_string(DiskFormat format);
 
 G_END_DECLS

@@ -77,34 +77,36 @@ qcow2_image_opts(const char *file)
     return g_strconcat("driver=qcow2,file.filename=", escaped, NULL);
 }
 
+/* qemu-img snapshot @op TAG FILE, for -c, -a and -d. */
+static gboolean
+qemu_img_snapshot(const char *op, const char *file, const char *tag,
+                  GCancellable *cancellable, GError **error)
+{
+    g_autofree char *opts = qcow2_image_opts(file);
+    const char *args[] = {"snapshot", "--image-opts", op, tag, opts, NULL};
+
+    return qemu_img_run(args, NULL, cancellable, error);
+}
+
 gboolean
 qemu_img_snapshot_create(const char *file, const char *tag, GCancellable *cancellable,
                          GError **error)
 {
-    g_autofree char *opts = qcow2_image_opts(file);
-    const char *args[] = {"snapshot", "--image-opts", "-c", tag, opts, NULL};
-
-    return qemu_img_run(args, NULL, cancellable, error);
+    return qemu_img_snapshot("-c", file, tag, cancellable, error);
 }
 
 gboolean
 qemu_img_snapshot_apply(const char *file, const char *tag, GCancellable *cancellable,
                         GError **error)
 {
-    g_autofree char *opts = qcow2_image_opts(file);
-    const char *args[] = {"snapshot", "--image-opts", "-a", tag, opts, NULL};
-
-    return qemu_img_run(args, NULL, cancellable, error);
+    return qemu_img_snapshot("-a", file, tag, cancellable, error);
 }
 
 gboolean
 qemu_img_snapshot_delete(const char *file, const char *tag, GCancellable *cancellable,
                          GError **error)
 {
-    g_autofree char *opts = qcow2_image_opts(file);
-    const char *args[] = {"snapshot", "--image-opts", "-d", tag, opts, NULL};
-
-    return qemu_img_run(args, NULL, cancellable, error);
+    return qemu_img_snapshot("-d", file, tag, cancellable, error);
 }
 
 void

@@ -20,35 +20,6 @@ serialize_element(xmlNodePtr node)
     return g_strndup((const char *)xmlBufferContent(buf), xmlBufferLength(buf));
 }
 
-static char *
-node_text(xmlNodePtr node)
-{
-    xmlChar *content = xmlNodeGetContent(node);
-    char *text = g_strdup(content != NULL ? (const char *)content : "");
-
-    xmlFree(content);
-    return text;
-}
-
-static gboolean
-parse_disk_snapshot_mode(const char *s, DiskSnapshotMode *mode)
-{
-    static const DiskSnapshotMode modes[] = {
-        DISK_SNAPSHOT_NO,
-        DISK_SNAPSHOT_INTERNAL,
-        DISK_SNAPSHOT_EXTERNAL,
-        DISK_SNAPSHOT_MANUAL,
-    };
-
-    for (gsize i = 0; i < G_N_ELEMENTS(modes); i++) {
-        if (strcmp(s, disk_snapshot_mode_to_string(modes[i])) == 0) {
-            *mode = modes[i];
-            return TRUE;
-        }
-    }
-    return FALSE;
-}
-
 static gboolean
 parse_memory(SnapshotDef *def, xmlNodePtr node, GError **error)
 {
@@ -106,7 +77,7 @@ parse_disks(SnapshotDef *def, xmlNodePtr disks, GError **error)
         snapshot = xml_prop(node, "snapshot");
         if (snapshot == NULL) {
             disk->snapshot = DISK_SNAPSHOT_DEFAULT;
-        } else if (!parse_disk_snapshot_mode(snapshot, &disk->snapshot)) {
+        } else if (!disk_snapshot_mode_from_string(snapshot, &disk->snapshot)) {
             g_autofree char *escaped = g_strescape(snapshot, NULL);
 
             g_set_error(error, SNAP_ERROR, SNAP_ERROR_INVALID,
@@ -156,7 +127,7 @@ snapshot_xml_parse(const char *xml, gsize len, GError **error)
     def->description = xml_child_text(root, "description");
 
     if ((node = xml_child(root, "state")) != NULL) {
-        g_autofree char *text = g_strstrip(node_text(node));
+        g_autofree char *text = g_strstrip(xml_node_text(node));
 
         def->state = snap_state_from_string(text);
         if (def->state == SNAP_STATE_NONE) {
@@ -178,7 +149,7 @@ snapshot_xml_parse(const char *xml, gsize len, GError **error)
     }
 
     if ((node = xml_child(root, "creationTime")) != NULL) {
-        g_autofree char *text = g_strstrip(node_text(node));
+        g_autofree char *text = g_strstrip(xml_node_text(node));
         gint64 value;
 
         if (!g_ascii_string_to_signed(text, 10, 0, G_MAXINT64, &value, NULL)) {
@@ -205,7 +176,7 @@ snapshot_xml_parse(const char *xml, gsize len, GError **error)
         def->cookie_xml = serialize_element(node);
 
     if ((node = xml_child(root, "active")) != NULL) {
-        g_autofree char *text = g_strstrip(node_text(node));
+        g_autofree char *text = g_strstrip(xml_node_text(node));
 
         if (strcmp(text, "0") == 0) {
             def->active = 0;

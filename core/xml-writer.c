@@ -251,13 +251,16 @@ char *
 xml_child_text(xmlNodePtr parent, const char *name)
 {
     xmlNodePtr child = xml_child(parent, name);
-    xmlChar *content;
-    char *text;
 
-    if (child == NULL)
-        return NULL;
-    content = xmlNodeGetContent(child);
-    text = g_strdup(content != NULL ? (const char *)content : "");
+    return child != NULL ? xml_node_text(child) : NULL;
+}
+
+char *
+xml_node_text(xmlNodePtr node)
+{
+    xmlChar *content = xmlNodeGetContent(node);
+    char *text = g_strdup(content != NULL ? (const char *)content : "");
+
     xmlFree(content);
     return text;
 }

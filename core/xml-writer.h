@@ -38,6 +38,9 @@ void xml_writer_copy_node(xmlTextWriterPtr writer, xmlNodePtr node);
  * NULL. (transfer full) */
 char *xml_child_text(xmlNodePtr parent, const char *name);
 
+/* The text content of @node ("" when it has none). (transfer full) */
+char *xml_node_text(xmlNodePtr node);
+
 /* The first child element of @parent named @name, or NULL. */
 xmlNodePtr xml_child(xmlNodePtr parent, const char *name);
 

@@ -413,30 +413,39 @@ on_rmdir_done(const GError *error, gpointer user_data)
         fuse_reply_err(req, 0);
 }
 
+/* What rmdir and unlink share: the entry @name of @parent_ino must exist
+ * and the mount be writable. FALSE when it replied an error already;
+ * else @parent (transfer full) and @kind of the entry. */
+static gboolean
+removable_entry(fuse_req_t req, fuse_ino_t parent_ino, const char *name,
+                FsNode **parent, FsNodeKind *kind)
+{
+    FsContext *ctx = fs_ctx(req);
+    g_autoptr(FsNode) dir = live_node(ctx, parent_ino);
+    g_autofree char *snapshot = NULL;
+    int err = dir == NULL ? ENOENT : fs_tree_lookup(ctx, dir, name, kind, &snapshot);
+
+    if (err == 0 && ctx->read_only)
+        err = EROFS;
+    if (err != 0) {
+        fuse_reply_err(req, err);
+        return FALSE;
+    }
+    *parent = g_steal_pointer(&dir);
+    return TRUE;
+}
+
 static void
 fs_op_rmdir(fuse_req_t req, fuse_ino_t parent_ino, const char *name)
 {
     FsContext *ctx = fs_ctx(req);
-    g_autoptr(FsNode) parent = live_node(ctx, parent_ino);
-    g_autofree char *snapshot = NULL;
+    g_autoptr(FsNode) parent = NULL;
     g_autofree char *what = NULL;
     FsNodeKind kind;
     FsRequest *r;
-    int err;
 
-    if (parent == NULL) {
-        fuse_reply_err(req, ENOENT);
+    if (!removable_entry(req, parent_ino, name, &parent, &kind))
         return;
-    }
-    err = fs_tree_lookup(ctx, parent, name, &kind, &snapshot);
-    if (err != 0) {
-        fuse_reply_err(req, err);
-        return;
-    }
-    if (ctx->read_only) {
-        fuse_reply_err(req, EROFS);
-        return;
-    }
     if (kind != FS_NODE_SNAPSHOT) {
         /* Domains and .by-name are not snapshots; files are not dirs. */
         fuse_reply_err(req, S_ISDIR(fs_attr_kind_mode(kind)) ? EPERM : ENOTDIR);
@@ -451,25 +460,11 @@ fs_op_rmdir(fuse_req_t req, fuse_ino_t parent_ino, const char *name)
 static void
 fs_op_unlink(fuse_req_t req, fuse_ino_t parent_ino, const char *name)
 {
-    FsContext *ctx = fs_ctx(req);
-    g_autoptr(FsNode) parent = live_node(ctx, parent_ino);
-    g_autofree char *snapshot = NULL;
+    g_autoptr(FsNode) parent = NULL;
     FsNodeKind kind;
-    int err;
 
-    if (parent == NULL) {
-        fuse_reply_err(req, ENOENT);
+    if (!removable_entry(req, parent_ino, name, &parent, &kind))
         return;
-    }
-    err = fs_tree_lookup(ctx, parent, name, &kind, &snapshot);
-    if (err != 0) {
-        fuse_reply_err(req, err);
-        return;
-    }
-    if (ctx->read_only) {
-        fuse_reply_err(req, EROFS);
-        return;
-    }
     if (S_ISDIR(fs_attr_kind_mode(kind))) {
         fuse_reply_err(req, EISDIR);
         return;
