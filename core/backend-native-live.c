@@ -74,8 +74,9 @@ job_arguments(const char *job_id, const char *tag, GPtrArray *nodes,
 
 static gboolean
 run_snapshot_job(QemuVm *vm, const char *command, const DomainDef *dom,
-                 const SnapshotDef *snap, gboolean with_vmstate, SnapProgressFunc progress,
-                 gpointer progress_data, GCancellable *cancellable, GError **error)
+                 const SnapshotDef *snap, gboolean with_vmstate,
+                 SnapProgressFunc progress, gpointer progress_data,
+                 GCancellable *cancellable, GError **error)
 {
     g_autoptr(GPtrArray) nodes = disk_nodes(dom, snap);
     g_autofree char *job_id = g_strdup_printf("snaptreefs-%s", command);
@@ -87,10 +88,9 @@ run_snapshot_job(QemuVm *vm, const char *command, const DomainDef *dom,
         return FALSE;
     }
     on_job_progress(0, 0, &p);
-    return qemu_vm_run_job(vm, command,
-                           job_arguments(job_id, snap->name, nodes, with_vmstate), job_id,
-                           SNAPSHOT_JOB_TIMEOUT_MS, on_job_progress, &p, cancellable,
-                           error);
+    return qemu_vm_run_job(
+        vm, command, job_arguments(job_id, snap->name, nodes, with_vmstate), job_id,
+        SNAPSHOT_JOB_TIMEOUT_MS, on_job_progress, &p, cancellable, error);
 }
 
 gboolean

@@ -78,8 +78,8 @@ native_offline_create(const DomainDef *dom, const SnapshotDef *snap,
 
 gboolean
 native_offline_apply(const DomainDef *dom, const SnapshotDef *snap,
-                      SnapProgressFunc progress, gpointer progress_data,
-                      GCancellable *cancellable, GError **error)
+                     SnapProgressFunc progress, gpointer progress_data,
+                     GCancellable *cancellable, GError **error)
 {
     g_autoptr(GPtrArray) disks = snap_disks_internal(dom, snap);
 
@@ -151,7 +151,7 @@ names_free(gpointer names)
 
 GHashTable *
 native_offline_disk_snapshots(const DomainDef *dom, GPtrArray *problems,
-                      GCancellable *cancellable)
+                              GCancellable *cancellable)
 {
     GHashTable *table =
         g_hash_table_new_full(g_str_hash, g_str_equal, g_free, names_free);
@@ -180,4 +180,3 @@ native_offline_disk_snapshots(const DomainDef *dom, GPtrArray *problems,
     }
     return table;
 }
-

@@ -9,8 +9,8 @@ G_BEGIN_DECLS
 typedef struct {
     SnapBackend parent;
     char *state_dir;
-    GMutex lock;       /* vms */
-    GHashTable *vms;   /* domain name -> QemuVm* (owned) */
+    GMutex lock;     /* vms */
+    GHashTable *vms; /* domain name -> QemuVm* (owned) */
     SnapBackendEventFunc event_func;
     gpointer event_data;
 } NativeBackend;

@@ -119,7 +119,8 @@ native_start(SnapBackend *self, const DomainDef *dom, gboolean paused, GError **
     NativeBackend *nb = (NativeBackend *)self;
 
     if (vm_get(nb, dom->name) != NULL) {
-        g_set_error_literal(error, SNAP_ERROR, SNAP_ERROR_BUSY, "domain is already running");
+        g_set_error_literal(error, SNAP_ERROR, SNAP_ERROR_BUSY,
+                            "domain is already running");
         return FALSE;
     }
     return vm_start(nb, dom, paused, error);
@@ -170,7 +171,8 @@ native_create(SnapBackend *self, const DomainDef *dom, const SnapshotDef *snap,
     QemuVm *vm = vm_get(nb, dom->name);
 
     if (vm != NULL)
-        return native_live_save(vm, dom, snap, progress, progress_data, cancellable, error);
+        return native_live_save(vm, dom, snap, progress, progress_data, cancellable,
+                                error);
     return native_offline_create(dom, snap, progress, progress_data, cancellable, error);
 }
 
@@ -212,8 +214,9 @@ native_revert(SnapBackend *self, const DomainDef *dom, const DomainDef *target,
     gboolean want_active;
 
     if (snapshot_has_memory(snap)) {
-        want_running = (flags & SNAP_REVERT_RUNNING) ||
-                       (!(flags & SNAP_REVERT_PAUSED) && snap->state == SNAP_STATE_RUNNING);
+        want_running =
+            (flags & SNAP_REVERT_RUNNING) ||
+            (!(flags & SNAP_REVERT_PAUSED) && snap->state == SNAP_STATE_RUNNING);
         if (g_cancellable_set_error_if_cancelled(cancellable, NULL)) {
             g_set_error_literal(error, SNAP_ERROR, SNAP_ERROR_CANCELLED,
                                 "operation cancelled");

@@ -54,10 +54,9 @@ typedef struct {
      * running or paused and snap->memory internal). All or nothing: when
      * disk i fails, the snapshot is deleted again from disks 0..i-1
      * before returning FALSE. */
-    gboolean (*create)(SnapBackend *self, const DomainDef *dom,
-                       const SnapshotDef *snap, SnapProgressFunc progress,
-                       gpointer progress_data, GCancellable *cancellable,
-                       GError **error);
+    gboolean (*create)(SnapBackend *self, const DomainDef *dom, const SnapshotDef *snap,
+                       SnapProgressFunc progress, gpointer progress_data,
+                       GCancellable *cancellable, GError **error);
 
     /* Returns @dom to @snap, as virDomainRevertToSnapshot: the disks, the
      * memory of a live snapshot, and the run state the snapshot was taken
@@ -72,10 +71,9 @@ typedef struct {
 
     /* Removes @snap's data from every disk that holds it; a disk that no
      * longer has it is not an error. */
-    gboolean (*delete)(SnapBackend *self, const DomainDef *dom,
-                       const SnapshotDef *snap, SnapProgressFunc progress,
-                       gpointer progress_data, GCancellable *cancellable,
-                       GError **error);
+    gboolean (*delete)(SnapBackend *self, const DomainDef *dom, const SnapshotDef *snap,
+                       SnapProgressFunc progress, gpointer progress_data,
+                       GCancellable *cancellable, GError **error);
 
     /* The internal snapshot names each disk of @dom holds: a hash table
      * from disk target to a GPtrArray of names (strings). A disk that
@@ -95,7 +93,8 @@ struct _SnapBackend {
  * running ones. (transfer full) */
 SnapBackend *snap_backend_native_new(const char *state_dir);
 
-static inline void snap_backend_free(SnapBackend *backend)
+static inline void
+snap_backend_free(SnapBackend *backend)
 {
     if (backend)
         backend->ops->free(backend);

@@ -8,7 +8,7 @@
 G_BEGIN_DECLS
 
 typedef enum {
-    DISK_SNAPSHOT_DEFAULT,  /* attribute absent: internal for qcow2 */
+    DISK_SNAPSHOT_DEFAULT, /* attribute absent: internal for qcow2 */
     DISK_SNAPSHOT_NO,
     DISK_SNAPSHOT_INTERNAL,
     DISK_SNAPSHOT_EXTERNAL,
@@ -21,23 +21,23 @@ typedef enum {
 } DiskFormat;
 
 typedef struct {
-    char *target;               /* <target dev>, e.g. "vda" */
-    char *bus;                  /* <target bus>, may be NULL */
-    char *source;               /* <source file>, absolute (resolved) */
-    DiskFormat format;          /* <driver type> */
-    DiskSnapshotMode snapshot;  /* <disk snapshot=...> */
+    char *target;              /* <target dev>, e.g. "vda" */
+    char *bus;                 /* <target bus>, may be NULL */
+    char *source;              /* <source file>, absolute (resolved) */
+    DiskFormat format;         /* <driver type> */
+    DiskSnapshotMode snapshot; /* <disk snapshot=...> */
 } DomainDisk;
 
 typedef struct {
-    char *type;                 /* <domain type>, e.g. "kvm" or "qemu" */
+    char *type; /* <domain type>, e.g. "kvm" or "qemu" */
     char *name;
-    char *uuid;                 /* may be NULL */
+    char *uuid; /* may be NULL */
     guint64 memory_kib;
     guint vcpus;
-    char *arch;                 /* <os><type arch>, may be NULL */
-    char *machine;              /* <os><type machine>, may be NULL */
-    char *emulator;             /* may be NULL */
-    GPtrArray *disks;           /* of DomainDisk*, owned */
+    char *arch;       /* <os><type arch>, may be NULL */
+    char *machine;    /* <os><type machine>, may be NULL */
+    char *emulator;   /* may be NULL */
+    GPtrArray *disks; /* of DomainDisk*, owned */
 } DomainDef;
 
 void domain_disk_free(DomainDisk *disk);
@@ -54,8 +54,7 @@ DomainDef *domain_def_parse(const char *xml, gsize len, const char *base_dir,
 
 /* Same, from an already parsed <domain> element (e.g. the one embedded in
  * a <domainsnapshot>). */
-DomainDef *domain_def_parse_node(xmlNodePtr node, const char *base_dir,
-                                 GError **error);
+DomainDef *domain_def_parse_node(xmlNodePtr node, const char *base_dir, GError **error);
 
 /* Writes @def as a <domain> element (libvirt's layout) into @writer. */
 void domain_def_write(const DomainDef *def, xmlTextWriterPtr writer);

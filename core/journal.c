@@ -21,7 +21,8 @@ journal_path(const char *state_dir, const char *domain)
 static gboolean
 journal_errno(GError **error, int err, const char *what, const char *path)
 {
-    g_set_error(error, SNAP_ERROR, err == ENOSPC ? SNAP_ERROR_NO_SPACE : SNAP_ERROR_FAILED,
+    g_set_error(error, SNAP_ERROR,
+                err == ENOSPC ? SNAP_ERROR_NO_SPACE : SNAP_ERROR_FAILED,
                 "cannot %s journal '%s': %s", what, path, g_strerror(err));
     return FALSE;
 }

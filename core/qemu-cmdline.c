@@ -101,9 +101,9 @@ qemu_cmdline_build(const DomainDef *def, const char *state_dir, const QemuLaunch
                     socket);
         return NULL;
     }
-    emulator = def->emulator ? g_strdup(def->emulator)
-                             : g_strconcat("qemu-system-", def->arch ? def->arch : "x86_64",
-                                           NULL);
+    emulator = def->emulator
+                   ? g_strdup(def->emulator)
+                   : g_strconcat("qemu-system-", def->arch ? def->arch : "x86_64", NULL);
     qmp = g_strdup_printf("unix:%s,server=on,wait=off", socket);
     mem = g_strdup_printf("%" G_GUINT64_FORMAT "M", mem_mib);
     smp = g_strdup_printf("%u", MAX(def->vcpus, 1));

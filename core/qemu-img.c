@@ -45,8 +45,8 @@ qemu_img_run(const char *const *args, char **out, GCancellable *cancellable,
         return FALSE;
     }
     if (WIFSIGNALED(status)) {
-        g_set_error(error, SNAP_ERROR, SNAP_ERROR_QEMU, "qemu-img was killed by signal %d",
-                    WTERMSIG(status));
+        g_set_error(error, SNAP_ERROR, SNAP_ERROR_QEMU,
+                    "qemu-img was killed by signal %d", WTERMSIG(status));
         return FALSE;
     }
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {

@@ -19,7 +19,7 @@ gboolean qemu_img_snapshot_delete(const char *file, const char *tag,
                                   GCancellable *cancellable, GError **error);
 
 typedef struct {
-    char *name;                 /* the tag */
+    char *name; /* the tag */
     gint64 date_sec;
     guint64 vm_state_size;
 } QemuImgSnapshot;

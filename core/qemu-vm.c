@@ -21,16 +21,16 @@ struct _QemuVm {
     char *pidfile;
     char *socket;
     int pid;
-    GMutex lock;        /* the monitor: one command, or the watcher, at a time */
+    GMutex lock; /* the monitor: one command, or the watcher, at a time */
     QmpClient *client;
-    gint state;         /* SnapDomainState; atomic */
-    gint exited;        /* atomic */
-    gboolean exit_asked; /* destroy, or a power-down request; under lock */
+    gint state;            /* SnapDomainState; atomic */
+    gint exited;           /* atomic */
+    gboolean exit_asked;   /* destroy, or a power-down request; under lock */
     char *shutdown_reason; /* of QEMU's SHUTDOWN event; under lock */
     QemuVmStateFunc func;
     gpointer user_data;
     GThread *watcher;
-    int wake[2];        /* a byte here stops the watcher */
+    int wake[2]; /* a byte here stops the watcher */
 };
 
 /* ---- process ------------------------------------------------------------ */
@@ -247,7 +247,8 @@ qemu_vm_launch(const char *state_dir, const DomainDef *def, gboolean paused,
     remove_run_files(vm->pidfile, vm->socket);
     /* With -daemonize, QEMU exits once the machine is set up (or has
      * failed to be), so its status and stderr say how the start went. */
-    if (!snap_spawn_sync((const char *const *)argv, NULL, &err_text, &status, NULL, error)) {
+    if (!snap_spawn_sync((const char *const *)argv, NULL, &err_text, &status, NULL,
+                         error)) {
         g_prefix_error(error, "cannot run %s: ", argv[0]);
         return NULL;
     }
@@ -441,8 +442,8 @@ qemu_vm_destroy(QemuVm *vm, guint timeout_ms, GError **error)
         g_debug("%s: QEMU %d did not quit in %u ms: SIGKILL", vm->name, vm->pid,
                 timeout_ms);
         if (kill(vm->pid, SIGKILL) < 0 && errno != ESRCH) {
-            g_set_error(error, SNAP_ERROR, SNAP_ERROR_QEMU, "cannot kill QEMU (pid %d): %s",
-                        vm->pid, g_strerror(errno));
+            g_set_error(error, SNAP_ERROR, SNAP_ERROR_QEMU,
+                        "cannot kill QEMU (pid %d): %s", vm->pid, g_strerror(errno));
             return FALSE;
         }
         if (!wait_gone(vm, 5000)) {

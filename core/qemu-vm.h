@@ -50,8 +50,9 @@ const char *qemu_vm_get_name(QemuVm *vm);
 JsonNode *qemu_vm_execute(QemuVm *vm, const char *command, JsonNode *arguments,
                           guint timeout_ms, GError **error);
 gboolean qemu_vm_run_job(QemuVm *vm, const char *command, JsonNode *arguments,
-                         const char *job_id, guint timeout_ms, QmpProgressFunc progress, gpointer progress_data,
-                         GCancellable *cancellable, GError **error);
+                         const char *job_id, guint timeout_ms, QmpProgressFunc progress,
+                         gpointer progress_data, GCancellable *cancellable,
+                         GError **error);
 
 /* Asks QMP for the run state (query-status) and records it. */
 gboolean qemu_vm_refresh_state(QemuVm *vm, GError **error);

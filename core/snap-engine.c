@@ -1013,7 +1013,7 @@ remove_tags(SnapOp *op, GPtrArray *paths, const char *tag, GPtrArray *problems)
     }
     if (def->disks->len == 0)
         return 0;
-    if (!backend->ops->delete(backend, op->dom->def, def, NULL, NULL, NULL, &local)) {
+    if (!backend->ops->delete (backend, op->dom->def, def, NULL, NULL, NULL, &local)) {
         g_ptr_array_add(problems, g_strdup(local->message));
         return 0;
     }

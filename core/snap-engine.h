@@ -26,8 +26,8 @@ typedef enum {
 } SnapDomainState;
 
 typedef struct {
-    gboolean read_only;         /* every mutation fails with SNAP_ERROR_READ_ONLY */
-    gboolean no_reconcile;      /* skip the start-up check against the images */
+    gboolean read_only;    /* every mutation fails with SNAP_ERROR_READ_ONLY */
+    gboolean no_reconcile; /* skip the start-up check against the images */
 } SnapEngineOptions;
 
 /* Loads STATE/domains/NAME.xml and STATE/snapshots/NAME/SNAP.xml. A domain
@@ -67,7 +67,7 @@ typedef struct {
     const char *snapshot;
     const char *parent;
     const char *old_parent;
-    const char *message;        /* SNAP_CHANGE_ERROR: the line, for the log */
+    const char *message; /* SNAP_CHANGE_ERROR: the line, for the log */
 } SnapChange;
 
 typedef void (*SnapChangeFunc)(const SnapChange *change, gpointer user_data);
@@ -89,10 +89,10 @@ GPtrArray *snap_engine_list_domains(SnapEngine *engine);
 
 typedef struct {
     SnapDomainState state;
-    guint nroots;               /* snapshots without a parent */
+    guint nroots; /* snapshots without a parent */
     guint nsnapshots;
     gboolean has_current;
-    gint64 mtime;               /* last change on this domain, epoch seconds */
+    gint64 mtime; /* last change on this domain, epoch seconds */
 } SnapDomainInfo;
 
 /* FALSE when there is no such domain. */
@@ -100,10 +100,10 @@ gboolean snap_engine_domain_info(SnapEngine *engine, const char *domain,
                                  SnapDomainInfo *info);
 
 typedef enum {
-    SNAP_DOMAIN_FILE_XML,       /* domain.xml: the definition, paths absolute */
-    SNAP_DOMAIN_FILE_STATE,     /* "running\n" | "paused\n" | "shutoff\n" */
-    SNAP_DOMAIN_FILE_ERRORS,    /* the last errors, one a line */
-    SNAP_DOMAIN_FILE_JOB,       /* the operation in progress, or empty */
+    SNAP_DOMAIN_FILE_XML,    /* domain.xml: the definition, paths absolute */
+    SNAP_DOMAIN_FILE_STATE,  /* "running\n" | "paused\n" | "shutoff\n" */
+    SNAP_DOMAIN_FILE_ERRORS, /* the last errors, one a line */
+    SNAP_DOMAIN_FILE_JOB,    /* the operation in progress, or empty */
 } SnapDomainFile;
 
 /* The content of one of a domain's files, or NULL when there is no such
@@ -114,10 +114,10 @@ GBytes *snap_engine_domain_file(SnapEngine *engine, const char *domain,
 /* ---- reads: snapshots ---------------------------------------------------- */
 
 typedef struct {
-    gint64 creation_time;       /* epoch seconds */
+    gint64 creation_time; /* epoch seconds */
     guint nchildren;
     gboolean is_current;
-    gsize xml_size;             /* exact size of metadata.xml */
+    gsize xml_size; /* exact size of metadata.xml */
 } SnapSnapshotInfo;
 
 /* Looks up @snapshot of @domain. With @parent_check TRUE it also requires
@@ -142,11 +142,11 @@ GPtrArray *snap_engine_list_children(SnapEngine *engine, const char *domain,
                                      const char *parent);
 
 typedef enum {
-    SNAP_LIST_ALL         = 0,
-    SNAP_LIST_ROOTS       = 1 << 0,  /* without @from; with @from: DESCENDANTS */
-    SNAP_LIST_LEAVES      = 1 << 1,
-    SNAP_LIST_NO_LEAVES   = 1 << 2,
-    SNAP_LIST_TOPOLOGICAL = 1 << 3,  /* parents before children */
+    SNAP_LIST_ALL = 0,
+    SNAP_LIST_ROOTS = 1 << 0, /* without @from; with @from: DESCENDANTS */
+    SNAP_LIST_LEAVES = 1 << 1,
+    SNAP_LIST_NO_LEAVES = 1 << 2,
+    SNAP_LIST_TOPOLOGICAL = 1 << 3, /* parents before children */
 } SnapListFlags;
 
 /* libvirt's virDomainListAllSnapshots (@from NULL) and
@@ -199,9 +199,8 @@ typedef void (*SnapDoneFunc)(const GError *error, gpointer user_data);
  * SNAP_ERROR_NOT_CURRENT. Bad name: INVALID; taken: EXISTS. The new
  * snapshot becomes current. @cancellable cancels it until it has touched
  * a disk. */
-void snap_engine_create_async(SnapEngine *engine, const char *domain,
-                              const char *in_dir, const char *name,
-                              GCancellable *cancellable,
+void snap_engine_create_async(SnapEngine *engine, const char *domain, const char *in_dir,
+                              const char *name, GCancellable *cancellable,
                               SnapDoneFunc done, gpointer user_data);
 
 /* The domain's `create` file: @xml is a <domainsnapshot>. A name that does
@@ -209,15 +208,14 @@ void snap_engine_create_async(SnapEngine *engine, const char *domain,
  * choices (virDomainSnapshotCreateXML); one that exists with its disk
  * snapshots present and a creationTime redefines metadata only (REDEFINE,
  * and CURRENT when it says <active>1</active>). Bad XML: INVALID. */
-void snap_engine_create_xml_async(SnapEngine *engine, const char *domain,
-                                  const char *xml, gsize len,
-                                  GCancellable *cancellable,
-                                  SnapDoneFunc done, gpointer user_data);
+void snap_engine_create_xml_async(SnapEngine *engine, const char *domain, const char *xml,
+                                  gsize len, GCancellable *cancellable, SnapDoneFunc done,
+                                  gpointer user_data);
 
 typedef enum {
-    SNAP_DELETE_CHILDREN      = 1 << 0,  /* the snapshot and all descendants */
-    SNAP_DELETE_CHILDREN_ONLY = 1 << 1,  /* the descendants, keep the snapshot */
-    SNAP_DELETE_METADATA_ONLY = 1 << 2,  /* forget metadata, keep disk data */
+    SNAP_DELETE_CHILDREN = 1 << 0,      /* the snapshot and all descendants */
+    SNAP_DELETE_CHILDREN_ONLY = 1 << 1, /* the descendants, keep the snapshot */
+    SNAP_DELETE_METADATA_ONLY = 1 << 2, /* forget metadata, keep disk data */
 } SnapDeleteFlags;
 
 /* virDomainSnapshotDelete: without flags the children are re-parented to
@@ -225,20 +223,20 @@ typedef enum {
  * (or no snapshot is current when it was a root). */
 void snap_engine_delete_async(SnapEngine *engine, const char *domain,
                               const char *snapshot, SnapDeleteFlags flags,
-                              GCancellable *cancellable,
-                              SnapDoneFunc done, gpointer user_data);
+                              GCancellable *cancellable, SnapDoneFunc done,
+                              gpointer user_data);
 
 typedef enum {
     SNAP_REVERT_RUNNING = 1 << 0,
-    SNAP_REVERT_PAUSED  = 1 << 1,
-    SNAP_REVERT_FORCE   = 1 << 2,
+    SNAP_REVERT_PAUSED = 1 << 1,
+    SNAP_REVERT_FORCE = 1 << 2,
 } SnapRevertFlags;
 
 /* The words of a write to `revert`: empty (just "\n"), or any of
  * "running", "paused", "force" separated by blanks; "running paused" is
  * INVALID, as libvirt's flags are mutually exclusive. */
-gboolean snap_revert_flags_parse(const char *buf, gsize len,
-                                 SnapRevertFlags *flags, GError **error);
+gboolean snap_revert_flags_parse(const char *buf, gsize len, SnapRevertFlags *flags,
+                                 GError **error);
 
 /* virDomainRevertToSnapshot: the disks, the memory of a live snapshot and
  * the definition return to @snapshot, which becomes current; the domain
@@ -247,8 +245,8 @@ gboolean snap_revert_flags_parse(const char *buf, gsize len,
  * needs SNAP_REVERT_FORCE, else SNAP_ERROR_BUSY. */
 void snap_engine_revert_async(SnapEngine *engine, const char *domain,
                               const char *snapshot, SnapRevertFlags flags,
-                              GCancellable *cancellable,
-                              SnapDoneFunc done, gpointer user_data);
+                              GCancellable *cancellable, SnapDoneFunc done,
+                              gpointer user_data);
 
 typedef enum {
     SNAP_ACTION_START,
@@ -259,15 +257,14 @@ typedef enum {
 } SnapDomainAction;
 
 /* The one word of a write to `state`. */
-gboolean snap_domain_action_parse(const char *buf, gsize len,
-                                  SnapDomainAction *action, GError **error);
+gboolean snap_domain_action_parse(const char *buf, gsize len, SnapDomainAction *action,
+                                  GError **error);
 
 /* Changes the domain's run state: start (SNAP_ERROR_BUSY when it runs),
  * shutdown (an ACPI request; returns at once), destroy, pause, resume
  * (SNAP_ERROR_BUSY when the state does not allow it). */
 void snap_engine_domain_action_async(SnapEngine *engine, const char *domain,
-                                     SnapDomainAction action,
-                                     GCancellable *cancellable,
+                                     SnapDomainAction action, GCancellable *cancellable,
                                      SnapDoneFunc done, gpointer user_data);
 
 G_END_DECLS

@@ -13,16 +13,16 @@ G_BEGIN_DECLS
 typedef struct _SnapNode SnapNode;
 struct _SnapNode {
     char *name;
-    SnapNode *parent;           /* the metaroot for a root snapshot */
+    SnapNode *parent; /* the metaroot for a root snapshot */
     SnapNode *first_child;
     SnapNode *last_child;
     SnapNode *prev_sibling;
     SnapNode *next_sibling;
     guint nchildren;
     gint64 creation_time;
-    char *xml;                  /* metadata.xml without <active>1</active>:
-                                 * snapshot_xml_format(def, FALSE) */
-    char *parent_name;          /* only during bulk load, before link_all */
+    char *xml;         /* metadata.xml without <active>1</active>:
+                        * snapshot_xml_format(def, FALSE) */
+    char *parent_name; /* only during bulk load, before link_all */
 };
 
 typedef struct _SnapTree SnapTree;
@@ -42,14 +42,12 @@ SnapNode *snap_tree_lookup(SnapTree *tree, const char *name);
  * ownership of @xml. FALSE with SNAP_ERROR_EXISTS when the name is taken.
  * (the new node is returned in @out when not NULL) */
 gboolean snap_tree_add(SnapTree *tree, const char *name, SnapNode *parent,
-                       gint64 creation_time, char *xml, SnapNode **out,
-                       GError **error);
+                       gint64 creation_time, char *xml, SnapNode **out, GError **error);
 
 /* Bulk load: adds a node whose parent may not be loaded yet; call
  * snap_tree_link_all() once everything is added. */
-gboolean snap_tree_add_unlinked(SnapTree *tree, const char *name,
-                                const char *parent_name, gint64 creation_time,
-                                char *xml, GError **error);
+gboolean snap_tree_add_unlinked(SnapTree *tree, const char *name, const char *parent_name,
+                                gint64 creation_time, char *xml, GError **error);
 
 /* Links every node added with snap_tree_add_unlinked() to its parent.
  * A node whose parent is missing, or that sits on a cycle, becomes a root;
@@ -69,11 +67,12 @@ void snap_tree_remove(SnapTree *tree, SnapNode *node);
 /* Replaces @node's xml (takes ownership) and creation time. */
 void snap_tree_set_xml(SnapNode *node, char *xml, gint64 creation_time);
 
-SnapNode *snap_tree_get_current(SnapTree *tree);      /* may be NULL */
+SnapNode *snap_tree_get_current(SnapTree *tree);            /* may be NULL */
 void snap_tree_set_current(SnapTree *tree, SnapNode *node); /* NULL: none */
 
 /* TRUE for a real snapshot's parent, FALSE when @node is a root. */
-static inline gboolean snap_node_has_parent(const SnapNode *node)
+static inline gboolean
+snap_node_has_parent(const SnapNode *node)
 {
     return node->parent != NULL && node->parent->name != NULL;
 }

@@ -417,8 +417,8 @@ on_rmdir_done(const GError *error, gpointer user_data)
  * and the mount be writable. FALSE when it replied an error already;
  * else @parent (transfer full) and @kind of the entry. */
 static gboolean
-removable_entry(fuse_req_t req, fuse_ino_t parent_ino, const char *name,
-                FsNode **parent, FsNodeKind *kind)
+removable_entry(fuse_req_t req, fuse_ino_t parent_ino, const char *name, FsNode **parent,
+                FsNodeKind *kind)
 {
     FsContext *ctx = fs_ctx(req);
     g_autoptr(FsNode) dir = live_node(ctx, parent_ino);

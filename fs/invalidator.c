@@ -113,7 +113,8 @@ fs_invalidator_inode_now(FsInvalidator *inval, fuse_ino_t ino, off_t off)
     }
     r = fuse_lowlevel_notify_inval_inode(inval->se, ino, off, 0);
     if (r != 0 && r != -ENOENT)
-        g_debug("invalidate inode %" G_GUINT64_FORMAT ": %s", (guint64)ino, g_strerror(-r));
+        g_debug("invalidate inode %" G_GUINT64_FORMAT ": %s", (guint64)ino,
+                g_strerror(-r));
 }
 
 void

@@ -397,27 +397,17 @@ wait_state() {
     done
 }
 
-# qemu_pid DOMAIN: the pid in STATE/run/DOMAIN.pid, recorded for cleanup;
-# fails when there is none.
-qemu_pid() {
-    local pid
-    pid=$(cat "$STATE/run/$1.pid" 2>/dev/null) || fail "no pidfile $STATE/run/$1.pid"
-    [ -n "$pid" ] || fail "empty pidfile $STATE/run/$1.pid"
-    QEMU_PIDS+=("$pid")
-    echo "$pid"
-}
-
-# assert_running DOMAIN WANT_STATE: state reads WANT_STATE (running or
-# paused), the pidfile names a live QEMU and the QMP socket exists. Prints
-# the pid.
+# assert_running DOMAIN WANT_STATE [PID]: state reads WANT_STATE (running
+# or paused), the pidfile names a live QEMU (PID, when given) and the QMP
+# socket exists. Sets RUN_PID to the pid (no subshell, so fail() stops the test).
+RUN_PID=""
 assert_running() {
-    local pid
     assert_eq "$1/state" "$2" "$(state_of "$1")"
-    pid=$(cat "$STATE/run/$1.pid" 2>/dev/null) || fail "$1 is $2 but has no pidfile"
-    QEMU_PIDS+=("$pid")
-    is_test_qemu "$pid" || fail "$1 is $2 but pid $pid from its pidfile is not a live QEMU"
+    RUN_PID=$(cat "$STATE/run/$1.pid" 2>/dev/null) || fail "$1 is $2 but has no pidfile"
+    QEMU_PIDS+=("$RUN_PID")
+    is_test_qemu "$RUN_PID" || fail "$1 is $2 but pid $RUN_PID from its pidfile is not a live QEMU"
     [ -S "$STATE/run/$1.qmp" ] || fail "$1 is $2 but $STATE/run/$1.qmp is not a socket"
-    echo "$pid"
+    [ -z "${3:-}" ] || assert_eq "$1: QEMU pid" "$3" "$RUN_PID"
 }
 
 # assert_shutoff DOMAIN [PID]: state reads shutoff, PID (if given) is gone,
