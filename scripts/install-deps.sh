@@ -11,6 +11,7 @@ PACKAGES=(
     libvirt-clients     # virsh -c test:/// for redefine compatibility tests
     tree procps psmisc util-linux
     jq                  # test helpers parse qemu-img info --output=json
+    python3             # benchmarks time operations with perf_counter
 )
 
 missing=()
