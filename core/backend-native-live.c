@@ -106,13 +106,11 @@ gboolean
 native_live_load(QemuVm *vm, const DomainDef *dom, const SnapshotDef *snap,
                  SnapProgressFunc progress, gpointer progress_data, GError **error)
 {
-    /* Started, a load runs to its end: the guest is being replaced. */
-    if (!run_snapshot_job(vm, "snapshot-load", dom, snap, TRUE, progress, progress_data,
-                          NULL, error))
-        return FALSE;
-    /* A load keeps the run state it found (a failed one leaves QEMU in
+    /* Started, a load runs to its end: the guest is being replaced. A
+     * load keeps the run state it found (a failed one leaves QEMU in
      * restore-vm); the caller sets the state it wants next. */
-    return qemu_vm_refresh_state(vm, error);
+    return run_snapshot_job(vm, "snapshot-load", dom, snap, TRUE, progress, progress_data,
+                            NULL, error);
 }
 
 gboolean

@@ -44,7 +44,8 @@ gboolean native_live_save(QemuVm *vm, const DomainDef *dom, const SnapshotDef *s
                           SnapProgressFunc progress, gpointer progress_data,
                           GCancellable *cancellable, GError **error);
 
-/* snapshot-load of @snap's memory and disks; QEMU stays stopped. */
+/* snapshot-load of @snap's memory and disks; then set the run state with
+ * native_live_set_running(). */
 gboolean native_live_load(QemuVm *vm, const DomainDef *dom, const SnapshotDef *snap,
                           SnapProgressFunc progress, gpointer progress_data,
                           GError **error);

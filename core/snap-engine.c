@@ -188,7 +188,7 @@ op_progress(const char *what, gpointer data)
 
 static gboolean write_snapshot_file_full(SnapDomain *dom, const char *name,
                                          const char *xml, gboolean current,
-                                         gboolean durable, GError **error);
+                                         SnapStoreSync sync, GError **error);
 
 /* The deferred file work of @op, on its worker, before the domain's next
  * operation starts. */
@@ -204,7 +204,8 @@ op_post_reply(SnapOp *op)
         SnapNode *node = snap_tree_lookup(dom->tree, op->post_inactive);
 
         if (node != NULL && node != snap_tree_get_current(dom->tree) &&
-            !write_snapshot_file_full(dom, node->name, node->xml, FALSE, FALSE, &error)) {
+            !write_snapshot_file_full(dom, node->name, node->xml, FALSE,
+                                      SNAP_STORE_SYNC_NONE, &error)) {
             g_debug("%s: %s", dom->name, error->message);
             g_clear_error(&error);
         }
@@ -295,7 +296,7 @@ node_def(SnapNode *node, GError **error)
 
 static gboolean
 write_snapshot_file_full(SnapDomain *dom, const char *name, const char *xml,
-                         gboolean current, gboolean durable, GError **error)
+                         gboolean current, SnapStoreSync sync, GError **error)
 {
     g_autofree char *path =
         snap_store_snapshot_path(dom->engine->state_dir, dom->name, name);
@@ -304,7 +305,7 @@ write_snapshot_file_full(SnapDomain *dom, const char *name, const char *xml,
 
     if (!snap_store_ensure_domain_dir(dom->engine->state_dir, dom->name, error))
         return FALSE;
-    return snap_store_write_atomic_full(path, text, strlen(text), durable, error);
+    return snap_store_write_atomic_full(path, text, strlen(text), sync, error);
 }
 
 /* Writes @node's file durably, with <active> when @current. */
@@ -312,7 +313,7 @@ static gboolean
 write_snapshot_file(SnapDomain *dom, const char *name, const char *xml, gboolean current,
                     GError **error)
 {
-    return write_snapshot_file_full(dom, name, xml, current, TRUE, error);
+    return write_snapshot_file_full(dom, name, xml, current, SNAP_STORE_SYNC_ALL, error);
 }
 
 /* The old current snapshot loses its <active>, after the new current's
@@ -734,12 +735,16 @@ delete_one(SnapOp *op, const char *name, gboolean metadata_only, gboolean write_
         cxml = snapshot_xml_format(cdef, FALSE);
         g_ptr_array_add(child_xml, cxml);
         g_ptr_array_add(children, c);
-        if (!write_snapshot_file(dom, c->name, cxml, c == current, error))
+        if (!write_snapshot_file_full(dom, c->name, cxml, c == current,
+                                      SNAP_STORE_SYNC_FILE, error))
             return FALSE;
     }
     if (was_current && parent && write_current &&
-        !write_snapshot_file(dom, parent->name, parent->xml, TRUE, error))
+        !write_snapshot_file_full(dom, parent->name, parent->xml, TRUE,
+                                  SNAP_STORE_SYNC_FILE, error))
         return FALSE;
+    /* Every file above is in this one directory: syncing it once, after
+     * the removal, makes all the renames and the removal durable. */
     path = snap_store_snapshot_path(engine->state_dir, dom->name, name);
     if (!snap_store_remove(path, error))
         return FALSE;

@@ -40,12 +40,12 @@ fsync_dir_of(const char *path, GError **error)
 gboolean
 snap_store_write_atomic(const char *path, const char *data, gsize len, GError **error)
 {
-    return snap_store_write_atomic_full(path, data, len, TRUE, error);
+    return snap_store_write_atomic_full(path, data, len, SNAP_STORE_SYNC_ALL, error);
 }
 
 gboolean
 snap_store_write_atomic_full(const char *path, const char *data, gsize len,
-                             gboolean durable, GError **error)
+                             SnapStoreSync sync, GError **error)
 {
     /* The temp file sits beside @path so rename(2) stays on one file
      * system; it does not end in .xml, so a loader never takes it. */
@@ -69,7 +69,7 @@ snap_store_write_atomic_full(const char *path, const char *data, gsize len,
         }
         done += n;
     }
-    if (durable && fsync(fd) < 0) {
+    if ((sync & SNAP_STORE_SYNC_FILE) && fsync(fd) < 0) {
         err = errno;
         goto fail;
     }
@@ -83,7 +83,7 @@ snap_store_write_atomic_full(const char *path, const char *data, gsize len,
         err = errno;
         goto fail;
     }
-    return !durable || fsync_dir_of(path, error);
+    return !(sync & SNAP_STORE_SYNC_DIR) || fsync_dir_of(path, error);
 
 fail:
     if (fd >= 0)
@@ -95,18 +95,18 @@ fail:
 gboolean
 snap_store_remove(const char *path, GError **error)
 {
-    return snap_store_remove_full(path, TRUE, error);
+    return snap_store_remove_full(path, SNAP_STORE_SYNC_DIR, error);
 }
 
 gboolean
-snap_store_remove_full(const char *path, gboolean durable, GError **error)
+snap_store_remove_full(const char *path, SnapStoreSync sync, GError **error)
 {
     if (g_unlink(path) < 0) {
         if (errno == ENOENT)
             return TRUE;
         return set_errno_error(error, errno, "remove", path);
     }
-    return !durable || fsync_dir_of(path, error);
+    return !(sync & SNAP_STORE_SYNC_DIR) || fsync_dir_of(path, error);
 }
 
 char *

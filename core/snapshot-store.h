@@ -13,17 +13,26 @@ G_BEGIN_DECLS
 gboolean snap_store_write_atomic(const char *path, const char *data, gsize len,
                                  GError **error);
 
-/* The same; with @durable FALSE without the fsyncs, for writes whose loss
- * in a power cut a later step makes harmless (the rename stays atomic:
- * @path holds the old or the new content, never a mix). */
+/* Which fsyncs a write or removal does. */
+typedef enum {
+    SNAP_STORE_SYNC_NONE = 0,
+    SNAP_STORE_SYNC_FILE = 1 << 0, /* the new content, before the rename */
+    SNAP_STORE_SYNC_DIR = 1 << 1,  /* the directory: the rename or unlink */
+    SNAP_STORE_SYNC_ALL = SNAP_STORE_SYNC_FILE | SNAP_STORE_SYNC_DIR,
+} SnapStoreSync;
+
+/* The same with only the fsyncs @sync names: without SYNC_DIR, for
+ * several files of one directory whose last change syncs it once; with
+ * NONE, for writes whose loss in a power cut a later step makes harmless
+ * (the rename stays atomic: @path holds the old or the new content). */
 gboolean snap_store_write_atomic_full(const char *path, const char *data, gsize len,
-                                      gboolean durable, GError **error);
+                                      SnapStoreSync sync, GError **error);
 
 /* Removes @path and fsyncs its directory; a missing file is success. */
 gboolean snap_store_remove(const char *path, GError **error);
 
-/* The same; with @durable FALSE without the directory fsync. */
-gboolean snap_store_remove_full(const char *path, gboolean durable, GError **error);
+/* The same; only SNAP_STORE_SYNC_DIR in @sync fsyncs the directory. */
+gboolean snap_store_remove_full(const char *path, SnapStoreSync sync, GError **error);
 
 /* STATE/snapshots/<domain>/<snapshot>.xml. (transfer full) */
 char *snap_store_snapshot_path(const char *state_dir, const char *domain,

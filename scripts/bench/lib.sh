@@ -88,3 +88,21 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
 
 # rss_kb PID: resident set size in KiB.
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+
+# overhead_pct A B: how much A exceeds B, in percent with one decimal.
+overhead_pct() {
+    awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1f", (a - b) / b * 100; else printf "n/a" }'
+}
+
+# bench_kill_pid PID: SIGTERM, up to 5 s to go, then SIGKILL. For processes
+# that are not our children (daemonized QEMU), so it polls instead of wait.
+bench_kill_pid() {
+    local pid=$1 _
+    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do
+        kill -0 "$pid" 2>/dev/null || return 0
+        sleep 0.05
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+}

@@ -37,6 +37,12 @@ assert_eq "state after 1 MiB of junk" shutoff "$(state_of d1)"
 assert_new_error "1 MiB of junk to state" d1 "$n" state
 [ -z "$(ls -A "$STATE/run" 2>/dev/null)" ] || fail "run/ is not empty after refused writes: $(ls "$STATE/run")"
 
+check "opening state for writing without a write does nothing"
+n=$(errors_count d1)
+: >"$D/state" || fail ": > state failed"
+assert_eq "state after : > state" shutoff "$(state_of d1)"
+assert_eq "errors lines after : > state" "$n" "$(errors_count d1)"
+
 check "shutdown, destroy, pause, resume on a shut-off domain: EBUSY"
 for word in shutdown destroy pause resume; do
     n=$(errors_count d1)
@@ -149,7 +155,15 @@ assert_contains "after metadata" "$(cat "$D/r1/after/metadata.xml")" "<state>run
 assert_eq "tags" "after r1" "$(disk_tags "$IMG")"
 assert_running d1 running "$pid"
 
+check "destroy after the restart: QEMU quits cleanly and leaves a clean image"
+assert_ok put "$D/state" destroy
+assert_shutoff d1 "$pid"
+qcow2_check "$IMG"
+
 check "QEMU killed while the daemon is down: its pidfile and socket are stale"
+assert_ok put "$D/state" start
+assert_running d1 running
+pid=$RUN_PID
 umount_fs
 kill -KILL "$pid"
 deadline=$(( $(date +%s) + 5 ))
@@ -208,6 +222,6 @@ pid2=$RUN_PID
 assert_ok put "$D/state" destroy
 assert_shutoff d1 "$pid2"
 
-qcow2_check "$IMG"
+qcow2_check_after_kill "$IMG"
 umount_fs
 say "PASS"
