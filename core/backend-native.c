@@ -113,6 +113,24 @@ native_attach(SnapBackend *self, const DomainDef *dom, GError **error)
     return TRUE;
 }
 
+static void
+native_watch(SnapBackend *self)
+{
+    NativeBackend *nb = (NativeBackend *)self;
+    GHashTableIter iter;
+    gpointer key, value;
+
+    g_mutex_lock(&nb->lock);
+    g_hash_table_iter_init(&iter, nb->vms);
+    while (g_hash_table_iter_next(&iter, &key, &value)) {
+        g_autoptr(GError) error = NULL;
+
+        if (!qemu_vm_watch(value, &error))
+            g_debug("%s: %s", (const char *)key, error->message);
+    }
+    g_mutex_unlock(&nb->lock);
+}
+
 static gboolean
 native_start(SnapBackend *self, const DomainDef *dom, gboolean paused, GError **error)
 {
@@ -279,6 +297,7 @@ static const SnapBackendOps native_ops = {
     .set_event_func = native_set_event_func,
     .domain_state = native_domain_state,
     .attach = native_attach,
+    .watch = native_watch,
     .start = native_start,
     .action = native_action,
     .create = native_create,

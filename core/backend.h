@@ -35,9 +35,13 @@ typedef struct {
     /* The run state of @dom, from memory (never waits for QEMU). */
     SnapDomainState (*domain_state)(SnapBackend *self, const DomainDef *dom);
 
-    /* At start-up: takes over the QEMU of @dom that an earlier run left
-     * running, if any. Kills nothing; an error says what is wrong. */
+    /* At load, before the daemon forks (no thread may start): takes over
+     * the QEMU of @dom that an earlier run left running, if any, and
+     * learns its state. Kills nothing; an error says what is wrong. */
     gboolean (*attach)(SnapBackend *self, const DomainDef *dom, GError **error);
+
+    /* After the fork: starts following every attached QEMU. */
+    void (*watch)(SnapBackend *self);
 
     /* Starts @dom (paused: CPUs stopped). SNAP_ERROR_BUSY when it runs. */
     gboolean (*start)(SnapBackend *self, const DomainDef *dom, gboolean paused,

@@ -208,7 +208,7 @@ vm_new(const char *state_dir, const char *name, QemuVmStateFunc func, gpointer u
     return vm;
 }
 
-/* Connects to the monitor, learns the run state, starts the watcher. */
+/* Connects to the monitor and learns the run state (no thread). */
 static gboolean
 vm_connect(QemuVm *vm, GError **error)
 {
@@ -216,8 +216,14 @@ vm_connect(QemuVm *vm, GError **error)
     if (vm->client == NULL)
         return FALSE;
     qmp_client_set_event_func(vm->client, on_event, vm, NULL);
-    if (!qemu_vm_refresh_state(vm, error))
-        return FALSE;
+    return qemu_vm_refresh_state(vm, error);
+}
+
+gboolean
+qemu_vm_watch(QemuVm *vm, GError **error)
+{
+    if (vm->watcher != NULL)
+        return TRUE;
     if (!g_unix_open_pipe(vm->wake, FD_CLOEXEC, error))
         return FALSE;
     vm->watcher = g_thread_new("qemu-watch", watcher_thread, vm);
@@ -264,7 +270,7 @@ qemu_vm_launch(const char *state_dir, const DomainDef *def, gboolean paused,
                     vm->pidfile);
         return NULL;
     }
-    if (!vm_connect(vm, error)) {
+    if (!vm_connect(vm, error) || !qemu_vm_watch(vm, error)) {
         /* Ours, just started, and unreachable: do not leave it behind. */
         kill(vm->pid, SIGKILL);
         remove_run_files(vm->pidfile, vm->socket);

@@ -29,12 +29,17 @@ QemuVm *qemu_vm_launch(const char *state_dir, const DomainDef *def, gboolean pau
                        QemuVmStateFunc func, gpointer user_data, GError **error);
 
 /* Reattaches to the QEMU of domain @name that an earlier snaptreefs
- * started, when its pidfile names a live process: connects and watches.
- * NULL without error when none runs (stale pidfile and socket are then
- * removed); NULL with an error when one runs but its monitor does not
- * answer (it is left running). (transfer full) */
+ * started, when its pidfile names a live process: connects and learns its
+ * run state, starting no thread (the daemon may fork after this; call
+ * qemu_vm_watch() then). NULL without error when none runs (stale pidfile
+ * and socket are then removed); NULL with an error when one runs but its
+ * monitor does not answer (it is left running). (transfer full) */
 QemuVm *qemu_vm_attach(const char *state_dir, const char *name, QemuVmStateFunc func,
                        gpointer user_data, GError **error);
+
+/* Starts the thread that follows QEMU's events and notices it exiting
+ * (qemu_vm_launch() does this itself). */
+gboolean qemu_vm_watch(QemuVm *vm, GError **error);
 
 /* Stops watching and disconnects; QEMU keeps running. NULL is allowed. */
 void qemu_vm_free(QemuVm *vm);

@@ -27,7 +27,6 @@ typedef enum {
     OP_DELETE,
     OP_REVERT,
     OP_ACTION,
-    OP_ATTACH,
     OP_RECOVER,
     OP_RECONCILE,
     OP_FLUSH,
@@ -971,17 +970,6 @@ op_action(SnapOp *op, GError **error)
     return backend->ops->action(backend, op->dom->def, op->action, error);
 }
 
-/* Takes over the QEMU an earlier run of snaptreefs left running. */
-static void
-op_attach(SnapOp *op)
-{
-    SnapBackend *backend = op->engine->backend;
-    g_autoptr(GError) error = NULL;
-
-    if (!backend->ops->attach(backend, op->dom->def, &error))
-        snap_op_report(op, "start", error->message);
-}
-
 /* ---- journal recovery ---------------------------------------------------------------
  */
 
@@ -1130,9 +1118,6 @@ op_run(SnapOp *op)
         break;
     case OP_ACTION:
         ok = op_action(op, &error);
-        break;
-    case OP_ATTACH:
-        op_attach(op);
         break;
     case OP_RECOVER:
         op_recover(op);
@@ -1462,6 +1447,26 @@ on_backend_event(const char *domain, SnapDomainState state, const char *message,
     emit_change(engine, domain, &file);
 }
 
+/* Takes over the QEMUs an earlier run left running, before the mount is
+ * ready (and before the daemon forks: no thread starts here), so that the
+ * first read of `state` already says running. */
+static void
+attach_all(SnapEngine *engine)
+{
+    SnapBackend *backend = engine->backend;
+    GHashTableIter iter;
+    gpointer value;
+
+    g_hash_table_iter_init(&iter, engine->domains);
+    while (g_hash_table_iter_next(&iter, NULL, &value)) {
+        SnapDomain *dom = value;
+        g_autoptr(GError) error = NULL;
+
+        if (!backend->ops->attach(backend, dom->def, &error))
+            error_log_add(dom->errors, "start", error->message);
+    }
+}
+
 SnapEngine *
 snap_engine_new(const char *state_dir, const SnapEngineOptions *opts, GError **error)
 {
@@ -1498,6 +1503,7 @@ snap_engine_new(const char *state_dir, const SnapEngineOptions *opts, GError **e
         name = g_strndup(file, strlen(file) - 4);
         load_domain(engine, path, name);
     }
+    attach_all(engine);
 #ifdef __GLIBC__
     /* The parse buffers freed above, many in the loader threads' arenas,
      * go back to the system instead of staying in the daemon's RSS. */
@@ -1517,6 +1523,7 @@ snap_engine_start(SnapEngine *engine)
         g_mutex_unlock(&engine->start_lock);
         return;
     }
+    engine->backend->ops->watch(engine->backend);
     g_hash_table_iter_init(&iter, engine->domains);
     while (g_hash_table_iter_next(&iter, NULL, &value)) {
         SnapDomain *dom = value;
@@ -1526,18 +1533,15 @@ snap_engine_start(SnapEngine *engine)
         if (dom->pool == NULL)
             g_debug("%s: no worker, operations run inline: %s", dom->name,
                     error->message);
-        /* Reattaching to a running QEMU first (recovery and the rest
-         * need to know it runs), recovery, then the check, then what was
-         * submitted early: the queue runs in order. */
-        g_ptr_array_insert(dom->early, 0,
-                           snap_op_new(engine, OP_ATTACH, dom->name, NULL, NULL, NULL));
+        /* Recovery first, then the check, then what was submitted early:
+         * the queue runs in order. */
         if (!engine->opts.read_only)
             g_ptr_array_insert(
-                dom->early, 1,
+                dom->early, 0,
                 snap_op_new(engine, OP_RECOVER, dom->name, NULL, NULL, NULL));
         if (!engine->opts.no_reconcile)
             g_ptr_array_insert(
-                dom->early, engine->opts.read_only ? 1 : 2,
+                dom->early, engine->opts.read_only ? 0 : 1,
                 snap_op_new(engine, OP_RECONCILE, dom->name, NULL, NULL, NULL));
     }
     /* Pushed under the lock, so nothing submitted from now on can
@@ -1585,8 +1589,9 @@ snap_engine_free(SnapEngine *engine)
             op_refuse(dom->early->pdata[i], SNAP_ERROR_CANCELLED, "the engine stopped");
         g_ptr_array_set_size(dom->early, 0);
     }
-    g_hash_table_destroy(engine->domains);
+    /* The backend's watchers report to the domains: they stop first. */
     snap_backend_free(engine->backend);
+    g_hash_table_destroy(engine->domains);
     g_rw_lock_clear(&engine->lock);
     g_mutex_clear(&engine->start_lock);
     g_free(engine->state_dir);

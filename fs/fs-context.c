@@ -28,7 +28,9 @@ fs_context_free(FsContext *ctx)
 {
     if (ctx == NULL)
         return;
-    g_clear_pointer(&ctx->engine, snap_engine_free);
+    /* Not g_clear_pointer: callbacks of draining operations use it. */
+    snap_engine_free(ctx->engine);
+    ctx->engine = NULL;
     g_clear_pointer(&ctx->invalidator, fs_invalidator_free);
     g_clear_pointer(&ctx->inodes, fs_inode_table_free);
     g_clear_pointer(&ctx->listings, g_hash_table_unref);

@@ -208,8 +208,11 @@ out_signals:
     fuse_remove_signal_handlers(se);
 out_session:
     /* Operations still running reply into the unmounted session, and
-     * their changes queue notifications nobody needs any more. */
-    g_clear_pointer(&ctx->engine, snap_engine_free);
+     * their changes queue notifications nobody needs any more. Their
+     * callbacks use ctx->engine until the engine has drained them, so it
+     * is cleared only after (g_clear_pointer would clear it first). */
+    snap_engine_free(ctx->engine);
+    ctx->engine = NULL;
     g_clear_pointer(&ctx->invalidator, fs_invalidator_free);
     fuse_session_destroy(se);
 out:

@@ -126,9 +126,7 @@ check "after it: job is empty, s exists with its memory, d1 still runs"
 assert_eq "d1/job after" "" "$(cat "$D1/job")"
 [ -d "$D1/base/s" ] || fail "d1/base/s missing"
 assert_contains "s metadata" "$(cat "$D1/base/s/metadata.xml")" "<state>running</state>"
-size=$(vm_state_size "$(image d1)" s)
-[ -n "$size" ] && [ "$size" -ge $((RAM_MIB * 1024 * 1024)) ] ||
-    fail "s: VM state [$size] bytes on the disk, expected >= $RAM_MIB MiB"
+assert_vm_state "$(image d1)" s $((RAM_MIB * 1024 * 1024)) >/dev/null
 assert_running d1 running "$pid"
 assert_store_agrees d1
 assert_store_agrees d2

@@ -477,6 +477,17 @@ vm_state_size() {
         jq -r --arg t "$2" '.snapshots[]? | select(.name == $t) | ."vm-state-size"'
 }
 
+# assert_vm_state FILE TAG MIN_BYTES: TAG is on the disk with a VM state of
+# at least MIN_BYTES (a live snapshot's memory). Prints the size.
+assert_vm_state() {
+    local size
+    size=$(vm_state_size "$1" "$2")
+    if [ -z "$size" ] || [ "$size" -lt "$3" ]; then
+        fail "$2 on $(basename "$1"): VM state [$size] bytes, expected a tag with >= $3"
+    fi
+    echo "$size"
+}
+
 # set_domain_memory DOMAIN MIB: edit <memory> in STATE/domains/DOMAIN.xml.
 set_domain_memory() {
     sed -i -E "s|<memory[^>]*>[0-9]+</memory>|<memory unit=\"MiB\">$2</memory>|" \
