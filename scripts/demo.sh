@@ -96,6 +96,9 @@ Mounted at $MNT. Try:
   echo > $MNT/vm1/base/revert             revert to base
   rmdir $MNT/vm1/base/experiment          delete one snapshot
   rm -r $MNT/vm1/base/installed           delete a subtree
+  echo start > $MNT/vm1/state             run the domain (QEMU, no OS)
+  mkdir $MNT/vm1/current/live             a live snapshot, with memory
+  echo destroy > $MNT/vm1/state           stop it
 Unmount with:
   fusermount3 -u $MNT
 TXT
