@@ -212,6 +212,15 @@ op_post_reply(SnapOp *op)
     if (op->post_journal_clear &&
         !snap_journal_remove(op->engine->state_dir, dom->name, &error))
         g_debug("%s: %s", dom->name, error->message);
+    /* Only this worker writes the domain's snapshot files: they may share
+     * a spare. */
+    if (op->kind != OP_FLUSH) {
+        g_autofree char *dir =
+            g_build_filename(op->engine->state_dir, "snapshots", dom->name, NULL);
+
+        if (g_file_test(dir, G_FILE_TEST_IS_DIR))
+            snap_store_prepare_spare(dir);
+    }
 }
 
 /* Ends @op: logs a failure, clears the job, emits the changes with no
@@ -876,8 +885,10 @@ do_revert(SnapOp *op, SnapNode *node, SnapRevertFlags flags, GError **error)
         return FALSE;
 
     /* The definition to return to: the one the snapshot recorded, when
-     * it parses and differs from today's. */
-    if (def->domain_xml != NULL) {
+     * it parses and differs from today's. Both are written by
+     * domain_def_format(), so the same text means the same definition and
+     * the common case needs no parse. */
+    if (def->domain_xml != NULL && g_strcmp0(def->domain_xml, dom->def_xml) != 0) {
         g_autoptr(GError) local = NULL;
 
         new_def = domain_def_parse(def->domain_xml, strlen(def->domain_xml),

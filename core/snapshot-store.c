@@ -48,13 +48,21 @@ snap_store_write_atomic_full(const char *path, const char *data, gsize len,
                              SnapStoreSync sync, GError **error)
 {
     /* The temp file sits beside @path so rename(2) stays on one file
-     * system; it does not end in .xml, so a loader never takes it. */
-    g_autofree char *tmp = g_strconcat(path, ".XXXXXX", NULL);
+     * system; it does not end in .xml, so a loader never takes it. A
+     * spare file left there by snap_store_prepare_spare() saves creating
+     * one now. */
+    g_autofree char *dir = g_path_get_dirname(path);
+    g_autofree char *tmp = g_build_filename(dir, SNAP_STORE_SPARE, NULL);
     gsize done = 0;
     int fd;
     int err;
 
-    fd = g_mkstemp_full(tmp, O_WRONLY | O_CLOEXEC, 0644);
+    fd = open(tmp, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) {
+        g_free(tmp);
+        tmp = g_strconcat(path, ".XXXXXX", NULL);
+        fd = g_mkstemp_full(tmp, O_WRONLY | O_CLOEXEC, 0644);
+    }
     if (fd < 0)
         return set_errno_error(error, errno, "create a file beside", path);
 
@@ -125,4 +133,16 @@ snap_store_ensure_domain_dir(const char *state_dir, const char *domain, GError *
     if (g_mkdir_with_parents(dir, 0755) < 0)
         return set_errno_error(error, errno, "create directory", dir);
     return TRUE;
+}
+
+void
+snap_store_prepare_spare(const char *dir)
+{
+    g_autofree char *spare = g_build_filename(dir, SNAP_STORE_SPARE, NULL);
+    int fd = open(spare, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+
+    if (fd < 0)
+        g_debug("cannot prepare '%s': %s", spare, g_strerror(errno));
+    else
+        close(fd);
 }
