@@ -108,6 +108,29 @@ run_loop(struct fuse_session *se, const struct fuse_cmdline_opts *cmd, gboolean 
     return ret;
 }
 
+/* What loading found wrong (files skipped, links repaired, a QEMU that
+ * could not be reattached) is in each domain's errors already; the log
+ * gets it too, as it gets every later errors line. */
+static void
+log_load_problems(SnapEngine *engine)
+{
+    g_autoptr(GPtrArray) domains = snap_engine_list_domains(engine);
+
+    for (guint i = 0; i < domains->len; i++) {
+        const char *domain = domains->pdata[i];
+        g_autoptr(GBytes) errors =
+            snap_engine_domain_file(engine, domain, SNAP_DOMAIN_FILE_ERRORS);
+        gsize len = 0;
+        const char *data = errors ? g_bytes_get_data(errors, &len) : NULL;
+        g_autofree char *text = len ? g_strndup(data, len) : NULL;
+        g_auto(GStrv) lines = text ? g_strsplit(text, "\n", -1) : NULL;
+
+        for (guint j = 0; lines && lines[j]; j++)
+            if (*lines[j])
+                g_message("%s: %s", domain, lines[j]);
+    }
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -137,6 +160,10 @@ main(int argc, char *argv[])
         status = 0;
         goto out;
     }
+    /* -d also shows the engine's debug lines: QMP traffic, qemu-img runs,
+     * the elements of a domain definition it ignores. */
+    if (cmd.debug)
+        g_log_set_debug_enabled(TRUE);
     if (cmd.show_version) {
         printf("snaptreefs version %s\n", "0.1.0");
         fuse_lowlevel_version();
@@ -184,6 +211,7 @@ main(int argc, char *argv[])
         goto out_session;
     }
     snap_engine_set_change_func(ctx->engine, fs_changes_on_change, ctx);
+    log_load_problems(ctx->engine);
 
     if (fuse_set_signal_handlers(se) != 0)
         goto out_session;
