@@ -36,6 +36,7 @@ struct _SnapEngine {
     SnapBackend *backend;
     GMutex start_lock; /* guards started and every early list */
     gboolean started;
+    GThreadPool *cancel_pool; /* answers queued operations Ctrl-C cancelled */
     SnapChangeFunc change_func;
     gpointer change_data;
 };

@@ -63,6 +63,20 @@ struct _SnapOp {
      * its <active>, the journal is cleared. */
     char *post_inactive;
     gboolean post_journal_clear;
+    /* A queued operation that Ctrl-C cancels is answered at once by the
+     * engine's canceller, not when its domain's worker reaches it; the
+     * worker then only frees it. OP_QUEUED -> OP_CLAIMED (the worker runs
+     * it) or OP_QUEUED -> OP_CANCELLING -> OP_CANCELLED (the canceller
+     * answered it). */
+    gint claim;
+    gulong cancel_id;
+};
+
+enum {
+    OP_QUEUED,
+    OP_CLAIMED,
+    OP_CANCELLING,
+    OP_CANCELLED,
 };
 
 static void
@@ -223,11 +237,11 @@ op_post_reply(SnapOp *op)
     }
 }
 
-/* Ends @op: logs a failure, clears the job, emits the changes with no
+/* Answers @op: logs a failure, clears the job, emits the changes with no
  * lock held, then calls the completion callback, so that a listener can
  * make caches forget the old tree before the caller hears of the new. */
 static void
-op_finish(SnapOp *op, const GError *error)
+op_answer(SnapOp *op, const GError *error)
 {
     SnapDomain *dom = op->dom;
 
@@ -247,6 +261,14 @@ op_finish(SnapOp *op, const GError *error)
                     &g_array_index(op->changes, PendingChange, i));
     if (op->done)
         op->done(error, op->user_data);
+}
+
+/* Ends @op on its domain's worker: answers it, does its deferred file
+ * work, frees it. */
+static void
+op_finish(SnapOp *op, const GError *error)
+{
+    op_answer(op, error);
     op_post_reply(op);
     snap_op_free(op);
 }
@@ -1147,7 +1169,45 @@ op_run(SnapOp *op)
 static void
 op_worker(gpointer data, gpointer pool_data)
 {
-    op_run(data);
+    SnapOp *op = data;
+
+    /* No cancel callback runs after this returns. */
+    if (op->cancel_id != 0)
+        g_cancellable_disconnect(op->cancellable, op->cancel_id);
+    op->cancel_id = 0;
+    if (!g_atomic_int_compare_and_exchange(&op->claim, OP_QUEUED, OP_CLAIMED)) {
+        /* Answered by the canceller already; it may still be at it. */
+        while (g_atomic_int_get(&op->claim) != OP_CANCELLED)
+            g_usleep(1000);
+        snap_op_free(op);
+        return;
+    }
+    op_run(op);
+}
+
+/* The engine's canceller thread: answers a cancelled queued operation
+ * with EINTR, leaving its memory to the domain's worker. */
+static void
+cancel_worker(gpointer data, gpointer pool_data)
+{
+    SnapOp *op = data;
+    g_autoptr(GError) error =
+        g_error_new_literal(SNAP_ERROR, SNAP_ERROR_CANCELLED, "operation cancelled");
+
+    op_answer(op, error);
+    g_atomic_int_set(&op->claim, OP_CANCELLED);
+}
+
+/* GCancellable::cancelled, on the thread that cancelled (for the daemon:
+ * libfuse's interrupt handler, holding the request's lock, so nothing
+ * may be answered from here). */
+static void
+on_op_cancelled(GCancellable *cancellable, gpointer data)
+{
+    SnapOp *op = data;
+
+    if (g_atomic_int_compare_and_exchange(&op->claim, OP_QUEUED, OP_CANCELLING))
+        g_thread_pool_push(op->engine->cancel_pool, op, NULL);
 }
 
 static void
@@ -1163,8 +1223,14 @@ op_submit(SnapOp *op)
         return;
     }
     g_mutex_unlock(&engine->start_lock);
-    if (dom->pool == NULL || !g_thread_pool_push(dom->pool, op, NULL))
+    if (dom->pool == NULL) {
         op_run(op);
+        return;
+    }
+    if (op->cancellable != NULL && engine->cancel_pool != NULL)
+        op->cancel_id =
+            g_cancellable_connect(op->cancellable, G_CALLBACK(on_op_cancelled), op, NULL);
+    g_thread_pool_push(dom->pool, op, NULL);
 }
 
 /* Refusals that need no worker: no such domain, read-only. TRUE when @op
@@ -1535,6 +1601,7 @@ snap_engine_start(SnapEngine *engine)
         return;
     }
     engine->backend->ops->watch(engine->backend);
+    engine->cancel_pool = g_thread_pool_new(cancel_worker, NULL, 1, FALSE, NULL);
     g_hash_table_iter_init(&iter, engine->domains);
     while (g_hash_table_iter_next(&iter, NULL, &value)) {
         SnapDomain *dom = value;
@@ -1600,6 +1667,9 @@ snap_engine_free(SnapEngine *engine)
             op_refuse(dom->early->pdata[i], SNAP_ERROR_CANCELLED, "the engine stopped");
         g_ptr_array_set_size(dom->early, 0);
     }
+    /* Every op the canceller answered has been freed by its worker. */
+    if (engine->cancel_pool)
+        g_thread_pool_free(engine->cancel_pool, FALSE, TRUE);
     /* The backend's watchers report to the domains: they stop first. */
     snap_backend_free(engine->backend);
     g_hash_table_destroy(engine->domains);

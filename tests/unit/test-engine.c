@@ -1196,6 +1196,87 @@ test_job_file(Fx *fx, gconstpointer data)
     g_unsetenv("SNAPTREEFS_QEMU_IMG");
 }
 
+typedef struct {
+    GMutex lock;
+    GCond cond;
+    gboolean done;
+    GError *error;
+    gint64 when;
+} Waiter;
+
+static void
+on_waiter_done(const GError *error, gpointer data)
+{
+    Waiter *w = data;
+
+    g_mutex_lock(&w->lock);
+    w->error = error ? g_error_copy(error) : NULL;
+    w->when = g_get_monotonic_time();
+    w->done = TRUE;
+    g_cond_broadcast(&w->cond);
+    g_mutex_unlock(&w->lock);
+}
+
+/* Ctrl-C on an operation queued behind a slow one answers it at once,
+ * with CANCELLED, and it never runs. */
+static void
+test_cancel_queued(Fx *fx, gconstpointer data)
+{
+    g_autofree char *script = path_in(fx, "slow-qemu-img");
+    g_autoptr(GCancellable) cancel = g_cancellable_new();
+    g_autoptr(GError) error = NULL;
+    g_autofree char *job = NULL;
+    Waiter w = {.done = FALSE};
+    gint64 deadline, t0;
+
+    fx_one_disk(fx);
+    g_assert_true(g_file_set_contents(script,
+                                      "#!/bin/sh\n"
+                                      "[ \"$1\" = snapshot ] && sleep 2\n"
+                                      "exec qemu-img \"$@\"\n",
+                                      -1, NULL));
+    g_assert_cmpint(g_chmod(script, 0755), ==, 0);
+    g_setenv("SNAPTREEFS_QEMU_IMG", script, TRUE);
+    fx_start(fx);
+    g_mutex_init(&w.lock);
+    g_cond_init(&w.cond);
+
+    fx_arm(fx);
+    snap_engine_create_async(fx->engine, DOM, NULL, "s1", NULL, on_done, fx);
+    deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+    do {
+        g_clear_pointer(&job, g_free);
+        g_usleep(20 * 1000);
+        job = domain_file(fx, SNAP_DOMAIN_FILE_JOB);
+    } while (job[0] == '\0' && g_get_monotonic_time() < deadline);
+    g_assert_cmpstr(job, !=, "");
+
+    snap_engine_create_async(fx->engine, DOM, "s1", "s2", cancel, on_waiter_done, &w);
+    t0 = g_get_monotonic_time();
+    g_cancellable_cancel(cancel);
+    g_mutex_lock(&w.lock);
+    while (!w.done)
+        g_assert_true(g_cond_wait_until(&w.cond, &w.lock, deadline));
+    g_mutex_unlock(&w.lock);
+    g_test_message("answered %" G_GINT64_FORMAT " ms after the cancel",
+                   (w.when - t0) / 1000);
+    g_assert_error(w.error, SNAP_ERROR, SNAP_ERROR_CANCELLED);
+    /* s1 still runs: s2 was answered without waiting for it. */
+    g_mutex_lock(&fx->lock);
+    g_assert_false(fx->done);
+    g_mutex_unlock(&fx->lock);
+
+    error = fx_wait(fx);
+    g_assert_no_error(error);
+    snap_engine_flush(fx->engine, DOM);
+    g_assert_false(snap_engine_snapshot_info(fx->engine, DOM, "s2", FALSE, NULL, NULL));
+    assert_tags(fx, "vda.qcow2", "s1");
+    g_clear_error(&w.error);
+    g_mutex_clear(&w.lock);
+    g_cond_clear(&w.cond);
+    g_unsetenv("SNAPTREEFS_QEMU_IMG");
+}
+
 static gsize
 rss_bytes(void)
 {
@@ -1306,6 +1387,7 @@ main(int argc, char **argv)
     ADD("journal-recovery", test_journal_recovery);
     ADD("events", test_events);
     ADD("job-file", test_job_file);
+    ADD("cancel-queued", test_cancel_queued);
     ADD("load-10k", test_load_10k);
     return g_test_run();
 }
