@@ -183,7 +183,15 @@ parse_memory(xmlNodePtr node, guint64 *kib, GError **error)
     }
     /* libvirt keeps KiB and rounds a byte count up to the next KiB. */
     value *= scale;
-    *kib = value / 1024 + (value % 1024 != 0 ? 1 : 0);
+    value = value / 1024 + (value % 1024 != 0 ? 1 : 0);
+    /* Kept in KiB, it must read back in bytes too (unit='b' of 2^64-1
+     * rounds up to a KiB count whose bytes do not fit). */
+    if (value > G_MAXUINT64 / 1024) {
+        g_set_error(error, SNAP_ERROR, SNAP_ERROR_INVALID,
+                    "domain: memory size too large: %s", text);
+        return FALSE;
+    }
+    *kib = value;
     return TRUE;
 }
 

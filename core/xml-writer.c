@@ -44,7 +44,9 @@ collect_parse_error(void *data, xmlErrorPtr err)
      * only bury them in the errors file. */
     if (state->messages->len >= XML_MESSAGES_MAX_BYTES)
         return;
-    message = g_strstrip(g_strdup(err->message));
+    /* libxml2 quotes the input, which need not be UTF-8; GError
+     * messages, the errors file and the log must be. */
+    message = g_strstrip(g_utf8_make_valid(err->message, -1));
     if (state->messages->len > 0)
         g_string_append(state->messages, "; ");
     if (err->line > 0)
@@ -189,12 +191,30 @@ qualified_name(const xmlNs *ns, const xmlChar *name)
     return g_strdup((const char *)name);
 }
 
-void
-xml_writer_copy_node(xmlTextWriterPtr writer, xmlNodePtr node)
+/* TRUE when @node has both element children and text that is not
+ * blank. */
+static gboolean
+has_mixed_content(xmlNodePtr node)
+{
+    gboolean text = FALSE, element = FALSE;
+
+    for (xmlNodePtr c = node->children; c != NULL; c = c->next) {
+        if (c->type == XML_ELEMENT_NODE)
+            element = TRUE;
+        else if ((c->type == XML_TEXT_NODE || c->type == XML_CDATA_SECTION_NODE) &&
+                 !xmlIsBlankNode(c))
+            text = TRUE;
+    }
+    return text && element;
+}
+
+/* @indent: whether @writer indents here (it does unless inside mixed
+ * content; libxml2 cannot be asked). */
+static void
+copy_node(xmlTextWriterPtr writer, xmlNodePtr node, gboolean indent)
 {
     g_autofree char *name = NULL;
-
-    g_return_if_fail(writer != NULL && node != NULL);
+    gboolean mixed;
 
     switch (node->type) {
     case XML_TEXT_NODE:
@@ -229,10 +249,23 @@ xml_writer_copy_node(xmlTextWriterPtr writer, xmlNodePtr node)
                                    value != NULL ? (const char *)value : "");
         xmlFree(value);
     }
+    /* Text beside elements (mixed content) is data, so no indentation may
+     * be added around it: written as it is, it reads back the same. */
+    mixed = indent && has_mixed_content(node);
+    if (mixed)
+        xmlTextWriterSetIndent(writer, 0);
     for (xmlNodePtr child = node->children; child != NULL; child = child->next)
-        xml_writer_copy_node(writer, child);
+        copy_node(writer, child, indent && !mixed);
 
     xmlTextWriterEndElement(writer);
+    if (mixed)
+        xmlTextWriterSetIndent(writer, 1);
+}
+
+void
+xml_writer_copy_node(xmlTextWriterPtr writer, xmlNodePtr node)
+{
+    copy_node(writer, node, TRUE);
 }
 
 xmlNodePtr
