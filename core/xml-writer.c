@@ -68,6 +68,11 @@ refuse_internal_subset(void *data, const xmlChar *name, const xmlChar *external_
     xmlStopParser(ctxt);
 }
 
+static void
+ignore_generic_error(void *ctx, const char *msg, ...)
+{
+}
+
 xmlDocPtr
 xml_parse_safe(const char *xml, gsize len, GError **error)
 {
@@ -103,6 +108,10 @@ xml_parse_safe(const char *xml, gsize len, GError **error)
     ctxt->_private = &state;
     ctxt->sax->serror = collect_parse_error;
     ctxt->sax->internalSubset = refuse_internal_subset;
+    /* Encoding errors bypass the context's handler and go to libxml2's
+     * generic one (per thread), which prints to stderr: silence it, the
+     * parse fails with its structured error anyway. */
+    xmlSetGenericErrorFunc(NULL, ignore_generic_error);
 
     doc = xmlCtxtReadMemory(ctxt, xml, (int)len, NULL, NULL, options);
     xmlFreeParserCtxt(ctxt);
@@ -191,6 +200,21 @@ qualified_name(const xmlNs *ns, const xmlChar *name)
     return g_strdup((const char *)name);
 }
 
+/* The URI of @ns as written. libxml2 2.9 decodes the entities of an
+ * xmlns value except &amp;, which it keeps as the character reference
+ * "&#38;"; written as it is, that would be escaped again and grow on
+ * every round trip. (transfer full) */
+static char *
+namespace_href(xmlNsPtr ns)
+{
+    g_auto(GStrv) parts = NULL;
+
+    if (ns->href == NULL)
+        return g_strdup("");
+    parts = g_strsplit((const char *)ns->href, "&#38;", -1);
+    return g_strjoinv("&", parts);
+}
+
 /* TRUE when @node has both element children and text that is not
  * blank. */
 static gboolean
@@ -238,8 +262,9 @@ copy_node(xmlTextWriterPtr writer, xmlNodePtr node, gboolean indent)
             ns->prefix != NULL ? g_strdup_printf("xmlns:%s", (const char *)ns->prefix)
                                : g_strdup("xmlns");
 
-        xml_writer_write_attribute(writer, attr,
-                                   ns->href != NULL ? (const char *)ns->href : "");
+        g_autofree char *href = namespace_href(ns);
+
+        xml_writer_write_attribute(writer, attr, href);
     }
     for (xmlAttrPtr attr = node->properties; attr != NULL; attr = attr->next) {
         g_autofree char *attr_name = qualified_name(attr->ns, attr->name);
