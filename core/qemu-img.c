@@ -1,4 +1,4 @@
-/* qemu-img.c: qemu-img subcommands through GSubprocess, errors from its stderr. */
+/* qemu-img.c: qemu-img subcommands through snap_spawn_sync(), errors from its stderr. */
 #include "qemu-img.h"
 
 #include <json-glib/json-glib.h>

@@ -1,6 +1,6 @@
-/* qemu-img.h: one wrapper per qemu-img subcommand, through GSubprocess with
- * an argv (never a shell). A failure's message is qemu-img's own stderr,
- * in SNAP_ERROR_QEMU. */
+/* qemu-img.h: one wrapper per qemu-img subcommand, run with an argv (never a
+ * shell) by snap_spawn_sync(). A failure's message is qemu-img's own
+ * stderr, in SNAP_ERROR_QEMU. */
 #pragma once
 
 #include <gio/gio.h>
