@@ -51,11 +51,8 @@ native_offline_create(const DomainDef *dom, const SnapshotDef *snap,
 {
     g_autoptr(GPtrArray) disks = snap_disks_internal(dom, snap);
 
-    if (g_cancellable_is_cancelled(cancellable)) {
-        g_set_error_literal(error, SNAP_ERROR, SNAP_ERROR_CANCELLED,
-                            "operation cancelled");
+    if (!snap_error_check_cancelled(cancellable, error))
         return FALSE;
-    }
     for (guint i = 0; i < disks->len; i++) {
         DomainDisk *disk = disks->pdata[i];
 
@@ -100,11 +97,8 @@ native_offline_apply(const DomainDef *dom, const SnapshotDef *snap,
             return FALSE;
         }
     }
-    if (g_cancellable_is_cancelled(cancellable)) {
-        g_set_error_literal(error, SNAP_ERROR, SNAP_ERROR_CANCELLED,
-                            "operation cancelled");
+    if (!snap_error_check_cancelled(cancellable, error))
         return FALSE;
-    }
     for (guint i = 0; i < disks->len; i++) {
         DomainDisk *disk = disks->pdata[i];
 

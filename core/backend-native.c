@@ -208,13 +208,6 @@ native_delete(SnapBackend *self, const DomainDef *dom, const SnapshotDef *snap,
     return native_offline_delete(dom, snap, progress, progress_data, cancellable, error);
 }
 
-static gboolean
-snapshot_has_memory(const SnapshotDef *snap)
-{
-    return snap->state == SNAP_STATE_RUNNING || snap->state == SNAP_STATE_PAUSED ||
-           snap->state == SNAP_STATE_BLOCKED;
-}
-
 /* libvirt's revert (qemuSnapshotRevert): every pair of the domain's state
  * now and the snapshot's state ends in the snapshot's state, unless the
  * flags ask for running or paused. */
@@ -231,15 +224,12 @@ native_revert(SnapBackend *self, const DomainDef *dom, const DomainDef *target,
     gboolean want_running;
     gboolean want_active;
 
-    if (snapshot_has_memory(snap)) {
+    if (snapshot_def_has_memory(snap)) {
         want_running =
             (flags & SNAP_REVERT_RUNNING) ||
             (!(flags & SNAP_REVERT_PAUSED) && snap->state == SNAP_STATE_RUNNING);
-        if (g_cancellable_set_error_if_cancelled(cancellable, NULL)) {
-            g_set_error_literal(error, SNAP_ERROR, SNAP_ERROR_CANCELLED,
-                                "operation cancelled");
+        if (!snap_error_check_cancelled(cancellable, error))
             return FALSE;
-        }
         /* A QEMU that cannot run the snapshot's definition makes way for
          * one that can; an inactive domain gets one, CPUs stopped. */
         if (vm != NULL && restart) {

@@ -304,12 +304,7 @@ xml_with_active(const char *xml)
 static gboolean
 check_cancelled(SnapOp *op, GError **error)
 {
-    if (g_cancellable_is_cancelled(op->cancellable)) {
-        g_set_error_literal(error, SNAP_ERROR, SNAP_ERROR_CANCELLED,
-                            "operation cancelled");
-        return FALSE;
-    }
-    return TRUE;
+    return snap_error_check_cancelled(op->cancellable, error);
 }
 
 static SnapDomainState
@@ -853,13 +848,6 @@ op_delete(SnapOp *op, GError **error)
 
 /* ---- revert ----------------------------------------------------------------------- */
 
-static gboolean
-snapshot_has_memory(const SnapshotDef *def)
-{
-    return def->state == SNAP_STATE_RUNNING || def->state == SNAP_STATE_PAUSED ||
-           def->state == SNAP_STATE_BLOCKED;
-}
-
 /* libvirt's rule for REVERT_FORCE: loading a live snapshot into a running
  * QEMU whose definition differs from the snapshot's (@def_differs) means
  * replacing that QEMU, and a snapshot without its <domain> cannot be
@@ -873,7 +861,7 @@ revert_allowed(SnapOp *op, const SnapshotDef *def, gboolean def_differs,
     const char *why = NULL;
 
     *restart = FALSE;
-    if (!snapshot_has_memory(def))
+    if (!snapshot_def_has_memory(def))
         return TRUE;
     if (def->domain_xml == NULL)
         why = "the snapshot records no domain definition to check against";

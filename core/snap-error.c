@@ -89,3 +89,12 @@ snap_error_to_errno(const GError *error)
         return file_error_to_errno(error->code);
     return EIO;
 }
+
+gboolean
+snap_error_check_cancelled(GCancellable *cancellable, GError **error)
+{
+    if (!g_cancellable_is_cancelled(cancellable))
+        return TRUE;
+    g_set_error_literal(error, SNAP_ERROR, SNAP_ERROR_CANCELLED, "operation cancelled");
+    return FALSE;
+}

@@ -1,7 +1,7 @@
 /* snap-error.h: the SNAP_ERROR GError domain and its one mapping to errno. */
 #pragma once
 
-#include <glib.h>
+#include <gio/gio.h>
 
 G_BEGIN_DECLS
 
@@ -29,5 +29,10 @@ GQuark snap_error_quark(void);
  * G_IO_ERROR and G_FILE_ERROR by their own meaning, anything else EIO.
  * @error must not be NULL. */
 int snap_error_to_errno(const GError *error);
+
+/* TRUE while @cancellable (may be NULL) is not cancelled; else FALSE with
+ * SNAP_ERROR_CANCELLED, for the checks before an operation touches a
+ * disk. */
+gboolean snap_error_check_cancelled(GCancellable *cancellable, GError **error);
 
 G_END_DECLS

@@ -99,3 +99,10 @@ snapshot_def_find_disk(const SnapshotDef *def, const char *name)
     }
     return NULL;
 }
+
+gboolean
+snapshot_def_has_memory(const SnapshotDef *def)
+{
+    return def->state == SNAP_STATE_RUNNING || def->state == SNAP_STATE_PAUSED ||
+           def->state == SNAP_STATE_BLOCKED;
+}

@@ -63,6 +63,10 @@ const char *snap_state_to_string(SnapState state);
 SnapState snap_state_from_string(const char *s);
 const char *snap_memory_mode_to_string(SnapMemoryMode mode);
 
+/* TRUE when @def was taken of a running domain and so holds its memory
+ * (state running, paused or blocked). */
+gboolean snapshot_def_has_memory(const SnapshotDef *def);
+
 /* The disk entry named @name (target or source), or NULL. (transfer none) */
 SnapshotDiskDef *snapshot_def_find_disk(const SnapshotDef *def, const char *name);
 

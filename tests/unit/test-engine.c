@@ -1159,32 +1159,51 @@ test_events(Fx *fx, gconstpointer data)
 }
 
 /* A qemu-img that takes its time, so a running job can be watched. */
+/* Points the engine at a qemu-img whose `snapshot` runs take @seconds
+ * longer, so an operation can be caught while it runs. */
+static void
+fx_slow_qemu_img(Fx *fx, guint seconds)
+{
+    g_autofree char *script = path_in(fx, "slow-qemu-img");
+    g_autofree char *text = g_strdup_printf("#!/bin/sh\n"
+                                            "[ \"$1\" = snapshot ] && sleep %u\n"
+                                            "exec qemu-img \"$@\"\n",
+                                            seconds);
+
+    g_assert_true(g_file_set_contents(script, text, -1, NULL));
+    g_assert_cmpint(g_chmod(script, 0755), ==, 0);
+    g_setenv("SNAPTREEFS_QEMU_IMG", script, TRUE);
+}
+
+/* Waits (10 s at most) for the job file to show an operation running; its
+ * content. (transfer full) */
+static char *
+fx_wait_job(Fx *fx)
+{
+    gint64 deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+    char *job = NULL;
+
+    do {
+        g_free(job);
+        g_usleep(20 * 1000);
+        job = domain_file(fx, SNAP_DOMAIN_FILE_JOB);
+    } while (job[0] == '\0' && g_get_monotonic_time() < deadline);
+    return job;
+}
+
 static void
 test_job_file(Fx *fx, gconstpointer data)
 {
-    g_autofree char *script = path_in(fx, "slow-qemu-img");
     g_autofree char *job = NULL;
     g_autoptr(GError) error = NULL;
-    gint64 deadline;
 
     fx_one_disk(fx);
-    g_assert_true(g_file_set_contents(script,
-                                      "#!/bin/sh\n"
-                                      "[ \"$1\" = snapshot ] && sleep 1\n"
-                                      "exec qemu-img \"$@\"\n",
-                                      -1, NULL));
-    g_assert_cmpint(g_chmod(script, 0755), ==, 0);
-    g_setenv("SNAPTREEFS_QEMU_IMG", script, TRUE);
+    fx_slow_qemu_img(fx, 1);
     fx_start(fx);
 
     fx_arm(fx);
     snap_engine_create_async(fx->engine, DOM, NULL, "s1", NULL, on_done, fx);
-    deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
-    do {
-        g_clear_pointer(&job, g_free);
-        g_usleep(20 * 1000);
-        job = domain_file(fx, SNAP_DOMAIN_FILE_JOB);
-    } while (job[0] == '\0' && g_get_monotonic_time() < deadline);
+    job = fx_wait_job(fx);
     g_assert_cmpstr(job, ==, "mkdir s1: qemu-img snapshot -c vda (1/1)\n");
     /* Reads are not blocked while it runs. */
     g_assert_true(snap_engine_domain_info(fx->engine, DOM, NULL));
@@ -1222,7 +1241,6 @@ on_waiter_done(const GError *error, gpointer data)
 static void
 test_cancel_queued(Fx *fx, gconstpointer data)
 {
-    g_autofree char *script = path_in(fx, "slow-qemu-img");
     g_autoptr(GCancellable) cancel = g_cancellable_new();
     g_autoptr(GError) error = NULL;
     g_autofree char *job = NULL;
@@ -1230,26 +1248,16 @@ test_cancel_queued(Fx *fx, gconstpointer data)
     gint64 deadline, t0;
 
     fx_one_disk(fx);
-    g_assert_true(g_file_set_contents(script,
-                                      "#!/bin/sh\n"
-                                      "[ \"$1\" = snapshot ] && sleep 2\n"
-                                      "exec qemu-img \"$@\"\n",
-                                      -1, NULL));
-    g_assert_cmpint(g_chmod(script, 0755), ==, 0);
-    g_setenv("SNAPTREEFS_QEMU_IMG", script, TRUE);
+    fx_slow_qemu_img(fx, 2);
     fx_start(fx);
     g_mutex_init(&w.lock);
     g_cond_init(&w.cond);
 
     fx_arm(fx);
     snap_engine_create_async(fx->engine, DOM, NULL, "s1", NULL, on_done, fx);
-    deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
-    do {
-        g_clear_pointer(&job, g_free);
-        g_usleep(20 * 1000);
-        job = domain_file(fx, SNAP_DOMAIN_FILE_JOB);
-    } while (job[0] == '\0' && g_get_monotonic_time() < deadline);
+    job = fx_wait_job(fx);
     g_assert_cmpstr(job, !=, "");
+    deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
 
     snap_engine_create_async(fx->engine, DOM, "s1", "s2", cancel, on_waiter_done, &w);
     t0 = g_get_monotonic_time();
