@@ -117,6 +117,8 @@ qemu_cmdline_build(const DomainDef *def, const char *state_dir, const QemuLaunch
         g_strv_builder_add_many(b, "-uuid", def->uuid, NULL);
     if (launch->paused)
         g_strv_builder_add(b, "-S");
+    if (launch->incoming)
+        g_strv_builder_add_many(b, "-incoming", "defer", NULL);
     for (guint i = 0; i < def->disks->len; i++) {
         const DomainDisk *disk = def->disks->pdata[i];
         g_autofree char *fnode = file_node(i);

@@ -275,7 +275,8 @@ make_image() {
 
 # make_domain NAME [DEV...]: STATE/domains/NAME.xml with one qcow2 per DEV
 # (default vda) at STATE/images/NAME-DEV.qcow2, referenced by a path
-# relative to STATE as the contract allows.
+# relative to STATE as the contract allows; each disk's snapshot attribute
+# is $DISK_SNAPSHOT (default internal).
 make_domain() {
     local name=$1 dev
     shift
@@ -291,7 +292,7 @@ make_domain() {
         printf '    <emulator>/usr/bin/qemu-system-x86_64</emulator>\n'
         for dev in "$@"; do
             make_image "$STATE/images/$name-$dev.qcow2"
-            printf '    <disk type="file" device="disk" snapshot="internal">\n'
+            printf '    <disk type="file" device="disk" snapshot="%s">\n' "${DISK_SNAPSHOT:-internal}"
             printf '      <driver name="qemu" type="qcow2"/>\n'
             printf '      <source file="images/%s-%s.qcow2"/>\n' "$name" "$dev"
             printf '      <target dev="%s" bus="virtio"/>\n' "$dev"
