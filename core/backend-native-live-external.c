@@ -257,6 +257,7 @@ snapshot_disks(QemuVm *vm, const DomainDef *dom, const SnapshotDef *snap,
         DomainDisk *disk = domain_def_find_disk(dom, sd->name);
         g_autofree char *node = NULL;
         g_autofree char *root = NULL;
+        g_autofree char *new_node = NULL;
         JsonObject *action;
         JsonObject *data;
 
@@ -282,6 +283,9 @@ snapshot_disks(QemuVm *vm, const DomainDef *dom, const SnapshotDef *snap,
         data = json_object_new();
         json_object_set_string_member(data, "node-name", root);
         json_object_set_string_member(data, "snapshot-file", sd->source_file);
+        /* Node names need only be unique within this QEMU. */
+        new_node = g_strdup_printf("ov%08x%08x", g_random_int(), g_random_int());
+        json_object_set_string_member(data, "snapshot-node-name", new_node);
         json_object_set_string_member(data, "format", "qcow2");
         action = json_object_new();
         json_object_set_string_member(action, "type", "blockdev-snapshot-sync");

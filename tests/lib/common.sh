@@ -541,3 +541,41 @@ assert_store_agrees() {
         sleep 0.05
     done
 }
+
+# qmp DOMAIN JSON: sends one QMP command to DOMAIN's QEMU (through the test
+# monitor, STATE/run/DOMAIN.qmp.test, that SNAPTREEFS_TEST_MONITOR=1 adds)
+# and prints the "return" member as JSON.
+export SNAPTREEFS_TEST_MONITOR=1
+qmp() {
+    python3 - "$STATE/run/$1.qmp.test" "$2" <<'PY' || fail "qmp $1 $2"
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+f = s.makefile("rw")
+json.loads(f.readline())
+f.write('{"execute": "qmp_capabilities"}\n'); f.flush()
+def reply():
+    while True:
+        m = json.loads(f.readline())
+        if "return" in m or "error" in m:
+            return m
+reply()
+f.write(sys.argv[2] + "\n"); f.flush()
+m = reply()
+if "error" in m:
+    sys.exit("QMP error: " + m["error"]["desc"])
+print(json.dumps(m["return"]))
+PY
+}
+
+# hmp_io DOMAIN DEV CMD: a qemu-io command on DOMAIN's disk DEV (its index
+# in the definition, 0 for the first) inside the running QEMU, e.g.
+# "write -P 0xaa 0 1M"; fails when qemu-io reports a mismatch or error.
+hmp_io() {
+    local out
+    out=$(qmp "$1" "$(jq -nc --arg c "qemu-io -d /machine/peripheral/dev$2/virtio-backend \"$3\"" \
+        '{execute: "human-monitor-command", arguments: {"command-line": $c}}')") || return 1
+    case "$out" in
+        *"verification failed"* | *"error"* | *"Error"*) fail "qemu-io $3 on $1: $out" ;;
+    esac
+}
