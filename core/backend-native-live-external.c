@@ -129,6 +129,10 @@ run_block_job(QemuVm *vm, const char *command, JsonObject *args, const char *ver
 
     json_object_set_string_member(args, "job-id", job_id);
     json_object_set_boolean_member(args, "auto-dismiss", FALSE);
+    /* Tests slow jobs down to act while they run (a crash mid-commit). */
+    if (g_getenv("SNAPTREEFS_TEST_JOB_SPEED") != NULL)
+        json_object_set_int_member(
+            args, "speed", g_ascii_strtoll(g_getenv("SNAPTREEFS_TEST_JOB_SPEED"), NULL, 10));
     on_block_job_progress(0, 0, &p);
     return qemu_vm_run_job(vm, command, object_node(args), job_id, BLOCK_JOB_TIMEOUT_MS,
                            on_block_job_progress, &p, NULL, error);

@@ -2,6 +2,10 @@
  * lifecycle, and each snapshot operation sent offline or live. */
 #include "backend-native-private.h"
 
+#include <sys/statvfs.h>
+
+#include <glib/gstdio.h>
+
 #include "snap-error.h"
 #include "snap-external.h"
 
@@ -345,6 +349,28 @@ native_image_chain_op(SnapBackend *self, const DomainDef *dom, const char *file,
     return native_image_chain(file, error);
 }
 
+/* A commit copies what @top holds into @base: refused before it starts
+ * when @base's filesystem lacks the room, so that a full disk stops it
+ * before it changes anything. */
+static gboolean
+check_commit_space(const char *top, const char *base, GError **error)
+{
+    g_autofree char *dir = g_path_get_dirname(base);
+    struct statvfs fs;
+    GStatBuf st;
+
+    if (g_stat(top, &st) < 0 || statvfs(dir, &fs) < 0)
+        return TRUE;
+    if ((guint64)st.st_blocks * 512 > (guint64)fs.f_bavail * fs.f_frsize) {
+        g_set_error(error, SNAP_ERROR, SNAP_ERROR_NO_SPACE,
+                    "not enough space in '%s' to merge '%s' (%" G_GUINT64_FORMAT
+                    " bytes) into '%s'",
+                    dir, top, (guint64)st.st_blocks * 512, base);
+        return FALSE;
+    }
+    return TRUE;
+}
+
 static gboolean
 native_commit(SnapBackend *self, const DomainDef *dom, const char *top, const char *base,
               SnapProgressFunc progress, gpointer progress_data, GError **error)
@@ -353,6 +379,8 @@ native_commit(SnapBackend *self, const DomainDef *dom, const char *top, const ch
     QemuVm *vm = vm_get(nb, dom->name);
     gboolean used = FALSE;
 
+    if (!check_commit_space(top, base, error))
+        return FALSE;
     if (vm != NULL && !native_live_uses_file(vm, top, &used, error))
         return FALSE;
     if (used)

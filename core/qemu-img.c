@@ -1,6 +1,9 @@
 /* qemu-img.c: qemu-img subcommands through snap_spawn_sync(), errors from its stderr. */
 #include "qemu-img.h"
 
+#include <errno.h>
+#include <string.h>
+
 #include <json-glib/json-glib.h>
 
 #include "snap-error.h"
@@ -53,7 +56,10 @@ qemu_img_run(const char *const *args, char **out, GCancellable *cancellable,
         char *msg = g_strstrip(stderr_buf);
 
         if (*msg)
-            g_set_error_literal(error, SNAP_ERROR, SNAP_ERROR_QEMU, msg);
+            g_set_error_literal(error, SNAP_ERROR,
+                                strstr(msg, g_strerror(ENOSPC)) != NULL ? SNAP_ERROR_NO_SPACE
+                                                                        : SNAP_ERROR_QEMU,
+                                msg);
         else
             g_set_error(error, SNAP_ERROR, SNAP_ERROR_QEMU,
                         "qemu-img exited with status %d", WEXITSTATUS(status));

@@ -19,6 +19,9 @@
 #include "snapshot-xml.h"
 
 #define ERROR_LOG_LINES 100
+/* A delete whose commit failed after it may have written into the deleted
+ * snapshot's image (never leaves the engine). */
+#define MERGE_PARTIAL g_quark_from_static_string("snap-merge-partial")
 #define ACTIVE_LINE "  <active>1</active>\n"
 #define ACTIVE_LEN (sizeof(ACTIVE_LINE) - 1)
 
@@ -872,6 +875,19 @@ rename_image(SnapOp *op, const char *from, const char *to, GError **error)
     return TRUE;
 }
 
+/* Whether @file was written since @before was taken of it: a commit that
+ * failed without writing (it could not open the image) changed nothing. */
+static gboolean
+image_changed(const char *file, const GStatBuf *before)
+{
+    GStatBuf now;
+
+    if (g_stat(file, &now) < 0)
+        return TRUE;
+    return now.st_size != before->st_size || now.st_mtim.tv_sec != before->st_mtim.tv_sec ||
+           now.st_mtim.tv_nsec != before->st_mtim.tv_nsec;
+}
+
 /* The data of external snapshot @node goes: the steps of its plan (or of
  * the interrupted delete @resume, from its first step not done), each
  * marked done in the journal as it ends. A failure keeps the journal once
@@ -898,18 +914,31 @@ delete_external_data(SnapOp *op, SnapNode *node, const SnapshotDef *def,
         return FALSE;
     for (guint i = first; i < steps->len; i++) {
         char **step = steps->pdata[i];
+        GStatBuf before;
         gboolean ok;
 
+        if (g_strcmp0(step[0], "commit") == 0 && g_stat(step[2], &before) < 0)
+            memset(&before, 0, sizeof(before));
         if (g_strcmp0(step[0], "rename") == 0)
             ok = rename_image(op, step[1], step[2], error);
         else
             ok = snap_ext_run_file_step(dom, node, step, op_progress, op, error);
         if (!ok) {
-            /* Nothing changed yet when the first step was refused before
-             * it touched an image (a check, a missing file). */
-            if (i == 0 && g_strcmp0(step[0], "commit") != 0 &&
-                g_strcmp0(step[0], "rebase") != 0)
-                journal_clear(op);
+            /* A commit writes into the deleted snapshot's image; once it
+             * may have started, that image no longer holds the snapshot.
+             * The merge is left unfinished: what rests on the image still
+             * shows its own data, only space is not reclaimed. Every other
+             * step leaves each image showing what it showed. */
+            journal_clear(op);
+            if (g_strcmp0(step[0], "commit") == 0 && image_changed(step[2], &before)) {
+                g_autofree char *msg = g_strdup_printf(
+                    "its image '%s' was partly merged with '%s', which still rests on it: "
+                    "%s",
+                    step[2], step[1], (*error)->message);
+
+                g_clear_error(error);
+                g_set_error_literal(error, MERGE_PARTIAL, 0, msg);
+            }
             return FALSE;
         }
         if (!journal_intent_files(op, "delete", def->name, NULL, steps, i + 1, error))
@@ -950,12 +979,20 @@ delete_one_full(SnapOp *op, const char *name, gboolean metadata_only,
     g_autoptr(GPtrArray) children = g_ptr_array_new();
     g_autofree char *path = NULL;
     g_autofree char *parent_name = parent ? g_strdup(parent->name) : NULL;
+    g_autoptr(GError) merge_error = NULL;
 
     if (def == NULL)
         return FALSE;
     if (!metadata_only && snap_external_is_external(def)) {
-        if (!delete_external_data(op, node, def, resume, error))
-            return FALSE;
+        if (!delete_external_data(op, node, def, resume, &merge_error)) {
+            /* A commit that started changed the snapshot's own image: its
+             * data is gone, so its metadata must go too, and what rests on
+             * that image is intact. Anything else changed nothing. */
+            if (!g_error_matches(merge_error, MERGE_PARTIAL, 0)) {
+                g_propagate_error(error, g_steal_pointer(&merge_error));
+                return FALSE;
+            }
+        }
         /* The renames may have rewritten these. */
         parent = snap_node_parent(node);
         current = snap_tree_get_current(dom->tree);
@@ -1018,6 +1055,11 @@ delete_one_full(SnapOp *op, const char *name, gboolean metadata_only,
         if (parent_name)
             snap_op_change(op, SNAP_CHANGE_SNAPSHOT_XML, parent_name, NULL, NULL);
         snap_op_change(op, SNAP_CHANGE_CURRENT, NULL, NULL, NULL);
+    }
+    if (merge_error != NULL) {
+        g_set_error(error, SNAP_ERROR, SNAP_ERROR_QEMU,
+                    "snapshot '%s' is deleted, but %s", name, merge_error->message);
+        return FALSE;
     }
     return TRUE;
 }

@@ -140,6 +140,9 @@ cleanup() {
     if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ]; then
         printf '%s: exit %d; workdir %s\n' "$TEST_NAME" "$rc" "$WORKDIR" >&2
     fi
+    # Filesystems a test mounted inside its workdir (a small tmpfs).
+    awk -v w="$WORKDIR/" 'index($2, w) == 1 { print $2 }' /proc/mounts | sort -r |
+        while read -r m; do umount -l "$m" 2>/dev/null; done
     if [ "${KEEP_WORKDIR:-0}" = 1 ]; then
         printf '%s: kept %s\n' "$TEST_NAME" "$WORKDIR" >&2
     else
