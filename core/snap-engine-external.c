@@ -260,20 +260,105 @@ str_in(GPtrArray *list, const char *s)
     return FALSE;
 }
 
+/* What an image file's header said about its backing file, valid while
+ * the file is the same and unchanged: frozen images never change, so a
+ * chain costs one qemu-img run only when its top was written. */
+typedef struct {
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtime;
+    char *backing; /* NULL: none */
+} CachedLink;
+
+static void
+cached_link_free(gpointer data)
+{
+    CachedLink *link = data;
+
+    g_free(link->backing);
+    g_free(link);
+}
+
+static gboolean
+link_matches(const CachedLink *link, const GStatBuf *st)
+{
+    return link->dev == st->st_dev && link->ino == st->st_ino && link->size == st->st_size &&
+           link->mtime.tv_sec == st->st_mtim.tv_sec &&
+           link->mtime.tv_nsec == st->st_mtim.tv_nsec;
+}
+
+/* Records every link of @chain (SnapImageLayer*) in the domain's cache. */
+static void
+remember_chain(SnapDomain *dom, GPtrArray *chain)
+{
+    if (dom->chains == NULL)
+        dom->chains = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, cached_link_free);
+    for (guint i = 0; i < chain->len; i++) {
+        SnapImageLayer *layer = chain->pdata[i];
+        CachedLink *link;
+        GStatBuf st;
+
+        if (g_stat(layer->file, &st) < 0)
+            continue;
+        link = g_new0(CachedLink, 1);
+        link->dev = st.st_dev;
+        link->ino = st.st_ino;
+        link->size = st.st_size;
+        link->mtime = st.st_mtim;
+        if (i + 1 < chain->len)
+            link->backing = g_strdup(((SnapImageLayer *)chain->pdata[i + 1])->file);
+        g_hash_table_replace(dom->chains, g_strdup(layer->file), link);
+    }
+}
+
+/* The backing file of @file (in @backing, NULL for none). */
+static gboolean
+backing_of(SnapDomain *dom, const char *file, char **backing, GError **error)
+{
+    SnapBackend *backend = dom->engine->backend;
+    CachedLink *link = dom->chains ? g_hash_table_lookup(dom->chains, file) : NULL;
+    g_autoptr(GPtrArray) chain = NULL;
+    GStatBuf st;
+
+    if (g_stat(file, &st) < 0) {
+        g_set_error(error, SNAP_ERROR, SNAP_ERROR_QEMU, "image '%s' is missing: %s", file,
+                    g_strerror(errno));
+        return FALSE;
+    }
+    if (link == NULL || !link_matches(link, &st)) {
+        chain = backend->ops->image_chain(backend, dom->def, file, error);
+        if (chain == NULL)
+            return FALSE;
+        remember_chain(dom, chain);
+        *backing = chain->len > 1 ? g_strdup(((SnapImageLayer *)chain->pdata[1])->file)
+                                  : NULL;
+        return TRUE;
+    }
+    *backing = g_strdup(link->backing);
+    return TRUE;
+}
+
 /* The backing chain of @file as file names, [0] being @file. */
 static GPtrArray *
 chain_files(SnapDomain *dom, const char *file, GError **error)
 {
-    SnapBackend *backend = dom->engine->backend;
-    g_autoptr(GPtrArray) chain = backend->ops->image_chain(backend, dom->def, file, error);
-    GPtrArray *out;
+    g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func(g_free);
+    char *next = g_strdup(file);
 
-    if (chain == NULL)
-        return NULL;
-    out = g_ptr_array_new_with_free_func(g_free);
-    for (guint i = 0; i < chain->len; i++)
-        g_ptr_array_add(out, g_strdup(((SnapImageLayer *)chain->pdata[i])->file));
-    return out;
+    while (next != NULL) {
+        char *backing = NULL;
+
+        g_ptr_array_add(out, next);
+        if (out->len > 1000 || !backing_of(dom, next, &backing, error)) {
+            if (out->len > 1000)
+                g_set_error(error, SNAP_ERROR, SNAP_ERROR_QEMU,
+                            "the backing chain of '%s' does not end", file);
+            return NULL;
+        }
+        next = backing;
+    }
+    return g_steal_pointer(&out);
 }
 
 gboolean

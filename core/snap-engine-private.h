@@ -26,6 +26,7 @@ struct _SnapDomain {
     gint64 mtime;
     GThreadPool *pool; /* max 1 thread: one operation at a time */
     GPtrArray *early;  /* ops submitted before snap_engine_start() */
+    GHashTable *chains; /* image file -> its backing, cached (worker only) */
 };
 
 struct _SnapEngine {

@@ -1762,6 +1762,7 @@ domain_free(SnapDomain *dom)
     g_free(dom->def_xml);
     snap_tree_free(dom->tree);
     error_log_free(dom->errors);
+    g_clear_pointer(&dom->chains, g_hash_table_unref);
     g_free(dom->job);
     if (dom->early)
         g_ptr_array_unref(dom->early);
