@@ -103,17 +103,33 @@ native_offline_revert_overlays(const DomainDef *target, const SnapshotDef *snap,
     return TRUE;
 }
 
+typedef struct {
+    const char *verb;
+    SnapProgressFunc progress;
+    gpointer progress_data;
+} ImgProgress;
+
+static void
+on_img_progress(int percent, gpointer data)
+{
+    ImgProgress *p = data;
+    g_autofree char *what = g_strdup_printf("%s %d%%", p->verb, percent);
+
+    p->progress(what, p->progress_data);
+}
+
 gboolean
 native_offline_commit(const char *top, const char *base, SnapProgressFunc progress,
                       gpointer progress_data, GError **error)
 {
-    if (progress != NULL) {
-        g_autofree char *base_name = g_path_get_basename(base);
-        g_autofree char *what = g_strdup_printf("qemu-img commit into %s", base_name);
+    g_autofree char *base_name = g_path_get_basename(base);
+    g_autofree char *verb = g_strdup_printf("qemu-img commit into %s", base_name);
+    ImgProgress p = {verb, progress, progress_data};
 
-        progress(what, progress_data);
-    }
-    return qemu_img_commit(top, base, NULL, error);
+    if (progress == NULL)
+        return qemu_img_commit(top, base, NULL, NULL, NULL, error);
+    progress(verb, progress_data);
+    return qemu_img_commit(top, base, on_img_progress, &p, NULL, error);
 }
 
 gboolean
@@ -121,13 +137,16 @@ native_offline_rebase(const char *file, const char *backing, const char *backing
                       gboolean unsafe, SnapProgressFunc progress, gpointer progress_data,
                       GError **error)
 {
-    if (progress != NULL && !unsafe) {
-        g_autofree char *name = g_path_get_basename(file);
-        g_autofree char *what = g_strdup_printf("qemu-img rebase %s", name);
+    g_autofree char *name = g_path_get_basename(file);
+    g_autofree char *verb = g_strdup_printf("qemu-img rebase %s", name);
+    ImgProgress p = {verb, progress, progress_data};
 
-        progress(what, progress_data);
-    }
-    return qemu_img_rebase(file, backing, backing_format, unsafe, NULL, error);
+    if (progress == NULL || unsafe)
+        return qemu_img_rebase(file, backing, backing_format, unsafe, NULL, NULL, NULL,
+                               error);
+    progress(verb, progress_data);
+    return qemu_img_rebase(file, backing, backing_format, unsafe, on_img_progress, &p,
+                           NULL, error);
 }
 
 gboolean

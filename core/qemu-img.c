@@ -19,12 +19,57 @@ qemu_img_binary(void)
     return bin && *bin ? bin : "qemu-img";
 }
 
+typedef struct {
+    QemuImgProgressFunc func;
+    gpointer data;
+    GString *line;
+    int last;
+} ProgressParse;
+
+/* `qemu-img -p` rewrites one line: "    (42.00/100%)\r". */
+static void
+on_progress_output(const char *data, gsize len, gpointer user_data)
+{
+    ProgressParse *p = user_data;
+
+    for (gsize i = 0; i < len; i++) {
+        if (data[i] != '\r' && data[i] != '\n') {
+            g_string_append_c(p->line, data[i]);
+            continue;
+        }
+        {
+            const char *open = strchr(p->line->str, '(');
+            int percent = open ? (int)g_ascii_strtod(open + 1, NULL) : -1;
+
+            if (percent >= 0 && percent != p->last) {
+                p->last = percent;
+                p->func(percent, p->data);
+            }
+        }
+        g_string_truncate(p->line, 0);
+    }
+}
+
+static gboolean qemu_img_run_full(const char *const *args, char **out,
+                                  QemuImgProgressFunc progress, gpointer progress_data,
+                                  GCancellable *cancellable, GError **error);
+
 /* Runs qemu-img with @args (NULL-terminated, without argv[0]); its stdout
  * goes to @out when not NULL. */
 static gboolean
 qemu_img_run(const char *const *args, char **out, GCancellable *cancellable,
              GError **error)
 {
+    return qemu_img_run_full(args, out, NULL, NULL, cancellable, error);
+}
+
+/* The same; @progress, when not NULL, gets the percentages `-p` prints. */
+static gboolean
+qemu_img_run_full(const char *const *args, char **out, QemuImgProgressFunc progress,
+                  gpointer progress_data, GCancellable *cancellable, GError **error)
+{
+    g_autoptr(GString) line = g_string_new(NULL);
+    ProgressParse parse = {progress, progress_data, line, -1};
     g_autoptr(GPtrArray) argv = g_ptr_array_new();
     g_autoptr(GError) local = NULL;
     g_autofree char *stdout_buf = NULL;
@@ -37,8 +82,9 @@ qemu_img_run(const char *const *args, char **out, GCancellable *cancellable,
     g_ptr_array_add(argv, NULL);
 
     g_debug("running %s %s", qemu_img_binary(), args[0]);
-    if (!snap_spawn_sync((const char *const *)argv->pdata, &stdout_buf, &stderr_buf,
-                         &status, cancellable, &local)) {
+    if (!snap_spawn_sync_full((const char *const *)argv->pdata, &stdout_buf, &stderr_buf,
+                              &status, progress ? on_progress_output : NULL, &parse,
+                              cancellable, &local)) {
         if (g_error_matches(local, G_IO_ERROR, G_IO_ERROR_CANCELLED))
             g_set_error_literal(error, SNAP_ERROR, SNAP_ERROR_CANCELLED,
                                 "operation cancelled");
@@ -240,22 +286,31 @@ qemu_img_create_overlay(const char *file, const char *backing, const char *backi
 }
 
 gboolean
-qemu_img_commit(const char *top, const char *base, GCancellable *cancellable,
-                GError **error)
+qemu_img_commit(const char *top, const char *base, QemuImgProgressFunc progress,
+                gpointer progress_data, GCancellable *cancellable, GError **error)
 {
-    const char *args[] = {"commit", "-q", "-d", "-b", base, top, NULL};
+    /* Tests slow a commit down to act while it runs. */
+    const char *rate = g_getenv("SNAPTREEFS_TEST_JOB_SPEED");
+    const char *args[] = {"commit", progress ? "-p" : "-q", "-d", "-b", base,
+                          top, rate ? "-r" : NULL, rate, NULL};
 
-    return qemu_img_run(args, NULL, cancellable, error);
+    if (rate != NULL) {
+        args[5] = "-r";
+        args[6] = rate;
+        args[7] = top;
+    }
+    return qemu_img_run_full(args, NULL, progress, progress_data, cancellable, error);
 }
 
 gboolean
 qemu_img_rebase(const char *file, const char *backing, const char *backing_format,
-                gboolean unsafe, GCancellable *cancellable, GError **error)
+                gboolean unsafe, QemuImgProgressFunc progress, gpointer progress_data,
+                GCancellable *cancellable, GError **error)
 {
     g_autoptr(GPtrArray) args = g_ptr_array_new();
 
     g_ptr_array_add(args, "rebase");
-    g_ptr_array_add(args, "-q");
+    g_ptr_array_add(args, progress ? "-p" : "-q");
     if (unsafe)
         g_ptr_array_add(args, "-u");
     g_ptr_array_add(args, "-b");
@@ -266,7 +321,8 @@ qemu_img_rebase(const char *file, const char *backing, const char *backing_forma
     }
     g_ptr_array_add(args, (gpointer)file);
     g_ptr_array_add(args, NULL);
-    return qemu_img_run((const char *const *)args->pdata, NULL, cancellable, error);
+    return qemu_img_run_full((const char *const *)args->pdata, NULL, progress,
+                             progress_data, cancellable, error);
 }
 
 gboolean

@@ -50,9 +50,13 @@ gboolean qemu_img_chain(const char *file, GPtrArray **files, GPtrArray **formats
 gboolean qemu_img_create_overlay(const char *file, const char *backing,
                                  const char *backing_format, GError **error);
 
+/* The percentage done of a long qemu-img run (`-p`), as it changes. */
+typedef void (*QemuImgProgressFunc)(int percent, gpointer user_data);
+
 /* `qemu-img commit -b BASE TOP`: TOP's data goes into BASE, an image in
- * TOP's backing chain; TOP is left as it was (-d). */
-gboolean qemu_img_commit(const char *top, const char *base, GCancellable *cancellable,
+ * TOP's backing chain; TOP is left as it was (-d). @progress may be NULL. */
+gboolean qemu_img_commit(const char *top, const char *base, QemuImgProgressFunc progress,
+                         gpointer progress_data, GCancellable *cancellable,
                          GError **error);
 
 /* `qemu-img rebase`: FILE's backing becomes BACKING (NULL: none) of
@@ -61,6 +65,7 @@ gboolean qemu_img_commit(const char *top, const char *base, GCancellable *cancel
  * header, for a BACKING that holds the same data as the old one. */
 gboolean qemu_img_rebase(const char *file, const char *backing,
                          const char *backing_format, gboolean unsafe,
+                         QemuImgProgressFunc progress, gpointer progress_data,
                          GCancellable *cancellable, GError **error);
 
 /* `qemu-img create -f FMT FILE SIZE` (used by tests and the demo). */

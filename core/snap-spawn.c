@@ -20,7 +20,7 @@
 
 /* Reads what is there on @fd into @buf; FALSE at end of file. */
 static gboolean
-drain(int fd, GString *buf)
+drain(int fd, GString *buf, SnapSpawnOutputFunc func, gpointer user_data)
 {
     char chunk[4096];
     gssize n;
@@ -32,12 +32,23 @@ drain(int fd, GString *buf)
         return FALSE;
     if (buf != NULL)
         g_string_append_len(buf, chunk, n);
+    if (func != NULL)
+        func(chunk, (gsize)n, user_data);
     return TRUE;
 }
 
 gboolean
 snap_spawn_sync(const char *const *argv, char **out_stdout, char **out_stderr,
                 int *wait_status, GCancellable *cancellable, GError **error)
+{
+    return snap_spawn_sync_full(argv, out_stdout, out_stderr, wait_status, NULL, NULL,
+                                cancellable, error);
+}
+
+gboolean
+snap_spawn_sync_full(const char *const *argv, char **out_stdout, char **out_stderr,
+                     int *wait_status, SnapSpawnOutputFunc on_stdout, gpointer user_data,
+                     GCancellable *cancellable, GError **error)
 {
     g_autoptr(GString) out = g_string_new(NULL);
     g_autoptr(GString) err = g_string_new(NULL);
@@ -69,7 +80,8 @@ snap_spawn_sync(const char *const *argv, char **out_stdout, char **out_stderr,
         }
         for (int i = 0; i < 2; i++) {
             if (fds[i] >= 0 && (pfd[i].revents & (POLLIN | POLLHUP | POLLERR)) &&
-                !drain(fds[i], i == 0 ? out : err)) {
+                !drain(fds[i], i == 0 ? out : err, i == 0 ? on_stdout : NULL,
+                       user_data)) {
                 close(fds[i]);
                 fds[i] = -1;
             }

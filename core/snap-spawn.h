@@ -14,4 +14,14 @@ G_BEGIN_DECLS
 gboolean snap_spawn_sync(const char *const *argv, char **out_stdout, char **out_stderr,
                          int *wait_status, GCancellable *cancellable, GError **error);
 
+/* Called with each piece of a child's stdout as it arrives. */
+typedef void (*SnapSpawnOutputFunc)(const char *data, gsize len, gpointer user_data);
+
+/* snap_spawn_sync(), also handing stdout to @on_stdout as it comes (e.g.
+ * the progress a long `qemu-img commit -p` prints). */
+gboolean snap_spawn_sync_full(const char *const *argv, char **out_stdout,
+                              char **out_stderr, int *wait_status,
+                              SnapSpawnOutputFunc on_stdout, gpointer user_data,
+                              GCancellable *cancellable, GError **error);
+
 G_END_DECLS

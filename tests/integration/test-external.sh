@@ -111,6 +111,36 @@ check "an overlay path outside the disk's directory is refused"
 assert_errno "Invalid argument" put "$D/create" "<domainsnapshot><name>evil</name><disks><disk name='vda' snapshot='external'><source file='/tmp/evil.qcow2'/></disk></disks></domainsnapshot>"
 [ ! -e /tmp/evil.qcow2 ] || fail "/tmp/evil.qcow2 was created"
 
+check "a long commit shows its progress in job, and every domain answers meanwhile"
+umount_fs
+DISK_SNAPSHOT=external make_domain big
+SNAPTREEFS_TEST_JOB_SPEED=$((16 * 1024 * 1024)) mount_fs
+B=$MNT/big
+# Nested, so that the rmdir locks b0, not the directory holding `job`.
+assert_ok mkdir "$B/b0"
+assert_ok mkdir "$B/b0/b1"
+write_pattern "$(xmllint --xpath 'string(//disk/source/@file)' "$B/domain.xml")" 0x3c 0 32M
+rmdir "$B/b0/b1" &
+RMDIR=$!
+seen=""
+for _ in $(seq 1 100); do
+    seen=$(cat "$B/job")
+    case "$seen" in *"commit into"*%*) break ;; esac
+    sleep 0.02
+done
+assert_contains "job during the commit" "$seen" "delete b1: qemu-img commit into"
+t0=$(now_ms)
+# (b0's own listing waits: the kernel holds its lock during the rmdir.)
+timeout 2 ls -R "$D" >/dev/null || fail "ls -R of another domain did not answer during the commit"
+timeout 2 ls "$MNT" "$B" >/dev/null || fail "ls of the domain did not answer during the commit"
+timeout 2 cat "$D/domain.xml" "$B/domain.xml" "$B/state" "$D/ext/metadata.xml" >/dev/null || fail "cat did not answer during the commit"
+t1=$(now_ms)
+say "job: $seen; ls -R and cat took $((t1 - t0)) ms during it"
+kill -0 "$RMDIR" 2>/dev/null || fail "the commit was over before ls and cat ran"
+wait "$RMDIR" || fail "rmdir b0/b1"
+assert_eq "job after the commit" "" "$(cat "$B/job")"
+check_pattern "$(xmllint --xpath 'string(//disk/source/@file)' "$B/domain.xml")" 0x3c 0 32M
+
 umount_fs
 check_log
 echo "ok"
