@@ -742,8 +742,12 @@ delete_one(SnapOp *op, const char *name, gboolean metadata_only, gboolean write_
         return FALSE;
     if (!journal_intent(op, "delete", dom->def, def, error))
         return FALSE;
+    /* Open disk files of the snapshot must fail, never read what reuses
+     * its clusters: their exports stop before its data goes. */
+    snap_engine_disks_retire(engine, dom->name, name);
     if (!metadata_only && !engine->backend->ops->delete (engine->backend, dom->def, def,
                                                          op_progress, op, NULL, error)) {
+        snap_engine_disks_unretire(engine, dom->name, name);
         journal_clear(op);
         return FALSE;
     }
@@ -784,6 +788,7 @@ delete_one(SnapOp *op, const char *name, gboolean metadata_only, gboolean write_
     snap_tree_remove(dom->tree, node);
     touch(dom);
     g_rw_lock_writer_unlock(&engine->lock);
+    snap_engine_disks_unretire(engine, dom->name, name);
 
     for (guint i = 0; i < children->len; i++) {
         SnapNode *c = children->pdata[i];
@@ -1658,6 +1663,7 @@ snap_engine_free(SnapEngine *engine)
     /* Every op the canceller answered has been freed by its worker. */
     if (engine->cancel_pool)
         g_thread_pool_free(engine->cancel_pool, FALSE, TRUE);
+    snap_engine_disks_free(engine);
     /* The backend's watchers report to the domains: they stop first. */
     snap_backend_free(engine->backend);
     g_hash_table_destroy(engine->domains);
