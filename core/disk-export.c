@@ -1,4 +1,5 @@
-/* disk-export.c: qemu-nbd processes, their libnbd connections, idle stop and retirement. */
+/* disk-export.c: qemu-nbd processes, their libnbd connections, idle stop and retirement.
+ */
 #include "disk-export.h"
 
 #include <errno.h>
@@ -36,13 +37,13 @@ typedef struct _DiskExport DiskExport;
 struct _DiskExports {
     char *run_dir;
     gint64 idle_us;
-    GMutex lock;          /* everything below, and each export's nreaders */
-    GCond cond;           /* wakes the reaper */
-    GHashTable *table;    /* key -> DiskExport* (a ref) */
-    GHashTable *retired;  /* owner -> itself */
-    GThread *reaper;      /* started with the first export */
+    GMutex lock;         /* everything below, and each export's nreaders */
+    GCond cond;          /* wakes the reaper */
+    GHashTable *table;   /* key -> DiskExport* (a ref) */
+    GHashTable *retired; /* owner -> itself */
+    GThread *reaper;     /* started with the first export */
     gboolean quit;
-    guint serial;         /* socket names */
+    guint serial; /* socket names */
 };
 
 struct _DiskExport {
@@ -58,9 +59,9 @@ struct _DiskExport {
     gint64 idle_since;
     /* Own lock: */
     GMutex lock;
-    GCond cond;          /* a connection came back */
-    GPtrArray *idle;     /* struct nbd_handle* nobody uses */
-    guint nconns;        /* open ones, idle or in use */
+    GCond cond;      /* a connection came back */
+    GPtrArray *idle; /* struct nbd_handle* nobody uses */
+    guint nconns;    /* open ones, idle or in use */
     gboolean stale;
 };
 
@@ -292,9 +293,10 @@ export_start(DiskExports *exports, const char *key, const char *owner,
      * export's connection would keep that one alive. */
     if (!g_spawn_async_with_pipes_and_fds(
             NULL, (const char *const *)argv, NULL,
-            G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDIN_FROM_DEV_NULL |
-                G_SPAWN_STDOUT_TO_DEV_NULL,
-            NULL, NULL, -1, -1, log_fd, NULL, NULL, 0, &e->pid, NULL, NULL, NULL, &local)) {
+            G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD |
+                G_SPAWN_STDIN_FROM_DEV_NULL | G_SPAWN_STDOUT_TO_DEV_NULL,
+            NULL, NULL, -1, -1, log_fd, NULL, NULL, 0, &e->pid, NULL, NULL, NULL,
+            &local)) {
         close(log_fd);
         g_set_error(error, SNAP_ERROR, SNAP_ERROR_QEMU, "cannot run %s: %s",
                     disk_export_binary(), local->message);
@@ -678,9 +680,9 @@ reader_extent(gpointer data, guint64 offset, gboolean *hole, guint64 *length,
     nbd = conn_take(e, error);
     if (nbd == NULL)
         return FALSE;
-    r = nbd_block_status(nbd, count, offset,
-                         (nbd_extent_callback){.callback = on_extents, .user_data = &first},
-                         0);
+    r = nbd_block_status(
+        nbd, count, offset,
+        (nbd_extent_callback){.callback = on_extents, .user_data = &first}, 0);
     if (r < 0) {
         g_autofree char *why = g_strdup(nbd_get_error());
 
@@ -730,8 +732,8 @@ gboolean
 disk_reader_seek(DiskReader *reader, guint64 offset, gboolean data, guint64 *out,
                  gboolean *found, GError **error)
 {
-    return disk_seek(reader->export->size, offset, data, reader_extent, reader, out, found,
-                     error);
+    return disk_seek(reader->export->size, offset, data, reader_extent, reader, out,
+                     found, error);
 }
 
 void

@@ -72,8 +72,8 @@ gssize disk_reader_pread(DiskReader *reader, void *buf, gsize count, guint64 off
  * image's allocation (NBD block status "base:allocation"): a hole is a
  * range that is not allocated and reads as zeros. @found FALSE means
  * ENXIO (no data after @offset, or @offset at or past the end). */
-gboolean disk_reader_seek(DiskReader *reader, guint64 offset, gboolean data,
-                          guint64 *out, gboolean *found, GError **error);
+gboolean disk_reader_seek(DiskReader *reader, guint64 offset, gboolean data, guint64 *out,
+                          gboolean *found, GError **error);
 
 /* NULL is allowed. */
 void disk_reader_close(DiskReader *reader);

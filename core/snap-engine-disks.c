@@ -15,9 +15,9 @@
 /* Where the content of one disk at one snapshot is. */
 typedef struct {
     char *target;
-    char *image;     /* the file to read */
+    char *image; /* the file to read */
     DiskFormat format;
-    char *snapshot;  /* the internal snapshot in @image; NULL: the file as it is */
+    char *snapshot; /* the internal snapshot in @image; NULL: the file as it is */
 } DiskSource;
 
 /* The sources of one snapshot, with what they were computed from. */
@@ -85,7 +85,8 @@ disk_sources_at(const DomainDef *dom, const SnapshotDef *def)
         gboolean seen = FALSE;
 
         for (guint j = 0; j < out->len; j++)
-            seen = seen || strcmp(((DiskSource *)out->pdata[j])->target, disk->target) == 0;
+            seen =
+                seen || strcmp(((DiskSource *)out->pdata[j])->target, disk->target) == 0;
         if (seen || !target_is_file_name(disk->target))
             continue;
         src = g_new0(DiskSource, 1);
@@ -103,7 +104,8 @@ engine_disks(SnapEngine *engine)
 {
     if (g_once_init_enter(&engine->disks)) {
         SnapEngineDisks *disks = g_new0(SnapEngineDisks, 1);
-        g_autofree char *run_dir = g_build_filename(engine->state_dir, "run", "nbd", NULL);
+        g_autofree char *run_dir =
+            g_build_filename(engine->state_dir, "run", "nbd", NULL);
 
         disks->exports = disk_exports_new(run_dir, EXPORT_IDLE_MS);
         g_mutex_init(&disks->lock);
@@ -158,7 +160,8 @@ sources_of(SnapEngine *engine, const char *domain, const char *snapshot)
     }
     if (node != NULL && sources == NULL) {
         g_autoptr(GError) error = NULL;
-        g_autoptr(SnapshotDef) def = snapshot_xml_parse(node->xml, strlen(node->xml), &error);
+        g_autoptr(SnapshotDef) def =
+            snapshot_xml_parse(node->xml, strlen(node->xml), &error);
         SourcesEntry *entry = g_new0(SourcesEntry, 1);
 
         if (def == NULL)
@@ -251,7 +254,8 @@ snap_engine_snapshot_disk_size(SnapEngine *engine, const char *domain,
 {
     SnapEngineDisks *disks = engine_disks(engine);
     g_autoptr(GPtrArray) sources = NULL;
-    const DiskSource *src = lookup_source(engine, domain, snapshot, target, &sources, error);
+    const DiskSource *src =
+        lookup_source(engine, domain, snapshot, target, &sources, error);
     g_autofree char *key = NULL;
     g_autoptr(GPtrArray) snaps = NULL;
     guint64 virtual_size = 0;
@@ -277,7 +281,8 @@ snap_engine_disk_open(SnapEngine *engine, const char *domain, const char *snapsh
 {
     SnapEngineDisks *disks = engine_disks(engine);
     g_autoptr(GPtrArray) sources = NULL;
-    const DiskSource *src = lookup_source(engine, domain, snapshot, target, &sources, error);
+    const DiskSource *src =
+        lookup_source(engine, domain, snapshot, target, &sources, error);
     g_autofree char *owner = NULL;
     g_autofree char *key = NULL;
     DiskExportSource export_source;
@@ -314,8 +319,8 @@ snap_disk_reader_pread(SnapDiskReader *reader, void *buf, gsize count, guint64 o
 }
 
 gboolean
-snap_disk_reader_seek(SnapDiskReader *reader, guint64 offset, gboolean data,
-                      guint64 *out, gboolean *found, GError **error)
+snap_disk_reader_seek(SnapDiskReader *reader, guint64 offset, gboolean data, guint64 *out,
+                      gboolean *found, GError **error)
 {
     return disk_reader_seek(reader->reader, offset, data, out, found, error);
 }

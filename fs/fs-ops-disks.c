@@ -1,4 +1,5 @@
-/* fs-ops-disks.c: open/read/lseek/release of SNAP/disks/TARGET, answered from worker threads. */
+/* fs-ops-disks.c: open/read/lseek/release of SNAP/disks/TARGET, answered from worker
+ * threads. */
 #include "fs-ops.h"
 
 #include <errno.h>
@@ -83,7 +84,8 @@ do_open(DiskJob *job)
         fuse_reply_err(job->req, ENOENT);
         return;
     }
-    reader = snap_engine_disk_open(ctx->engine, job->node->domain, snapshot, target, &error);
+    reader =
+        snap_engine_disk_open(ctx->engine, job->node->domain, snapshot, target, &error);
     if (reader == NULL) {
         what = g_strdup_printf("open %s/disks/%s", snapshot, target);
         /* QEMU's own complaint is worth a line in errors; a snapshot
