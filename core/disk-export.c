@@ -25,6 +25,10 @@
  * are split. */
 #define NBD_MAX_REQUEST (32u * 1024 * 1024)
 
+/* A read is sent as pieces of this size, all in flight at once on its
+ * connection: qemu-nbd reads the next while the previous one travels. */
+#define NBD_PIECE (256u * 1024)
+
 /* Block status asks about at most this much at once (NBD counts in 32
  * bits). */
 #define NBD_MAX_STATUS (1u << 30)
@@ -37,11 +41,12 @@ typedef struct _DiskExport DiskExport;
 struct _DiskExports {
     char *run_dir;
     gint64 idle_us;
-    GMutex lock;         /* everything below, and each export's nreaders */
-    GCond cond;          /* wakes the reaper */
-    GHashTable *table;   /* key -> DiskExport* (a ref) */
-    GHashTable *retired; /* owner -> itself */
-    GThread *reaper;     /* started with the first export */
+    GMutex lock;           /* everything below, and each export's nreaders */
+    GCond cond;            /* wakes the reaper */
+    GHashTable *table;     /* key -> DiskExport* (a ref) */
+    GHashTable *retired;   /* owner -> itself */
+    GThread *reaper;       /* started with the first export */
+    GThreadPool *prefetch; /* made with the first read ahead */
     gboolean quit;
     guint serial; /* socket names */
 };
@@ -65,9 +70,26 @@ struct _DiskExport {
     gboolean stale;
 };
 
+/* The range after a sequential read, read ahead on a worker while the
+ * reader consumes what it got: qemu-nbd then never waits for the next
+ * request. */
+typedef struct {
+    DiskExport *export; /* a ref */
+    guint64 offset;
+    gsize len;
+    char *buf;
+    GMutex lock;
+    GCond cond;
+    gboolean done; /* lock */
+    gssize got;    /* bytes read, -1 when it failed */
+} Prefetch;
+
 struct _DiskReader {
     DiskExports *exports; /* a ref */
     DiskExport *export;   /* a ref */
+    GMutex lock;
+    guint64 next;    /* where the last read ended */
+    Prefetch *ahead; /* the range after it, or NULL */
 };
 
 const char *
@@ -514,6 +536,7 @@ void
 disk_exports_free(DiskExports *exports)
 {
     g_autoptr(GPtrArray) all = NULL;
+    GThreadPool *pool;
 
     if (exports == NULL)
         return;
@@ -521,10 +544,14 @@ disk_exports_free(DiskExports *exports)
     exports->quit = TRUE;
     g_cond_broadcast(&exports->cond);
     all = take_exports_locked(exports, NULL, FALSE, 0, NULL);
+    pool = g_steal_pointer(&exports->prefetch);
     g_mutex_unlock(&exports->lock);
     if (exports->reaper != NULL)
         g_thread_join(exports->reaper);
     stop_all(all);
+    /* What is being read ahead fails fast on stopped exports. */
+    if (pool != NULL)
+        g_thread_pool_free(pool, FALSE, TRUE);
     exports_unref(exports);
 }
 
@@ -565,6 +592,7 @@ disk_exports_open(DiskExports *exports, const char *owner, const DiskExportSourc
     reader = g_new0(DiskReader, 1);
     reader->exports = exports_ref(exports);
     reader->export = export_ref(e);
+    g_mutex_init(&reader->lock);
     return reader;
 }
 
@@ -604,25 +632,48 @@ disk_reader_size(DiskReader *reader)
     return reader->export->size;
 }
 
-gssize
-disk_reader_pread(DiskReader *reader, void *buf, gsize count, guint64 offset,
-                  GError **error)
+/* Reads @count bytes at @offset on @nbd as pieces in flight together.
+ * FALSE with libnbd's error when any fails. */
+static gboolean
+pread_pieces(struct nbd_handle *nbd, char *buf, gsize count, guint64 offset)
 {
-    DiskExport *e = reader->export;
+    g_autoptr(GArray) cookies = g_array_new(FALSE, FALSE, sizeof(int64_t));
+    gboolean ok = TRUE;
+
+    for (gsize done = 0; done < count;) {
+        gsize n = MIN(count - done, NBD_PIECE);
+        int64_t cookie =
+            nbd_aio_pread(nbd, buf + done, n, offset + done, NBD_NULL_COMPLETION, 0);
+
+        if (cookie < 0)
+            return FALSE;
+        g_array_append_val(cookies, cookie);
+        done += n;
+    }
+    while (nbd_aio_in_flight(nbd) > 0)
+        if (nbd_poll(nbd, -1) < 0)
+            return FALSE;
+    for (guint i = 0; i < cookies->len; i++)
+        ok =
+            nbd_aio_command_completed(nbd, g_array_index(cookies, int64_t, i)) == 1 && ok;
+    return ok;
+}
+
+/* Reads @count bytes at @offset (within the disk) on a connection of @e. */
+static gssize
+export_pread(DiskExport *e, void *buf, gsize count, guint64 offset, GError **error)
+{
     struct nbd_handle *nbd;
     gsize done = 0;
     gboolean failed = FALSE;
 
-    if (offset >= e->size)
-        return 0;
-    count = MIN(count, e->size - offset);
     nbd = conn_take(e, error);
     if (nbd == NULL)
         return -1;
     while (done < count && !failed) {
         gsize n = MIN(count - done, NBD_MAX_REQUEST);
 
-        if (nbd_pread(nbd, (char *)buf + done, n, offset + done, 0) < 0)
+        if (!pread_pieces(nbd, (char *)buf + done, n, offset + done))
             failed = TRUE;
         else
             done += n;
@@ -637,6 +688,146 @@ disk_reader_pread(DiskReader *reader, void *buf, gsize count, guint64 offset,
     if (!conn_give(e, nbd, FALSE, error))
         return -1;
     return (gssize)done;
+}
+
+static void
+prefetch_free(Prefetch *p)
+{
+    export_unref(p->export);
+    g_free(p->buf);
+    g_mutex_clear(&p->lock);
+    g_cond_clear(&p->cond);
+}
+
+static void
+prefetch_unref(Prefetch *p)
+{
+    g_atomic_rc_box_release_full(p, (GDestroyNotify)prefetch_free);
+}
+
+static void
+prefetch_run(gpointer data, gpointer user_data)
+{
+    Prefetch *p = data;
+    gssize got = export_pread(p->export, p->buf, p->len, p->offset, NULL);
+
+    g_mutex_lock(&p->lock);
+    p->got = got;
+    p->done = TRUE;
+    g_cond_broadcast(&p->cond);
+    g_mutex_unlock(&p->lock);
+    prefetch_unref(p);
+}
+
+static gboolean
+prefetch_covers(const Prefetch *p, guint64 offset, gsize count)
+{
+    return p != NULL && offset >= p->offset && offset + count <= p->offset + p->len;
+}
+
+/* Starts reading @len bytes at @offset ahead; NULL once the registry is
+ * going away. (transfer full) */
+static Prefetch *
+prefetch_start(DiskReader *reader, guint64 offset, gsize len)
+{
+    DiskExports *exports = reader->exports;
+    Prefetch *p = g_atomic_rc_box_new0(Prefetch);
+
+    p->export = export_ref(reader->export);
+    p->offset = offset;
+    p->len = len;
+    p->buf = g_malloc(len);
+    g_mutex_init(&p->lock);
+    g_cond_init(&p->cond);
+    g_mutex_lock(&exports->lock);
+    if (exports->quit) {
+        g_mutex_unlock(&exports->lock);
+        prefetch_unref(p);
+        return NULL;
+    }
+    if (exports->prefetch == NULL)
+        exports->prefetch =
+            g_thread_pool_new(prefetch_run, NULL, EXPORT_MAX_CONNS / 2, FALSE, NULL);
+    g_thread_pool_push(exports->prefetch, g_atomic_rc_box_acquire(p), NULL);
+    g_mutex_unlock(&exports->lock);
+    return p;
+}
+
+/* Copies what @p read for [@offset, +@count) into @buf once it is done;
+ * FALSE when it failed (the caller then reads it itself). */
+static gboolean
+prefetch_take(Prefetch *p, void *buf, gsize count, guint64 offset)
+{
+    gboolean ok;
+
+    g_mutex_lock(&p->lock);
+    while (!p->done)
+        g_cond_wait(&p->cond, &p->lock);
+    ok = p->got >= 0 && (gsize)p->got == p->len;
+    g_mutex_unlock(&p->lock);
+    if (ok)
+        memcpy(buf, p->buf + (offset - p->offset), count);
+    return ok;
+}
+
+static gboolean
+export_check_live(DiskExport *e, GError **error)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&e->lock);
+
+    if (e->stale) {
+        g_set_error_literal(error, SNAP_ERROR, SNAP_ERROR_STALE,
+                            "the snapshot of this disk was deleted");
+        return FALSE;
+    }
+    return TRUE;
+}
+
+gssize
+disk_reader_pread(DiskReader *reader, void *buf, gsize count, guint64 offset,
+                  GError **error)
+{
+    DiskExport *e = reader->export;
+    Prefetch *ahead = NULL;
+    gboolean sequential;
+    gssize n;
+
+    if (offset >= e->size)
+        return 0;
+    count = MIN(count, e->size - offset);
+    g_mutex_lock(&reader->lock);
+    sequential = offset == reader->next;
+    if (prefetch_covers(reader->ahead, offset, count))
+        ahead = g_atomic_rc_box_acquire(reader->ahead);
+    g_mutex_unlock(&reader->lock);
+
+    if (ahead != NULL) {
+        /* Read before a deletion, asked for after it: refused too. */
+        if (prefetch_take(ahead, buf, count, offset))
+            n = export_check_live(e, error) ? (gssize)count : -1;
+        else
+            n = export_pread(e, buf, count, offset, error);
+        prefetch_unref(ahead);
+    } else {
+        n = export_pread(e, buf, count, offset, error);
+    }
+    if (n <= 0)
+        return n;
+
+    /* A sequential reader gets the next range of the same size read
+     * ahead while it consumes this one. */
+    g_mutex_lock(&reader->lock);
+    reader->next = offset + (guint64)n;
+    if ((sequential || ahead != NULL) && reader->next < e->size) {
+        gsize len = MIN(count, e->size - reader->next);
+
+        if (!prefetch_covers(reader->ahead, reader->next, len)) {
+            g_clear_pointer(&reader->ahead, prefetch_unref);
+            reader->ahead = prefetch_start(reader, reader->next, len);
+        }
+    }
+    g_mutex_unlock(&reader->lock);
+    return n;
 }
 
 typedef struct {
@@ -752,6 +943,8 @@ disk_reader_close(DiskReader *reader)
         g_cond_broadcast(&exports->cond);
     }
     g_mutex_unlock(&exports->lock);
+    g_clear_pointer(&reader->ahead, prefetch_unref);
+    g_mutex_clear(&reader->lock);
     export_unref(e);
     exports_unref(exports);
     g_free(reader);

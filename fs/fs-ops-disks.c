@@ -61,7 +61,7 @@ disk_job_free(DiskJob *job)
     g_free(job);
 }
 
-/* "vm1: open s1/disks/vda", for the log and errors. */
+/* "read SNAP/TARGET", for the debug log. */
 static char *
 disk_what(const FsNode *node, const char *verb)
 {
