@@ -11,6 +11,7 @@ G_BEGIN_DECLS
 
 typedef struct _SnapDomain SnapDomain;
 typedef struct _SnapOp SnapOp;
+typedef struct _SnapEngineDisks SnapEngineDisks;
 
 /* One domain. The worker of the domain is the only thread that changes
  * it, so the worker reads it without the lock and takes the writer lock
@@ -40,6 +41,7 @@ struct _SnapEngine {
     GThreadPool *cancel_pool; /* answers queued operations Ctrl-C cancelled */
     SnapChangeFunc change_func;
     gpointer change_data;
+    SnapEngineDisks *disks; /* snap-engine-disks.c; made when first used */
 };
 
 /* Queues a change event of @op, emitted after its completion callback. */
@@ -51,6 +53,19 @@ void snap_op_change(SnapOp *op, SnapChangeKind kind, const char *snapshot,
 void snap_op_report(SnapOp *op, const char *operation, const char *message);
 
 SnapDomain *snap_op_domain(SnapOp *op);
+
+/* Before @snapshot's data leaves the disks (or its metadata goes): stops
+ * the exports reading its disks and makes their readers stale; no export
+ * of it starts again until snap_engine_disks_unretire(), called once the
+ * snapshot is out of the tree or its deletion failed with the disks
+ * untouched. Waits for the exports' processes to exit. */
+void snap_engine_disks_retire(SnapEngine *engine, const char *domain,
+                              const char *snapshot);
+void snap_engine_disks_unretire(SnapEngine *engine, const char *domain,
+                                const char *snapshot);
+
+/* At snap_engine_free(), after the workers: stops every export. */
+void snap_engine_disks_free(SnapEngine *engine);
 
 /* The start-up check of one domain's metadata against its images; reports
  * on the domain's errors, changes nothing. Runs on the domain's worker. */

@@ -983,12 +983,17 @@ delete_one_full(SnapOp *op, const char *name, gboolean metadata_only,
 
     if (def == NULL)
         return FALSE;
+    /* Open disk files of the snapshot must fail, never read what reuses
+     * its clusters: their exports stop before its data goes. */
+    if (!metadata_only)
+        snap_engine_disks_retire(engine, dom->name, name);
     if (!metadata_only && snap_external_is_external(def)) {
         if (!delete_external_data(op, node, def, resume, &merge_error)) {
             /* A commit that started changed the snapshot's own image: its
              * data is gone, so its metadata must go too, and what rests on
              * that image is intact. Anything else changed nothing. */
             if (!g_error_matches(merge_error, MERGE_PARTIAL, 0)) {
+                snap_engine_disks_unretire(engine, dom->name, name);
                 g_propagate_error(error, g_steal_pointer(&merge_error));
                 return FALSE;
             }
@@ -997,11 +1002,15 @@ delete_one_full(SnapOp *op, const char *name, gboolean metadata_only,
         parent = snap_node_parent(node);
         current = snap_tree_get_current(dom->tree);
     } else {
-        if (!journal_intent(op, "delete", dom->def, def, error))
+        if (!journal_intent(op, "delete", dom->def, def, error)) {
+            if (!metadata_only)
+                snap_engine_disks_unretire(engine, dom->name, name);
             return FALSE;
+        }
         if (!metadata_only &&
             !engine->backend->ops->delete (engine->backend, dom->def, def, op_progress, op,
                                            NULL, error)) {
+            snap_engine_disks_unretire(engine, dom->name, name);
             journal_clear(op);
             return FALSE;
         }
@@ -1043,6 +1052,7 @@ delete_one_full(SnapOp *op, const char *name, gboolean metadata_only,
     snap_tree_remove(dom->tree, node);
     touch(dom);
     g_rw_lock_writer_unlock(&engine->lock);
+    snap_engine_disks_unretire(engine, dom->name, name);
 
     for (guint i = 0; i < children->len; i++) {
         SnapNode *c = children->pdata[i];
@@ -2169,6 +2179,7 @@ snap_engine_free(SnapEngine *engine)
     /* Every op the canceller answered has been freed by its worker. */
     if (engine->cancel_pool)
         g_thread_pool_free(engine->cancel_pool, FALSE, TRUE);
+    snap_engine_disks_free(engine);
     /* The backend's watchers report to the domains: they stop first. */
     snap_backend_free(engine->backend);
     g_hash_table_destroy(engine->domains);

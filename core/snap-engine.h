@@ -186,6 +186,56 @@ void snap_engine_report_error(SnapEngine *engine, const char *domain,
  * that read STATE directly; must not be called from a done callback. */
 void snap_engine_flush(SnapEngine *engine, const char *domain);
 
+/* ---- reads: disk contents (-o disks) -------------------------------------- */
+
+/* The targets ("vda", ...) of the disks that hold data at @snapshot, in
+ * the domain's disk order, or NULL when there is no such snapshot. From
+ * memory. (transfer full: strings) */
+GPtrArray *snap_engine_snapshot_disks(SnapEngine *engine, const char *domain,
+                                      const char *snapshot);
+
+/* The guest-visible size in bytes of disk @target at @snapshot. Known
+ * from an export of it, else the image's virtual size, which the first
+ * call for an image asks `qemu-img info` (once). NOT_FOUND when the
+ * snapshot has no such disk. */
+gboolean snap_engine_snapshot_disk_size(SnapEngine *engine, const char *domain,
+                                        const char *snapshot, const char *target,
+                                        guint64 *size, GError **error);
+
+/* An open disk: its content at one snapshot, read through QEMU's block
+ * layer (a read-only qemu-nbd export that the engine starts on the first
+ * open, shares between opens and stops when idle). Once the snapshot is
+ * deleted (its exports are stopped before its data leaves the disks),
+ * every call fails with SNAP_ERROR_STALE. Thread-safe; reads of one disk
+ * run in parallel. */
+typedef struct _SnapDiskReader SnapDiskReader;
+
+/* Opens disk @target of @snapshot of @domain. Blocks while the export
+ * starts (tens of milliseconds): call it off the request loop. NOT_FOUND
+ * when there is no such snapshot or disk; QEMU when qemu-nbd fails.
+ * (transfer full) */
+SnapDiskReader *snap_engine_disk_open(SnapEngine *engine, const char *domain,
+                                      const char *snapshot, const char *target,
+                                      GError **error);
+
+/* The exact size of the open disk, in bytes. */
+guint64 snap_disk_reader_size(SnapDiskReader *reader);
+
+/* Reads up to @count bytes at @offset; fewer only at the end (0 past it).
+ * -1 on error. */
+gssize snap_disk_reader_pread(SnapDiskReader *reader, void *buf, gsize count,
+                              guint64 offset, GError **error);
+
+/* lseek's SEEK_DATA (@data TRUE) or SEEK_HOLE from @offset; a hole is
+ * what the image has not allocated. @found FALSE means ENXIO. */
+gboolean snap_disk_reader_seek(SnapDiskReader *reader, guint64 offset, gboolean data,
+                               guint64 *out, gboolean *found, GError **error);
+
+/* NULL is allowed. Any reader left at snap_engine_free() must still be
+ * closed, after it. */
+void snap_disk_reader_close(SnapDiskReader *reader);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(SnapDiskReader, snap_disk_reader_close)
+
 /* ---- mutations ------------------------------------------------------------ */
 
 /* @error is NULL on success. (transfer none) */

@@ -24,6 +24,7 @@ static const int snap_error_errnos[] = {
     [SNAP_ERROR_READ_ONLY] = EROFS,
     [SNAP_ERROR_CANCELLED] = EINTR,
     [SNAP_ERROR_NO_SPACE] = ENOSPC,
+    [SNAP_ERROR_STALE] = ESTALE,
 };
 /* clang-format on */
 

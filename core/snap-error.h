@@ -21,6 +21,7 @@ typedef enum {
     SNAP_ERROR_READ_ONLY,   /* mounted -o ro                        -> EROFS */
     SNAP_ERROR_CANCELLED,   /* interrupted before touching a disk   -> EINTR */
     SNAP_ERROR_NO_SPACE,    /* ENOSPC writing metadata              -> ENOSPC */
+    SNAP_ERROR_STALE,       /* an open disk's snapshot was deleted  -> ESTALE */
 } SnapErrorCode;
 
 GQuark snap_error_quark(void);

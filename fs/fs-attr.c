@@ -20,7 +20,13 @@ static const struct {
     [FS_NODE_SNAPSHOT] = {NULL, S_IFDIR | 0755},
     [FS_NODE_METADATA] = {"metadata.xml", S_IFREG | 0444},
     [FS_NODE_REVERT] = {"revert", S_IFREG | 0200},
+    [FS_NODE_DISKS] = {"disks", S_IFDIR | 0755},
+    [FS_NODE_DISK] = {NULL, S_IFREG | 0444},
 };
+
+/* Disk files tell readers (cp, cat) to read in large blocks: each read
+ * is a round trip to qemu-nbd. */
+#define DISK_BLKSIZE (1024 * 1024)
 
 const char *
 fs_attr_kind_name(FsNodeKind kind)
@@ -40,6 +46,24 @@ gboolean
 fs_attr_kind_is_volatile(FsNodeKind kind)
 {
     return kind == FS_NODE_STATE || kind == FS_NODE_ERRORS || kind == FS_NODE_JOB;
+}
+
+char *
+fs_attr_disk_id(const char *snapshot, const char *target)
+{
+    return g_strconcat(snapshot, "/", target, NULL);
+}
+
+gboolean
+fs_attr_disk_id_split(const char *id, char **snapshot, char **target)
+{
+    const char *slash = id != NULL ? strchr(id, '/') : NULL;
+
+    if (slash == NULL || slash == id || slash[1] == '\0')
+        return FALSE;
+    *snapshot = g_strndup(id, slash - id);
+    *target = g_strdup(slash + 1);
+    return TRUE;
 }
 
 static guint64
@@ -84,7 +108,7 @@ fs_attr_fill(FsNodeKind kind, guint64 ino, const FsAttrValues *values, uid_t uid
     st->st_uid = uid;
     st->st_gid = gid;
     st->st_size = S_ISDIR(st->st_mode) ? 0 : (off_t)values->size;
-    st->st_blksize = 4096;
+    st->st_blksize = kind == FS_NODE_DISK ? DISK_BLKSIZE : 4096;
     st->st_blocks = S_ISREG(st->st_mode) ? (blkcnt_t)((values->size + 511) / 512) : 0;
     st->st_atim.tv_sec = values->mtime;
     st->st_mtim.tv_sec = values->mtime;

@@ -22,7 +22,17 @@ typedef enum {
     FS_NODE_SNAPSHOT,     /* a snapshot's directory */
     FS_NODE_METADATA,     /* SNAP/metadata.xml */
     FS_NODE_REVERT,       /* SNAP/revert */
+    FS_NODE_DISKS,        /* SNAP/disks/ (-o disks) */
+    FS_NODE_DISK,         /* SNAP/disks/TARGET; its snapshot is "SNAP/TARGET" */
 } FsNodeKind;
+
+/* The snapshot field of an FS_NODE_DISK's identity: "SNAP/TARGET"
+ * (snapshot names hold no '/'). (transfer full) */
+char *fs_attr_disk_id(const char *snapshot, const char *target);
+
+/* Splits such a field into its snapshot and target (transfer full);
+ * FALSE when @id is not one. */
+gboolean fs_attr_disk_id_split(const char *id, char **snapshot, char **target);
 
 /* The variable part of a node's attributes, read from the engine. */
 typedef struct {

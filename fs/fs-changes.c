@@ -1,6 +1,8 @@
 /* fs-changes.c: which cached names and inodes each kind of engine change makes stale. */
 #include "fs-changes.h"
 
+#include <string.h>
+
 #include "fs-reply.h"
 
 /* Invalidates the attached node of an identity at once: the tree changes
@@ -85,8 +87,25 @@ detach_snapshot(FsContext *ctx, const char *domain, const char *snapshot)
         FS_NODE_BY_NAME_LINK,
     };
 
+    g_autoptr(GArray) disk_ids = NULL;
+
     for (gsize i = 0; i < G_N_ELEMENTS(kinds); i++)
         fs_inode_table_detach(ctx->inodes, kinds[i], domain, snapshot);
+    if (ctx->disks == NULL)
+        return;
+    fs_inode_table_detach(ctx->inodes, FS_NODE_DISKS, domain, snapshot);
+    /* The disk files' identities carry their target after the name. */
+    disk_ids = fs_inode_table_find_all(ctx->inodes, FS_NODE_DISK, domain);
+    for (guint i = 0; i < disk_ids->len; i++) {
+        g_autoptr(FsNode) node =
+            fs_inode_table_get(ctx->inodes, g_array_index(disk_ids, guint64, i));
+        g_autofree char *snap = NULL;
+        g_autofree char *target = NULL;
+
+        if (node != NULL && fs_attr_disk_id_split(node->snapshot, &snap, &target) &&
+            strcmp(snap, snapshot) == 0)
+            fs_inode_table_detach(ctx->inodes, FS_NODE_DISK, domain, node->snapshot);
+    }
 }
 
 void

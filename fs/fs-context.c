@@ -1,6 +1,8 @@
 /* fs-context.c: creation and teardown of the shared daemon state. */
 #include "fs-context.h"
 
+#include "fs-ops.h"
+
 #include <unistd.h>
 
 FsContext *
@@ -28,6 +30,8 @@ fs_context_free(FsContext *ctx)
 {
     if (ctx == NULL)
         return;
+    /* Its readers are the engine's, and close before it. */
+    g_clear_pointer(&ctx->disks, fs_disks_free);
     /* Not g_clear_pointer: callbacks of draining operations use it. */
     snap_engine_free(ctx->engine);
     ctx->engine = NULL;

@@ -10,6 +10,9 @@
 
 G_BEGIN_DECLS
 
+/* The disk files' workers and open files (fs-ops-disks.c). */
+typedef struct _FsDisks FsDisks;
+
 typedef struct {
     SnapEngine *engine;         /* owned */
     FsInodeTable *inodes;       /* owned */
@@ -18,7 +21,8 @@ typedef struct {
     double entry_timeout;       /* names, including negative lookups */
     double attr_timeout;        /* attributes, except the status files' */
     gboolean read_only;
-    uid_t uid; /* owner of every node: the mounting user */
+    FsDisks *disks; /* owned; NULL without -o disks (no disks/ then) */
+    uid_t uid;      /* owner of every node: the mounting user */
     gid_t gid;
     gint64 mount_time; /* the root directory's times */
     /* The kernel sends no opendir/releasedir (FUSE_CAP_NO_OPENDIR_SUPPORT)

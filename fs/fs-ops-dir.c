@@ -446,6 +446,11 @@ fs_op_rmdir(fuse_req_t req, fuse_ino_t parent_ino, const char *name)
 
     if (!removable_entry(req, parent_ino, name, &parent, &kind))
         return;
+    /* Like its files (see fs_op_unlink), for GNU rm -r. */
+    if (kind == FS_NODE_DISKS) {
+        fuse_reply_err(req, 0);
+        return;
+    }
     if (kind != FS_NODE_SNAPSHOT) {
         /* Domains and .by-name are not snapshots; files are not dirs. */
         fuse_reply_err(req, S_ISDIR(fs_attr_kind_mode(kind)) ? EPERM : ENOTDIR);
@@ -472,7 +477,7 @@ fs_op_unlink(fuse_req_t req, fuse_ino_t parent_ino, const char *name)
     /* GNU rm -r and find -delete remove a directory's files before the
      * directory and give up on every ancestor when one unlink fails, so a
      * snapshot's own files "go" without anything changing. */
-    if (kind == FS_NODE_METADATA || kind == FS_NODE_REVERT)
+    if (kind == FS_NODE_METADATA || kind == FS_NODE_REVERT || kind == FS_NODE_DISK)
         fuse_reply_err(req, 0);
     else
         fuse_reply_err(req, EPERM);
@@ -558,4 +563,5 @@ fs_ops_init(struct fuse_lowlevel_ops *ops)
     memset(ops, 0, sizeof(*ops));
     fs_ops_dir_init(ops);
     fs_ops_file_init(ops);
+    fs_ops_disks_init(ops);
 }

@@ -17,4 +17,17 @@ void fs_ops_dir_init(struct fuse_lowlevel_ops *ops);
 /* fs-ops-file.c */
 void fs_ops_file_init(struct fuse_lowlevel_ops *ops);
 
+/* fs-ops-disks.c: wraps open, read, release (and sets lseek) so that the
+ * disk files are served from worker threads; the other files go to the
+ * handlers @ops held before. Call after fs_ops_file_init(). */
+void fs_ops_disks_init(struct fuse_lowlevel_ops *ops);
+
+/* The workers of -o disks. Starts no thread until the first disk file
+ * opens (the daemon forks after this). (transfer full) */
+FsDisks *fs_disks_new(void);
+
+/* Waits for the requests in progress, then closes the disk files the
+ * kernel left open. Call before the engine is freed. NULL is allowed. */
+void fs_disks_free(FsDisks *disks);
+
 G_END_DECLS

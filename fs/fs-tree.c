@@ -50,11 +50,37 @@ fs_tree_link_target(FsContext *ctx, FsNodeKind kind, const char *domain,
 }
 
 static void
-values_of_snapshot(FsNodeKind kind, const SnapSnapshotInfo *info, FsAttrValues *v)
+values_of_snapshot(FsContext *ctx, FsNodeKind kind, const SnapSnapshotInfo *info,
+                   FsAttrValues *v)
 {
     v->mtime = info->creation_time;
-    v->nlink = 2 + info->nchildren;
+    /* With -o disks, disks/ is a subdirectory too: find's leaf
+     * optimisation counts on the exact number. */
+    v->nlink = 2 + info->nchildren + (ctx->disks != NULL ? 1 : 0);
+    if (kind == FS_NODE_DISKS)
+        v->nlink = 2;
     v->size = kind == FS_NODE_METADATA ? info->xml_size : 0;
+}
+
+/* A disk file: its snapshot's times, its size at that snapshot. */
+static gboolean
+disk_values(FsContext *ctx, const char *domain, const char *id, FsAttrValues *v)
+{
+    g_autofree char *snapshot = NULL;
+    g_autofree char *target = NULL;
+    g_autoptr(GError) error = NULL;
+    SnapSnapshotInfo sinfo;
+
+    if (!fs_attr_disk_id_split(id, &snapshot, &target) ||
+        !snap_engine_snapshot_info(ctx->engine, domain, snapshot, FALSE, NULL, &sinfo))
+        return FALSE;
+    if (!snap_engine_snapshot_disk_size(ctx->engine, domain, snapshot, target, &v->size,
+                                        &error)) {
+        g_debug("%s: %s/disks/%s: %s", domain, snapshot, target, error->message);
+        return FALSE;
+    }
+    v->mtime = sinfo.creation_time;
+    return TRUE;
 }
 
 static gboolean
@@ -78,11 +104,14 @@ attr_values(FsContext *ctx, FsNodeKind kind, const char *domain, const char *sna
     case FS_NODE_SNAPSHOT:
     case FS_NODE_METADATA:
     case FS_NODE_REVERT:
+    case FS_NODE_DISKS:
         if (!snap_engine_snapshot_info(ctx->engine, domain, snapshot, FALSE, NULL,
                                        &sinfo))
             return FALSE;
-        values_of_snapshot(kind, &sinfo, v);
+        values_of_snapshot(ctx, kind, &sinfo, v);
         return TRUE;
+    case FS_NODE_DISK:
+        return disk_values(ctx, domain, snapshot, v);
     case FS_NODE_BY_NAME_LINK: {
         g_autofree char *target = NULL;
 
@@ -163,6 +192,29 @@ lookup_in_domain(FsContext *ctx, const char *domain, const char *name,
     return 0;
 }
 
+static gboolean
+targets_contain(GPtrArray *targets, const char *name)
+{
+    for (guint i = 0; targets != NULL && i < targets->len; i++)
+        if (strcmp(targets->pdata[i], name) == 0)
+            return TRUE;
+    return FALSE;
+}
+
+static int
+lookup_disk(FsContext *ctx, const FsNode *disks, const char *name, FsNodeKind *out_kind,
+            char **out_snapshot)
+{
+    g_autoptr(GPtrArray) targets =
+        snap_engine_snapshot_disks(ctx->engine, disks->domain, disks->snapshot);
+
+    if (!targets_contain(targets, name))
+        return ENOENT;
+    *out_kind = FS_NODE_DISK;
+    *out_snapshot = fs_attr_disk_id(disks->snapshot, name);
+    return 0;
+}
+
 int
 fs_tree_lookup(FsContext *ctx, const FsNode *parent, const char *name,
                FsNodeKind *out_kind, char **out_snapshot)
@@ -184,6 +236,14 @@ fs_tree_lookup(FsContext *ctx, const FsNode *parent, const char *name,
         *out_snapshot = g_strdup(name);
         return 0;
     case FS_NODE_SNAPSHOT:
+        if (ctx->disks != NULL && strcmp(name, "disks") == 0) {
+            if (!snap_engine_snapshot_info(ctx->engine, parent->domain, parent->snapshot,
+                                           FALSE, NULL, NULL))
+                return ENOENT;
+            *out_kind = FS_NODE_DISKS;
+            *out_snapshot = g_strdup(parent->snapshot);
+            return 0;
+        }
         if (strcmp(name, "metadata.xml") == 0 || strcmp(name, "revert") == 0) {
             if (!snap_engine_snapshot_info(ctx->engine, parent->domain, parent->snapshot,
                                            FALSE, NULL, NULL))
@@ -198,6 +258,8 @@ fs_tree_lookup(FsContext *ctx, const FsNode *parent, const char *name,
         *out_kind = FS_NODE_SNAPSHOT;
         *out_snapshot = g_strdup(name);
         return 0;
+    case FS_NODE_DISKS:
+        return lookup_disk(ctx, parent, name, out_kind, out_snapshot);
     default:
         return ENOTDIR;
     }
@@ -260,7 +322,7 @@ add_snapshot_dirs(FsContext *ctx, GPtrArray *entries, const char *domain,
         FsDirEntry *e = dir_entry_new(child->name, FS_NODE_SNAPSHOT, domain, child->name);
         FsAttrValues v;
 
-        values_of_snapshot(FS_NODE_SNAPSHOT, &child->info, &v);
+        values_of_snapshot(ctx, FS_NODE_SNAPSHOT, &child->info, &v);
         fs_attr_fill(FS_NODE_SNAPSHOT, fs_attr_ino(FS_NODE_SNAPSHOT, domain, child->name),
                      &v, ctx->uid, ctx->gid, &e->st);
         g_ptr_array_add(entries, e);
@@ -318,7 +380,24 @@ fs_tree_list(FsContext *ctx, const FsNode *dir, int *out_errno)
         add_statted(ctx, entries, "metadata.xml", FS_NODE_METADATA, dir->domain,
                     dir->snapshot);
         add_statted(ctx, entries, "revert", FS_NODE_REVERT, dir->domain, dir->snapshot);
+        if (ctx->disks != NULL)
+            add_statted(ctx, entries, "disks", FS_NODE_DISKS, dir->domain, dir->snapshot);
         add_snapshot_dirs(ctx, entries, dir->domain, children);
+        break;
+    }
+    case FS_NODE_DISKS: {
+        g_autoptr(GPtrArray) targets =
+            snap_engine_snapshot_disks(ctx->engine, dir->domain, dir->snapshot);
+
+        if (targets == NULL) {
+            *out_errno = ENOENT;
+            return NULL;
+        }
+        for (guint i = 0; i < targets->len; i++) {
+            g_autofree char *id = fs_attr_disk_id(dir->snapshot, targets->pdata[i]);
+
+            add_statted(ctx, entries, targets->pdata[i], FS_NODE_DISK, dir->domain, id);
+        }
         break;
     }
     case FS_NODE_BY_NAME: {

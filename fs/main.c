@@ -68,6 +68,8 @@ usage(const char *prog)
            "nested directories; unmount with fusermount3 -u MOUNTPOINT.\n\n"
            "snaptreefs options:\n"
            "    -o ro                  browse only: every mutation fails with EROFS\n"
+           "    -o disks               SNAP/disks/TARGET: each disk's content at each\n"
+           "                           snapshot, read-only (through qemu-nbd)\n"
            "    -o entry_timeout=SECS  how long the kernel caches names (3600)\n"
            "    -o attr_timeout=SECS   how long the kernel caches attributes (3600)\n"
            "    -o multithread         serve requests from libfuse's worker threads\n"
@@ -149,10 +151,6 @@ main(int argc, char *argv[])
     memset(&cmd, 0, sizeof(cmd));
     if (fuse_opt_parse(&args, &opts, fs_option_spec, fs_option_proc) != 0)
         goto out;
-    if (opts.disks) {
-        fprintf(stderr, "%s: -o disks is not supported in this build\n", argv[0]);
-        goto out;
-    }
     if (fuse_parse_cmdline(&args, &cmd) != 0)
         goto out;
     if (cmd.show_help) {
@@ -192,6 +190,8 @@ main(int argc, char *argv[])
 
     ctx = fs_context_new();
     ctx->read_only = opts.read_only;
+    if (opts.disks)
+        ctx->disks = fs_disks_new();
     if (opts.entry_timeout >= 0)
         ctx->entry_timeout = opts.entry_timeout;
     if (opts.attr_timeout >= 0)
@@ -238,7 +238,9 @@ out_session:
     /* Operations still running reply into the unmounted session, and
      * their changes queue notifications nobody needs any more. Their
      * callbacks use ctx->engine until the engine has drained them, so it
-     * is cleared only after (g_clear_pointer would clear it first). */
+     * is cleared only after (g_clear_pointer would clear it first). The
+     * disk files' readers close before the engine that made them. */
+    g_clear_pointer(&ctx->disks, fs_disks_free);
     snap_engine_free(ctx->engine);
     ctx->engine = NULL;
     g_clear_pointer(&ctx->invalidator, fs_invalidator_free);

@@ -6,6 +6,7 @@ PACKAGES=(
     build-essential meson ninja-build pkg-config
     libfuse3-dev fuse3
     libglib2.0-dev libjson-glib-dev libxml2-dev libxml2-utils
+    libnbd-dev          # reads of disks/ go to qemu-nbd through libnbd
     qemu-utils qemu-system-x86
     libvirt0            # domainsnapshot.rng, for schema validation in tests
     libvirt-clients     # virsh -c test:/// for redefine compatibility tests

@@ -6,7 +6,7 @@
 source "$(dirname "$0")/../lib/common.sh"
 
 DISK_SNAPSHOT=external make_domain e1
-mount_fs
+mount_fs -o disks
 D=$MNT/e1
 BASE=$(image e1)
 
@@ -63,6 +63,13 @@ for s in base:0xa1 base/mid:0xb2 base/mid/c1:0xc3 base/mid/c2:0xd4; do
     snapshot_holds "$D/${s%%:*}" "${s##*:}"
 done
 check_all_images
+
+check "disks/vda of each external snapshot is the content of the image it froze"
+for s in base base/mid base/mid/c1 base/mid/c2; do
+    qemu-img convert -U -O raw "$(frozen "$D/$s")" "$WORKDIR/ref.raw"
+    assert_eq "sha256 of $s/disks/vda" "$(sha256sum <"$WORKDIR/ref.raw")" "$(sha256sum <"$D/$s/disks/vda")"
+done
+rm -f "$WORKDIR/ref.raw"
 
 check "rmdir of mid, whose image two branches rest on, rebases both and keeps their data"
 MID_IMG=$(frozen "$D/base/mid")

@@ -24,11 +24,11 @@ test_snap_codes(void)
         {SNAP_ERROR_NOT_CURRENT, EPERM}, {SNAP_ERROR_BUSY, EBUSY},
         {SNAP_ERROR_QEMU, EIO},          {SNAP_ERROR_UNSUPPORTED, EOPNOTSUPP},
         {SNAP_ERROR_READ_ONLY, EROFS},   {SNAP_ERROR_CANCELLED, EINTR},
-        {SNAP_ERROR_NO_SPACE, ENOSPC},
+        {SNAP_ERROR_NO_SPACE, ENOSPC},   {SNAP_ERROR_STALE, ESTALE},
     };
 
-    /* The table above must cover every code: NO_SPACE is the last one. */
-    g_assert_cmpuint(G_N_ELEMENTS(table), ==, SNAP_ERROR_NO_SPACE + 1);
+    /* The table above must cover every code: STALE is the last one. */
+    g_assert_cmpuint(G_N_ELEMENTS(table), ==, SNAP_ERROR_STALE + 1);
     for (gsize i = 0; i < G_N_ELEMENTS(table); i++) {
         g_test_message("code %d", table[i].code);
         g_assert_cmpint(table[i].code, ==, i);
@@ -39,7 +39,7 @@ test_snap_codes(void)
 static void
 test_snap_unknown_code(void)
 {
-    g_assert_cmpint(errno_of(SNAP_ERROR, SNAP_ERROR_NO_SPACE + 1), ==, EIO);
+    g_assert_cmpint(errno_of(SNAP_ERROR, SNAP_ERROR_STALE + 1), ==, EIO);
     g_assert_cmpint(errno_of(SNAP_ERROR, 1000), ==, EIO);
     g_assert_cmpint(errno_of(SNAP_ERROR, -1), ==, EIO);
 }
