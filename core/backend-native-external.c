@@ -91,7 +91,8 @@ native_offline_revert_overlays(const DomainDef *target, const SnapshotDef *snap,
             return FALSE;
         }
         if (progress != NULL) {
-            g_autofree char *what = g_strdup_printf("qemu-img create overlay %s", e->target);
+            g_autofree char *what =
+                g_strdup_printf("qemu-img create overlay %s", e->target);
 
             progress(what, progress_data);
         }

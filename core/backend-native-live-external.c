@@ -28,8 +28,8 @@ object_node(JsonObject *obj)
 static gboolean
 find_node(QemuVm *vm, const char *file, char **node, char **root, GError **error)
 {
-    g_autoptr(JsonNode) blocks = qemu_vm_execute(vm, "query-block", NULL,
-                                                 COMMAND_TIMEOUT_MS, error);
+    g_autoptr(JsonNode) blocks =
+        qemu_vm_execute(vm, "query-block", NULL, COMMAND_TIMEOUT_MS, error);
     g_autoptr(JsonNode) named = NULL;
     JsonArray *arr;
 
@@ -48,13 +48,13 @@ find_node(QemuVm *vm, const char *file, char **node, char **root, GError **error
                                 ? json_object_get_object_member(ins, "image")
                                 : NULL;
 
-        for (; image != NULL; image = json_object_has_member(image, "backing-image")
-                                          ? json_object_get_object_member(image,
-                                                                          "backing-image")
-                                          : NULL) {
-            if (g_strcmp0(json_object_get_string_member_with_default(image, "filename",
-                                                                     NULL),
-                          file) != 0)
+        for (; image != NULL;
+             image = json_object_has_member(image, "backing-image")
+                         ? json_object_get_object_member(image, "backing-image")
+                         : NULL) {
+            if (g_strcmp0(
+                    json_object_get_string_member_with_default(image, "filename", NULL),
+                    file) != 0)
                 continue;
             if (root)
                 *root = g_strdup(
@@ -69,8 +69,8 @@ find_node(QemuVm *vm, const char *file, char **node, char **root, GError **error
 
     /* The chain's own node names (auto-named "#blockN" for backing files
      * QEMU opened from the image headers). */
-    named = qemu_vm_execute(vm, "query-named-block-nodes",
-                            object_node(json_object_new()), COMMAND_TIMEOUT_MS, error);
+    named = qemu_vm_execute(vm, "query-named-block-nodes", object_node(json_object_new()),
+                            COMMAND_TIMEOUT_MS, error);
     if (named == NULL || !JSON_NODE_HOLDS_ARRAY(named))
         return named != NULL;
     arr = json_node_get_array(named);
@@ -80,9 +80,10 @@ find_node(QemuVm *vm, const char *file, char **node, char **root, GError **error
 
         if (strcmp(drv, "file") == 0 || strcmp(drv, "commit_top") == 0)
             continue;
-        if (g_strcmp0(json_object_get_string_member_with_default(n, "file", NULL), file) ==
-            0) {
-            *node = g_strdup(json_object_get_string_member_with_default(n, "node-name", NULL));
+        if (g_strcmp0(json_object_get_string_member_with_default(n, "file", NULL),
+                      file) == 0) {
+            *node = g_strdup(
+                json_object_get_string_member_with_default(n, "node-name", NULL));
             break;
         }
     }
@@ -132,7 +133,8 @@ run_block_job(QemuVm *vm, const char *command, JsonObject *args, const char *ver
     /* Tests slow jobs down to act while they run (a crash mid-commit). */
     if (g_getenv("SNAPTREEFS_TEST_JOB_SPEED") != NULL)
         json_object_set_int_member(
-            args, "speed", g_ascii_strtoll(g_getenv("SNAPTREEFS_TEST_JOB_SPEED"), NULL, 10));
+            args, "speed",
+            g_ascii_strtoll(g_getenv("SNAPTREEFS_TEST_JOB_SPEED"), NULL, 10));
     on_block_job_progress(0, 0, &p);
     return qemu_vm_run_job(vm, command, object_node(args), job_id, BLOCK_JOB_TIMEOUT_MS,
                            on_block_job_progress, &p, NULL, error);
@@ -208,8 +210,7 @@ wait_migration(QemuVm *vm, GError **error)
         if (info == NULL)
             return FALSE;
         obj = JSON_NODE_HOLDS_OBJECT(info) ? json_node_get_object(info) : NULL;
-        status = obj ? json_object_get_string_member_with_default(obj, "status", "")
-                     : "";
+        status = obj ? json_object_get_string_member_with_default(obj, "status", "") : "";
         if (strcmp(status, "completed") == 0)
             return TRUE;
         if (strcmp(status, "failed") == 0 || strcmp(status, "cancelled") == 0) {
@@ -298,7 +299,8 @@ snapshot_disks(QemuVm *vm, const DomainDef *dom, const SnapshotDef *snap,
     }
     if (progress != NULL)
         progress("blockdev-snapshot-sync", progress_data);
-    ret = qemu_vm_execute(vm, "transaction", object_node(args), COMMAND_TIMEOUT_MS, error);
+    ret =
+        qemu_vm_execute(vm, "transaction", object_node(args), COMMAND_TIMEOUT_MS, error);
     return ret != NULL;
 }
 
@@ -318,8 +320,8 @@ native_live_save_external(QemuVm *vm, const DomainDef *dom, const SnapshotDef *s
      * its memory is written and the overlays start. */
     if (with_memory && was_running && !native_live_set_running(vm, FALSE, error))
         return FALSE;
-    if ((!with_memory || save_memory(vm, snap->memory_file, progress, progress_data,
-                                     error)) &&
+    if ((!with_memory ||
+         save_memory(vm, snap->memory_file, progress, progress_data, error)) &&
         snapshot_disks(vm, dom, snap, progress, progress_data, error)) {
         if (with_memory && was_running)
             return native_live_set_running(vm, TRUE, error);

@@ -54,8 +54,9 @@ gboolean native_offline_revert_overlays(const DomainDef *target, const SnapshotD
                                         const char *state_dir, SnapProgressFunc progress,
                                         gpointer progress_data, GError **error);
 
-gboolean native_offline_commit(const char *top, const char *base, SnapProgressFunc progress,
-                               gpointer progress_data, GError **error);
+gboolean native_offline_commit(const char *top, const char *base,
+                               SnapProgressFunc progress, gpointer progress_data,
+                               GError **error);
 
 gboolean native_offline_rebase(const char *file, const char *backing,
                                const char *backing_format, gboolean unsafe,

@@ -124,8 +124,7 @@ typedef struct {
      * changes, for a @backing that holds what the old one held. */
     gboolean (*rebase)(SnapBackend *self, const DomainDef *dom, const char *file,
                        const char *backing, const char *backing_format, gboolean unsafe,
-                       SnapProgressFunc progress, gpointer progress_data,
-                       GError **error);
+                       SnapProgressFunc progress, gpointer progress_data, GError **error);
 
     /* Removes an image (or memory) file that nothing uses any more; absent
      * is success. */

@@ -205,8 +205,9 @@ snap_journal_read(const char *state_dir, const char *domain, GError **error)
             g_ptr_array_add(journal->disks, g_strdup(json_node_get_string(n)));
     }
     journal->steps = g_ptr_array_new_with_free_func((GDestroyNotify)g_strfreev);
-    arr = json_object_has_member(obj, "steps") ? json_object_get_array_member(obj, "steps")
-                                               : NULL;
+    arr = json_object_has_member(obj, "steps")
+              ? json_object_get_array_member(obj, "steps")
+              : NULL;
     for (guint i = 0; arr && i < json_array_get_length(arr); i++) {
         JsonArray *step = json_array_get_array_element(arr, i);
         g_autoptr(GStrvBuilder) sb = g_strv_builder_new();

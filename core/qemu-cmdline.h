@@ -16,8 +16,8 @@ char *qemu_run_socket(const char *state_dir, const char *domain);
 char *qemu_disk_node(guint index);
 
 typedef struct {
-    gboolean paused; /* -S: started with its CPUs stopped */
-    gboolean kvm;    /* -accel kvm, else tcg */
+    gboolean paused;   /* -S: started with its CPUs stopped */
+    gboolean kvm;      /* -accel kvm, else tcg */
     gboolean incoming; /* -incoming defer: memory comes by migrate-incoming */
 } QemuLaunch;
 

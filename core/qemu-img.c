@@ -103,8 +103,9 @@ qemu_img_run_full(const char *const *args, char **out, QemuImgProgressFunc progr
 
         if (*msg)
             g_set_error_literal(error, SNAP_ERROR,
-                                strstr(msg, g_strerror(ENOSPC)) != NULL ? SNAP_ERROR_NO_SPACE
-                                                                        : SNAP_ERROR_QEMU,
+                                strstr(msg, g_strerror(ENOSPC)) != NULL
+                                    ? SNAP_ERROR_NO_SPACE
+                                    : SNAP_ERROR_QEMU,
                                 msg);
         else
             g_set_error(error, SNAP_ERROR, SNAP_ERROR_QEMU,
@@ -270,8 +271,8 @@ qemu_img_backing(const char *file, char **backing, char **backing_format,
         *backing = g_strdup(name);
     }
     if (backing_format)
-        *backing_format = g_strdup(
-            json_object_get_string_member_with_default(obj, "backing-filename-format", NULL));
+        *backing_format = g_strdup(json_object_get_string_member_with_default(
+            obj, "backing-filename-format", NULL));
     return TRUE;
 }
 
@@ -279,8 +280,8 @@ gboolean
 qemu_img_create_overlay(const char *file, const char *backing, const char *backing_format,
                         GError **error)
 {
-    const char *args[] = {"create", "-q", "-f", "qcow2", "-b", backing,
-                          "-F", backing_format, file, NULL};
+    const char *args[] = {"create", "-q", "-f",           "qcow2", "-b",
+                          backing,  "-F", backing_format, file,    NULL};
 
     return qemu_img_run(args, NULL, NULL, error);
 }
@@ -292,7 +293,7 @@ qemu_img_commit(const char *top, const char *base, QemuImgProgressFunc progress,
     /* Tests slow a commit down to act while it runs. */
     const char *rate = g_getenv("SNAPTREEFS_TEST_JOB_SPEED");
     const char *args[] = {"commit", progress ? "-p" : "-q", "-d", "-b", base,
-                          top, rate ? "-r" : NULL, rate, NULL};
+                          top,      rate ? "-r" : NULL,     rate, NULL};
 
     if (rate != NULL) {
         args[5] = "-r";
@@ -348,8 +349,8 @@ qemu_img_chain(const char *file, GPtrArray **files, GPtrArray **formats,
     arr = json_node_get_array(root);
     for (guint i = 0; i < json_array_get_length(arr); i++) {
         JsonObject *o = json_array_get_object_element(arr, i);
-        const char *name = o ? json_object_get_string_member_with_default(o, "filename", NULL)
-                             : NULL;
+        const char *name =
+            o ? json_object_get_string_member_with_default(o, "filename", NULL) : NULL;
 
         if (name == NULL) {
             g_set_error(error, SNAP_ERROR, SNAP_ERROR_QEMU,
@@ -357,8 +358,8 @@ qemu_img_chain(const char *file, GPtrArray **files, GPtrArray **formats,
             return FALSE;
         }
         g_ptr_array_add(f, g_strdup(name));
-        g_ptr_array_add(fmt,
-                        g_strdup(json_object_get_string_member_with_default(o, "format", "raw")));
+        g_ptr_array_add(fmt, g_strdup(json_object_get_string_member_with_default(
+                                 o, "format", "raw")));
     }
     *files = g_steal_pointer(&f);
     if (formats)

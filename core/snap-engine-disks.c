@@ -111,7 +111,7 @@ disk_sources_at(const DomainDef *dom, const SnapshotDef *def)
             src->target = g_strdup(e->target);
             src->image = g_strdup(e->frozen);
             src->format = g_strcmp0(e->frozen_format, "raw") == 0 ? DISK_FORMAT_RAW
-                                                                 : DISK_FORMAT_QCOW2;
+                                                                  : DISK_FORMAT_QCOW2;
             g_ptr_array_add(out, src);
         }
     }

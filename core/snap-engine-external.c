@@ -98,8 +98,8 @@ snap_ext_reserve_create(SnapDomain *dom, SnapshotDef *def, GPtrArray *files,
             continue;
         disk = snap_disk_resolve(dom->def, sd->name);
         if (disk == NULL || disk->source == NULL) {
-            g_set_error(error, SNAP_ERROR, SNAP_ERROR_INVALID, "domain '%s' has no disk '%s'",
-                        dom->name, sd->name);
+            g_set_error(error, SNAP_ERROR, SNAP_ERROR_INVALID,
+                        "domain '%s' has no disk '%s'", dom->name, sd->name);
             goto fail;
         }
         dir = g_path_get_dirname(disk->source);
@@ -170,7 +170,8 @@ snap_ext_revert_target(SnapDomain *dom, const SnapshotDef *snap, GPtrArray *file
 
     if (ext == NULL)
         return NULL;
-    target = domain_def_parse(snap->domain_xml, strlen(snap->domain_xml), state_dir, error);
+    target =
+        domain_def_parse(snap->domain_xml, strlen(snap->domain_xml), state_dir, error);
     if (target == NULL)
         return NULL;
     if (g_strcmp0(target->name, dom->name) != 0) {
@@ -187,8 +188,8 @@ snap_ext_revert_target(SnapDomain *dom, const SnapshotDef *snap, GPtrArray *file
 
         if (!g_file_test(e->frozen, G_FILE_TEST_EXISTS)) {
             g_set_error(error, SNAP_ERROR, SNAP_ERROR_QEMU,
-                        "disk %s: '%s', the image of snapshot '%s', is missing", e->target,
-                        e->frozen, snap->name);
+                        "disk %s: '%s', the image of snapshot '%s', is missing",
+                        e->target, e->frozen, snap->name);
             goto fail;
         }
         file = snap_external_reserve_file(dir, dom->name, e->target, snap->name, "qcow2",
@@ -283,8 +284,8 @@ cached_link_free(gpointer data)
 static gboolean
 link_matches(const CachedLink *link, const GStatBuf *st)
 {
-    return link->dev == st->st_dev && link->ino == st->st_ino && link->size == st->st_size &&
-           link->mtime.tv_sec == st->st_mtim.tv_sec &&
+    return link->dev == st->st_dev && link->ino == st->st_ino &&
+           link->size == st->st_size && link->mtime.tv_sec == st->st_mtim.tv_sec &&
            link->mtime.tv_nsec == st->st_mtim.tv_nsec;
 }
 
@@ -293,7 +294,8 @@ static void
 remember_chain(SnapDomain *dom, GPtrArray *chain)
 {
     if (dom->chains == NULL)
-        dom->chains = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, cached_link_free);
+        dom->chains =
+            g_hash_table_new_full(g_str_hash, g_str_equal, g_free, cached_link_free);
     for (guint i = 0; i < chain->len; i++) {
         SnapImageLayer *layer = chain->pdata[i];
         CachedLink *link;
@@ -331,8 +333,8 @@ backing_of(SnapDomain *dom, const char *file, char **backing, GError **error)
         if (chain == NULL)
             return FALSE;
         remember_chain(dom, chain);
-        *backing = chain->len > 1 ? g_strdup(((SnapImageLayer *)chain->pdata[1])->file)
-                                  : NULL;
+        *backing =
+            chain->len > 1 ? g_strdup(((SnapImageLayer *)chain->pdata[1])->file) : NULL;
         return TRUE;
     }
     *backing = g_strdup(link->backing);
@@ -508,8 +510,8 @@ plan_disk(SnapDomain *dom, SnapExtDisk *e, GPtrArray *defs, GPtrArray *steps,
             below_format = ((SnapImageLayer *)layers->pdata[1])->format;
         }
         for (guint i = 0; i < children->len; i++)
-            add_step(steps, "rebase", children->pdata[i], below ? below : "", below_format,
-                     NULL);
+            add_step(steps, "rebase", children->pdata[i], below ? below : "",
+                     below_format, NULL);
         add_step(steps, "remove", e->frozen, NULL, NULL, NULL);
     }
     return TRUE;
@@ -519,7 +521,8 @@ GPtrArray *
 snap_ext_plan_delete(SnapDomain *dom, SnapNode *node, const SnapshotDef *snap,
                      GError **error)
 {
-    g_autoptr(GPtrArray) steps = g_ptr_array_new_with_free_func((GDestroyNotify)g_strfreev);
+    g_autoptr(GPtrArray) steps =
+        g_ptr_array_new_with_free_func((GDestroyNotify)g_strfreev);
     g_autoptr(GPtrArray) ext = snap_external_disks(snap, dom->engine->state_dir, error);
     g_autoptr(GPtrArray) defs = NULL;
 

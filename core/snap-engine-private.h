@@ -25,8 +25,8 @@ struct _SnapDomain {
     ErrorLog *errors;
     char *job; /* the `job` file; "" when idle */
     gint64 mtime;
-    GThreadPool *pool; /* max 1 thread: one operation at a time */
-    GPtrArray *early;  /* ops submitted before snap_engine_start() */
+    GThreadPool *pool;  /* max 1 thread: one operation at a time */
+    GPtrArray *early;   /* ops submitted before snap_engine_start() */
     GHashTable *chains; /* image file -> its backing, cached (worker only) */
 };
 

@@ -521,7 +521,8 @@ static gboolean
 write_domain_file(SnapDomain *dom, const char *xml, GError **error)
 {
     g_autofree char *file = g_strconcat(dom->name, ".xml", NULL);
-    g_autofree char *path = g_build_filename(dom->engine->state_dir, "domains", file, NULL);
+    g_autofree char *path =
+        g_build_filename(dom->engine->state_dir, "domains", file, NULL);
 
     return snap_store_write_atomic(path, xml, strlen(xml), error);
 }
@@ -545,8 +546,8 @@ set_domain_def(SnapOp *op, DomainDef *def, char *def_xml)
  * creates or frees in "disks", its plan (or the metadata to write) in
  * "steps". */
 static gboolean
-journal_intent_files(SnapOp *op, const char *what, const char *snapshot,
-                     GPtrArray *files, GPtrArray *steps, guint done, GError **error)
+journal_intent_files(SnapOp *op, const char *what, const char *snapshot, GPtrArray *files,
+                     GPtrArray *steps, guint done, GError **error)
 {
     return snap_journal_write_steps(op->engine->state_dir, op->dom->name, what, snapshot,
                                     files, steps, done, error);
@@ -884,7 +885,8 @@ image_changed(const char *file, const GStatBuf *before)
 
     if (g_stat(file, &now) < 0)
         return TRUE;
-    return now.st_size != before->st_size || now.st_mtim.tv_sec != before->st_mtim.tv_sec ||
+    return now.st_size != before->st_size ||
+           now.st_mtim.tv_sec != before->st_mtim.tv_sec ||
            now.st_mtim.tv_nsec != before->st_mtim.tv_nsec;
 }
 
@@ -931,10 +933,11 @@ delete_external_data(SnapOp *op, SnapNode *node, const SnapshotDef *def,
              * step leaves each image showing what it showed. */
             journal_clear(op);
             if (g_strcmp0(step[0], "commit") == 0 && image_changed(step[2], &before)) {
-                g_autofree char *msg = g_strdup_printf(
-                    "its image '%s' was partly merged with '%s', which still rests on it: "
-                    "%s",
-                    step[2], step[1], (*error)->message);
+                g_autofree char *msg =
+                    g_strdup_printf("its image '%s' was partly merged with '%s', which "
+                                    "still rests on it: "
+                                    "%s",
+                                    step[2], step[1], (*error)->message);
 
                 g_clear_error(error);
                 g_set_error_literal(error, MERGE_PARTIAL, 0, msg);
@@ -1008,8 +1011,8 @@ delete_one_full(SnapOp *op, const char *name, gboolean metadata_only,
             return FALSE;
         }
         if (!metadata_only &&
-            !engine->backend->ops->delete (engine->backend, dom->def, def, op_progress, op,
-                                           NULL, error)) {
+            !engine->backend->ops->delete (engine->backend, dom->def, def, op_progress,
+                                           op, NULL, error)) {
             snap_engine_disks_unretire(engine, dom->name, name);
             journal_clear(op);
             return FALSE;
@@ -1209,7 +1212,8 @@ revert_external(SnapOp *op, const SnapshotDef *def, SnapRevertFlags flags,
     SnapEngine *engine = op->engine;
     SnapDomain *dom = op->dom;
     g_autoptr(GPtrArray) files = g_ptr_array_new_with_free_func(g_free);
-    g_autoptr(GPtrArray) steps = g_ptr_array_new_with_free_func((GDestroyNotify)g_strfreev);
+    g_autoptr(GPtrArray) steps =
+        g_ptr_array_new_with_free_func((GDestroyNotify)g_strfreev);
     g_autoptr(GPtrArray) abandoned = NULL;
     g_autoptr(DomainDef) target = snap_ext_revert_target(dom, def, files, error);
     g_autofree char *target_xml = NULL;
@@ -1219,7 +1223,8 @@ revert_external(SnapOp *op, const SnapshotDef *def, SnapRevertFlags flags,
     target_xml = domain_def_format(target);
     abandoned = snap_ext_abandoned(dom, dom->def, target);
     for (guint i = 0; i < abandoned->len; i++)
-        g_ptr_array_add(steps, g_strdupv((char *[]){"abandon", abandoned->pdata[i], NULL}));
+        g_ptr_array_add(steps,
+                        g_strdupv((char *[]){"abandon", abandoned->pdata[i], NULL}));
     g_ptr_array_add(steps, g_strdupv((char *[]){"domain", target_xml, NULL}));
     if (!journal_intent_files(op, "revert", def->name, files, steps, 0, error)) {
         snap_ext_discard(files);
@@ -1292,10 +1297,9 @@ do_revert(SnapOp *op, SnapNode *node, SnapRevertFlags flags, GError **error)
     } else {
         if (!journal_intent(op, "revert", dom->def, def, error))
             return FALSE;
-        if (!engine->backend->ops->revert(engine->backend, dom->def,
-                                          new_def ? new_def : dom->def, restart, def,
-                                          flags, op_progress, op, op->cancellable,
-                                          error)) {
+        if (!engine->backend->ops->revert(
+                engine->backend, dom->def, new_def ? new_def : dom->def, restart, def,
+                flags, op_progress, op, op->cancellable, error)) {
             journal_clear(op);
             return FALSE;
         }
@@ -1542,7 +1546,8 @@ recover_external_revert(SnapOp *op, SnapJournal *j, SnapNode *node, GPtrArray *p
     for (guint i = 0; i < j->steps->len; i++) {
         char **step = j->steps->pdata[i];
 
-        if (g_strcmp0(step[0], "abandon") == 0 && g_file_test(step[1], G_FILE_TEST_EXISTS))
+        if (g_strcmp0(step[0], "abandon") == 0 &&
+            g_file_test(step[1], G_FILE_TEST_EXISTS))
             g_ptr_array_add(abandoned, g_strdup(step[1]));
     }
     drop_abandoned(op, abandoned);

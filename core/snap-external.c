@@ -65,7 +65,8 @@ find_disk(const DomainDef *dom, const char *name)
 GPtrArray *
 snap_external_disks(const SnapshotDef *snap, const char *base_dir, GError **error)
 {
-    g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func((GDestroyNotify)snap_ext_disk_free);
+    g_autoptr(GPtrArray) out =
+        g_ptr_array_new_with_free_func((GDestroyNotify)snap_ext_disk_free);
     g_autoptr(DomainDef) dom = NULL;
 
     if (!snap_external_is_external(snap))
