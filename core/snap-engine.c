@@ -10,6 +10,7 @@
 
 #include <glib/gstdio.h>
 
+#include "domain-removal.h"
 #include "journal.h"
 #include "qemu-img.h"
 #include "snap-disks.h"
@@ -30,6 +31,7 @@ typedef enum {
     OP_RECOVER,
     OP_RECONCILE,
     OP_FLUSH,
+    OP_UNDEFINE,
 } OpKind;
 
 typedef struct {
@@ -79,6 +81,8 @@ enum {
     OP_CANCELLED,
 };
 
+static SnapDomain *find_domain(SnapEngine *engine, const char *domain);
+
 static void
 pending_change_clear(gpointer data)
 {
@@ -113,7 +117,7 @@ snap_op_new(SnapEngine *engine, OpKind kind, const char *domain,
     op->kind = kind;
     op->engine = engine;
     op->domain_name = g_strdup(domain);
-    op->dom = domain ? g_hash_table_lookup(engine->domains, domain) : NULL;
+    op->dom = find_domain(engine, domain);
     op->cancellable = cancellable ? g_object_ref(cancellable) : NULL;
     op->done = done;
     op->user_data = user_data;
@@ -846,6 +850,111 @@ op_delete(SnapOp *op, GError **error)
     return TRUE;
 }
 
+/* ---- undefine ------------------------------------------------------------------ */
+
+static const char *
+undefine_word(SnapUndefineMode mode)
+{
+    return mode == SNAP_UNDEFINE_FULL ? "full" : "metadata";
+}
+
+/* The domain leaves the table (readers no longer find it) and its worker
+ * answers NOT_FOUND from now on; its memory stays until the engine goes. */
+static void
+unlink_domain(SnapOp *op)
+{
+    SnapEngine *engine = op->engine;
+    SnapDomain *dom = op->dom;
+
+    g_rw_lock_writer_lock(&engine->lock);
+    g_hash_table_steal(engine->domains, dom->name);
+    dom->removed = TRUE;
+    g_ptr_array_add(engine->removed, dom);
+    g_rw_lock_writer_unlock(&engine->lock);
+    snap_op_change(op, SNAP_CHANGE_DOMAIN_REMOVED, NULL, NULL, NULL);
+}
+
+/* The files of a full removal that no other domain's definition names. */
+static GPtrArray *
+undefine_files(SnapOp *op)
+{
+    SnapEngine *engine = op->engine;
+    SnapDomain *dom = op->dom;
+    g_autoptr(GPtrArray) nodes = snap_tree_list(dom->tree, NULL, SNAP_LIST_ALL);
+    g_autoptr(GPtrArray) xmls = g_ptr_array_new();
+    g_autoptr(GPtrArray) named = NULL;
+    GPtrArray *files = g_ptr_array_new_with_free_func(g_free);
+    GHashTableIter iter;
+    gpointer value;
+
+    for (guint i = 0; i < nodes->len; i++)
+        g_ptr_array_add(xmls, ((SnapNode *)nodes->pdata[i])->xml);
+    named = domain_removal_files(dom->def, xmls, engine->state_dir);
+    for (guint i = 0; i < named->len; i++) {
+        const char *file = named->pdata[i];
+        const char *other = NULL;
+
+        g_rw_lock_reader_lock(&engine->lock);
+        g_hash_table_iter_init(&iter, engine->domains);
+        while (other == NULL && g_hash_table_iter_next(&iter, NULL, &value)) {
+            SnapDomain *od = value;
+
+            for (guint j = 0; od != dom && j < od->def->disks->len; j++)
+                if (g_strcmp0(((DomainDisk *)od->def->disks->pdata[j])->source, file) == 0)
+                    other = od->name;
+        }
+        g_rw_lock_reader_unlock(&engine->lock);
+        if (other != NULL)
+            g_debug("%s: undefine full keeps '%s': domain %s uses it", dom->name, file,
+                    other);
+        else
+            g_ptr_array_add(files, g_strdup(file));
+    }
+    return files;
+}
+
+/* The journaled steps of an undefine, also what recovery repeats:
+ * snapshot metadata, @files, the definition (from here the domain no
+ * longer loads), run files, and last the intent itself. */
+static gboolean
+undefine_steps(SnapOp *op, GPtrArray *files, GError **error)
+{
+    SnapEngine *engine = op->engine;
+    SnapDomain *dom = op->dom;
+
+    if (!domain_removal_run(engine->state_dir, dom->name, files, error))
+        return FALSE;
+    if (!snap_journal_unlink(engine->state_dir, dom->name, error))
+        return FALSE;
+    unlink_domain(op);
+    return TRUE;
+}
+
+static gboolean
+op_undefine(SnapOp *op, GError **error)
+{
+    SnapDomain *dom = op->dom;
+    SnapUndefineMode mode = (SnapUndefineMode)op->flags;
+    g_autoptr(GPtrArray) files = NULL;
+
+    if (domain_state(op->engine, dom) != SNAP_DOMAIN_SHUTOFF) {
+        g_set_error(error, SNAP_ERROR, SNAP_ERROR_BUSY,
+                    "domain %s is not shut off; stop it (write destroy or shutdown to "
+                    "state) before undefining it",
+                    dom->name);
+        return FALSE;
+    }
+    if (!check_cancelled(op, error))
+        return FALSE;
+    files = mode == SNAP_UNDEFINE_FULL ? undefine_files(op)
+                                       : g_ptr_array_new_with_free_func(g_free);
+    if (!snap_journal_write(op->engine->state_dir, dom->name, "undefine",
+                            undefine_word(mode), files, error))
+        return FALSE;
+    /* From here a failure keeps the intent: the next start finishes it. */
+    return undefine_steps(op, files, error);
+}
+
 /* ---- revert ----------------------------------------------------------------------- */
 
 /* libvirt's rule for REVERT_FORCE: loading a live snapshot into a running
@@ -1059,6 +1168,15 @@ op_recover(SnapOp *op)
         }
         return;
     }
+    if (g_str_equal(j->op, "undefine")) {
+        /* The domain goes: nothing is left to report into. */
+        if (undefine_steps(op, j->disks, &error))
+            g_debug("%s: recovered: finished the interrupted undefine (%s)", dom->name,
+                    j->snapshot);
+        else
+            snap_op_report(op, "start", error->message);
+        return;
+    }
     node = snap_tree_lookup(dom->tree, j->snapshot);
     if (g_str_equal(j->op, "create")) {
         g_autofree char *path =
@@ -1124,6 +1242,12 @@ op_run(SnapOp *op)
     g_autoptr(GError) error = NULL;
     gboolean ok = TRUE;
 
+    if (op->dom != NULL && op->dom->removed && op->kind != OP_FLUSH) {
+        g_set_error(&error, SNAP_ERROR, SNAP_ERROR_NOT_FOUND, "domain '%s' was undefined",
+                    op->dom->name);
+        op_finish(op, op->opname != NULL ? error : NULL);
+        return;
+    }
     switch (op->kind) {
     case OP_CREATE:
         ok = op_create(op, &error);
@@ -1147,6 +1271,9 @@ op_run(SnapOp *op)
         snap_engine_reconcile_domain(op);
         break;
     case OP_FLUSH:
+        break;
+    case OP_UNDEFINE:
+        ok = op_undefine(op, &error);
         break;
     }
     if (!ok && error == NULL)
@@ -1479,10 +1606,19 @@ load_domain(SnapEngine *engine, const char *path, const char *name)
     g_hash_table_insert(engine->domains, dom->name, dom);
 }
 
+/* An undefined domain leaves the table but is not freed before the
+ * engine is, so a pointer found here stays valid. */
 static SnapDomain *
 find_domain(SnapEngine *engine, const char *domain)
 {
-    return domain ? g_hash_table_lookup(engine->domains, domain) : NULL;
+    SnapDomain *dom;
+
+    if (domain == NULL)
+        return NULL;
+    g_rw_lock_reader_lock(&engine->lock);
+    dom = g_hash_table_lookup(engine->domains, domain);
+    g_rw_lock_reader_unlock(&engine->lock);
+    return dom;
 }
 
 /* A domain's run state changed by itself (QEMU's events, or QEMU exiting):
@@ -1532,6 +1668,39 @@ attach_all(SnapEngine *engine)
     }
 }
 
+/* An undefine that a crash interrupted after the definition went (its
+ * commit point) leaves an intent no loaded domain will read: finish it
+ * here, so that no later domain of that name inherits it. Its image files
+ * went before the definition did and are not touched again. */
+static void
+finish_orphan_undefines(SnapEngine *engine)
+{
+    g_autofree char *dir = g_build_filename(engine->state_dir, "journal", NULL);
+    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+    const char *file;
+
+    while (d && (file = g_dir_read_name(d)) != NULL) {
+        g_autofree char *name = NULL;
+        g_autoptr(SnapJournal) j = NULL;
+        g_autoptr(GError) error = NULL;
+
+        if (file[0] == '.' || !g_str_has_suffix(file, ".json"))
+            continue;
+        name = g_strndup(file, strlen(file) - 5);
+        if (g_hash_table_contains(engine->domains, name))
+            continue;
+        j = snap_journal_read(engine->state_dir, name, NULL);
+        if (j == NULL || !g_str_equal(j->op, "undefine"))
+            continue;
+        if (!domain_removal_run(engine->state_dir, name, NULL, &error) ||
+            !snap_journal_unlink(engine->state_dir, name, &error))
+            g_debug("%s: finishing the interrupted undefine: %s", name, error->message);
+        else
+            g_debug("%s: recovered: finished the interrupted undefine (%s)", name,
+                    j->snapshot);
+    }
+}
+
 SnapEngine *
 snap_engine_new(const char *state_dir, const SnapEngineOptions *opts, GError **error)
 {
@@ -1554,6 +1723,7 @@ snap_engine_new(const char *state_dir, const SnapEngineOptions *opts, GError **e
     g_mutex_init(&engine->start_lock);
     engine->domains =
         g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)domain_free);
+    engine->removed = g_ptr_array_new_with_free_func((GDestroyNotify)domain_free);
     engine->backend = snap_backend_native_new(engine->state_dir);
     engine->backend->ops->set_event_func(engine->backend, on_backend_event, engine);
 
@@ -1568,6 +1738,8 @@ snap_engine_new(const char *state_dir, const SnapEngineOptions *opts, GError **e
         name = g_strndup(file, strlen(file) - 4);
         load_domain(engine, path, name);
     }
+    if (!engine->opts.read_only)
+        finish_orphan_undefines(engine);
     attach_all(engine);
 #ifdef __GLIBC__
     /* The parse buffers freed above, many in the loader threads' arenas,
@@ -1577,9 +1749,29 @@ snap_engine_new(const char *state_dir, const SnapEngineOptions *opts, GError **e
     return engine;
 }
 
+/* Every domain in the table and every undefined one, for the loops that
+ * run while workers may undefine (and so unlink) a domain. */
+static GPtrArray *
+all_domains(SnapEngine *engine)
+{
+    GPtrArray *doms = g_ptr_array_new();
+    GHashTableIter iter;
+    gpointer value;
+
+    g_rw_lock_reader_lock(&engine->lock);
+    g_hash_table_iter_init(&iter, engine->domains);
+    while (g_hash_table_iter_next(&iter, NULL, &value))
+        g_ptr_array_add(doms, value);
+    for (guint i = 0; i < engine->removed->len; i++)
+        g_ptr_array_add(doms, engine->removed->pdata[i]);
+    g_rw_lock_reader_unlock(&engine->lock);
+    return doms;
+}
+
 void
 snap_engine_start(SnapEngine *engine)
 {
+    g_autoptr(GPtrArray) doms = NULL;
     GHashTableIter iter;
     gpointer value;
 
@@ -1611,10 +1803,11 @@ snap_engine_start(SnapEngine *engine)
                 snap_op_new(engine, OP_RECONCILE, dom->name, NULL, NULL, NULL));
     }
     /* Pushed under the lock, so nothing submitted from now on can
-     * overtake what waited for the start. */
-    g_hash_table_iter_init(&iter, engine->domains);
-    while (g_hash_table_iter_next(&iter, NULL, &value)) {
-        SnapDomain *dom = value;
+     * overtake what waited for the start. Once pushed, a recovery may
+     * undefine its domain: the loops go over a copy of the table. */
+    doms = all_domains(engine);
+    for (guint d = 0; d < doms->len; d++) {
+        SnapDomain *dom = doms->pdata[d];
 
         if (dom->pool == NULL)
             continue;
@@ -1625,9 +1818,8 @@ snap_engine_start(SnapEngine *engine)
     engine->started = TRUE;
     g_mutex_unlock(&engine->start_lock);
 
-    g_hash_table_iter_init(&iter, engine->domains);
-    while (g_hash_table_iter_next(&iter, NULL, &value)) {
-        SnapDomain *dom = value;
+    for (guint d = 0; d < doms->len; d++) {
+        SnapDomain *dom = doms->pdata[d];
 
         for (guint i = 0; i < dom->early->len; i++)
             op_run(dom->early->pdata[i]);
@@ -1638,14 +1830,14 @@ snap_engine_start(SnapEngine *engine)
 void
 snap_engine_free(SnapEngine *engine)
 {
-    GHashTableIter iter;
-    gpointer value;
+    g_autoptr(GPtrArray) doms = NULL;
 
     if (engine == NULL)
         return;
-    g_hash_table_iter_init(&iter, engine->domains);
-    while (g_hash_table_iter_next(&iter, NULL, &value)) {
-        SnapDomain *dom = value;
+    /* A worker still running may undefine its domain meanwhile. */
+    doms = all_domains(engine);
+    for (guint d = 0; d < doms->len; d++) {
+        SnapDomain *dom = doms->pdata[d];
 
         if (dom->pool)
             g_thread_pool_free(dom->pool, FALSE, TRUE);
@@ -1661,6 +1853,7 @@ snap_engine_free(SnapEngine *engine)
     /* The backend's watchers report to the domains: they stop first. */
     snap_backend_free(engine->backend);
     g_hash_table_destroy(engine->domains);
+    g_ptr_array_unref(engine->removed);
     g_rw_lock_clear(&engine->lock);
     g_mutex_clear(&engine->start_lock);
     g_free(engine->state_dir);
@@ -1692,9 +1885,11 @@ snap_engine_list_domains(SnapEngine *engine)
     GHashTableIter iter;
     gpointer key;
 
+    g_rw_lock_reader_lock(&engine->lock);
     g_hash_table_iter_init(&iter, engine->domains);
     while (g_hash_table_iter_next(&iter, &key, NULL))
         g_ptr_array_add(names, g_strdup(key));
+    g_rw_lock_reader_unlock(&engine->lock);
     g_ptr_array_sort(names, str_ptr_cmp);
     return names;
 }
@@ -2067,6 +2262,19 @@ snap_engine_domain_action_async(SnapEngine *engine, const char *domain,
 
     op->action = action;
     op->opname = g_strdup_printf("state %s", action_word(action));
+    if (op_precheck(op))
+        return;
+    op_submit(op);
+}
+
+void
+snap_engine_undefine_async(SnapEngine *engine, const char *domain, SnapUndefineMode mode,
+                           GCancellable *cancellable, SnapDoneFunc done, gpointer user_data)
+{
+    SnapOp *op = snap_op_new(engine, OP_UNDEFINE, domain, cancellable, done, user_data);
+
+    op->flags = mode;
+    op->opname = g_strdup_printf("undefine %s", undefine_word(mode));
     if (op_precheck(op))
         return;
     op_submit(op);

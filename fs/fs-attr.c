@@ -20,6 +20,8 @@ static const struct {
     [FS_NODE_SNAPSHOT] = {NULL, S_IFDIR | 0755},
     [FS_NODE_METADATA] = {"metadata.xml", S_IFREG | 0444},
     [FS_NODE_REVERT] = {"revert", S_IFREG | 0200},
+    [FS_NODE_FORGET] = {".forget", S_IFREG | 0200},
+    [FS_NODE_UNDEFINE] = {".undefine", S_IFREG | 0200},
 };
 
 const char *

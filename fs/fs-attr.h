@@ -22,6 +22,8 @@ typedef enum {
     FS_NODE_SNAPSHOT,     /* a snapshot's directory */
     FS_NODE_METADATA,     /* SNAP/metadata.xml */
     FS_NODE_REVERT,       /* SNAP/revert */
+    FS_NODE_FORGET,       /* NAME/.forget: metadata-only delete */
+    FS_NODE_UNDEFINE,     /* NAME/.undefine: remove the domain */
 } FsNodeKind;
 
 /* The variable part of a node's attributes, read from the engine. */

@@ -118,6 +118,21 @@ fs_invalidator_inode_now(FsInvalidator *inval, fuse_ino_t ino, off_t off)
 }
 
 void
+fs_invalidator_entry_now(FsInvalidator *inval, fuse_ino_t parent, const char *name)
+{
+    int r;
+
+    if (inval->se == NULL) {
+        fs_invalidator_entry(inval, parent, name);
+        return;
+    }
+    r = fuse_lowlevel_notify_inval_entry(inval->se, parent, name, strlen(name));
+    if (r != 0 && r != -ENOENT)
+        g_debug("invalidate entry %" G_GUINT64_FORMAT " %s: %s", (guint64)parent, name,
+                g_strerror(-r));
+}
+
+void
 fs_invalidator_inode(FsInvalidator *inval, fuse_ino_t ino, off_t off)
 {
     InvalItem *item = g_new0(InvalItem, 1);

@@ -38,4 +38,11 @@ void fs_invalidator_inode(FsInvalidator *inval, fuse_ino_t ino, off_t off);
  * FUSE request handler. */
 void fs_invalidator_inode_now(FsInvalidator *inval, fuse_ino_t ino, off_t off);
 
+/* Sends fuse_lowlevel_notify_inval_entry(@parent, @name) at once, from
+ * the calling thread (queues it before fs_invalidator_start). The kernel
+ * takes @parent's directory lock for it, so only for a parent whose lock
+ * no request waiting on the caller can hold: the root, where every
+ * mutation is refused without waiting. Never from a request handler. */
+void fs_invalidator_entry_now(FsInvalidator *inval, fuse_ino_t parent, const char *name);
+
 G_END_DECLS
