@@ -744,7 +744,10 @@ delete_one(SnapOp *op, const char *name, gboolean metadata_only, gboolean write_
 
     if (def == NULL)
         return FALSE;
-    if (!journal_intent(op, "delete", dom->def, def, error))
+    /* A metadata-only delete has no intent: recovery would take it for a
+     * delete of the disk data. Interrupted, it leaves the children moved
+     * up beside a snapshot that is still there, a valid tree. */
+    if (!metadata_only && !journal_intent(op, "delete", dom->def, def, error))
         return FALSE;
     if (!metadata_only && !engine->backend->ops->delete (engine->backend, dom->def, def,
                                                          op_progress, op, NULL, error)) {

@@ -175,6 +175,31 @@ on_write_done(const GError *error, gpointer user_data)
         fuse_reply_write(req, r->size);
 }
 
+static void
+reply_write_now(gpointer data, gpointer unused)
+{
+    g_autoptr(FsRequest) r = data;
+
+    fuse_reply_write(fs_request_finish(r), r->size);
+}
+
+/* Writes that add, move or remove snapshot directories (create, .forget):
+ * their entry invalidations are queued, since a mkdir or rmdir in the
+ * directory may hold its lock, waiting for the same worker; the reply
+ * follows them, so `ls` and `stat` right after the write see the change.
+ * The request holds no directory lock itself, so nothing waits for it. */
+static void
+on_tree_write_done(const GError *error, gpointer user_data)
+{
+    FsRequest *r = user_data;
+
+    if (error != NULL) {
+        on_write_done(error, r);
+        return;
+    }
+    fs_invalidator_after(r->ctx->invalidator, reply_write_now, r);
+}
+
 /* FALSE when @doc cannot be the start of an XML document: after optional
  * whitespace (or a UTF-8 byte order mark) it must begin with '<'. */
 static gboolean
@@ -272,7 +297,7 @@ write_create(fuse_req_t req, FsFileHandle *h, const char *buf, size_t size)
     r = fs_request_new(req, h->node->domain, NULL, what);
     r->size = size;
     snap_engine_create_xml_async(ctx->engine, h->node->domain, (const char *)doc->data,
-                                 doc->len, r->cancellable, on_write_done, r);
+                                 doc->len, r->cancellable, on_tree_write_done, r);
 }
 
 static void
@@ -331,7 +356,7 @@ fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t 
         r = fs_request_new(req, node->domain, name, what);
         r->size = size;
         snap_engine_delete_async(ctx->engine, node->domain, name, flags, r->cancellable,
-                                 on_write_done, r);
+                                 on_tree_write_done, r);
         return;
     }
     case FS_NODE_UNDEFINE: {

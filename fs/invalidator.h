@@ -45,4 +45,12 @@ void fs_invalidator_inode_now(FsInvalidator *inval, fuse_ino_t ino, off_t off);
  * mutation is refused without waiting. Never from a request handler. */
 void fs_invalidator_entry_now(FsInvalidator *inval, fuse_ino_t parent, const char *name);
 
+/* Calls @func(@data, NULL) on the invalidator's thread once every
+ * notification queued before it has been sent (at once when the thread
+ * has not started). For a reply that must not arrive before the kernel
+ * forgot the names it changes, when the request holds no directory lock
+ * (a write to a control file): a stat right after it then sees the
+ * change. */
+void fs_invalidator_after(FsInvalidator *inval, GFunc func, gpointer data);
+
 G_END_DECLS
