@@ -34,7 +34,8 @@ add_domain_files(GPtrArray *files, const DomainDef *def, const char *state_dir)
 }
 
 GPtrArray *
-domain_removal_files(const DomainDef *def, GPtrArray *snapshot_xmls, const char *state_dir)
+domain_removal_files(const DomainDef *def, GPtrArray *snapshot_xmls,
+                     const char *state_dir)
 {
     GPtrArray *files = g_ptr_array_new_with_free_func(g_free);
 
@@ -60,7 +61,8 @@ domain_removal_files(const DomainDef *def, GPtrArray *snapshot_xmls, const char 
 static gboolean
 removal_failed(GError **error, int err, const char *what, const char *path)
 {
-    g_set_error(error, SNAP_ERROR, err == ENOSPC ? SNAP_ERROR_NO_SPACE : SNAP_ERROR_FAILED,
+    g_set_error(error, SNAP_ERROR,
+                err == ENOSPC ? SNAP_ERROR_NO_SPACE : SNAP_ERROR_FAILED,
                 "cannot %s '%s': %s", what, path, g_strerror(err));
     return FALSE;
 }

@@ -651,33 +651,68 @@ redefine(SnapOp *op, SnapshotDef *def, SnapNode *existing, GError **error)
     return TRUE;
 }
 
-/* TRUE when every disk @def lists as internal holds the tag @def->name. */
+/* A redefine must agree with the disks: each disk it lists is one of the
+ * domain's, each internal one holds the tag @def->name, and memory it
+ * claims (a live snapshot) is a VM state in one of those tags. With
+ * @must_exist (no metadata names the snapshot) at least one internal disk
+ * must be listed: the snapshot exists only if a disk holds it. */
 static gboolean
-exists_on_disks(SnapOp *op, const SnapshotDef *def)
+redefine_agrees(SnapOp *op, const SnapshotDef *def, gboolean must_exist, GError **error)
 {
-    SnapEngine *engine = op->engine;
-    g_autoptr(GHashTable) tags = NULL;
-    guint nlisted = 0;
+    gboolean wants_memory =
+        snapshot_def_has_memory(def) || def->memory == SNAP_MEMORY_INTERNAL;
+    gboolean has_memory = FALSE;
+    guint ninternal = 0;
 
-    tags = engine->backend->ops->disk_snapshots(engine->backend, op->dom->def, NULL,
-                                                op->cancellable);
     for (guint i = 0; def->disks && i < def->disks->len; i++) {
         SnapshotDiskDef *sd = def->disks->pdata[i];
-        DomainDisk *disk;
-        GPtrArray *names;
+        DomainDisk *disk = snap_disk_resolve(op->dom->def, sd->name);
+        g_autoptr(GPtrArray) tags = NULL;
         gboolean found = FALSE;
 
+        if (disk == NULL) {
+            g_set_error(error, SNAP_ERROR, SNAP_ERROR_INVALID,
+                        "snapshot %s names disk '%s', which domain %s does not have",
+                        def->name, sd->name, op->dom->name);
+            return FALSE;
+        }
         if (sd->snapshot != DISK_SNAPSHOT_INTERNAL)
             continue;
-        nlisted++;
-        disk = snap_disk_resolve(op->dom->def, sd->name);
-        names = disk ? g_hash_table_lookup(tags, disk->target) : NULL;
-        for (guint j = 0; names && j < names->len; j++)
-            found = found || g_strcmp0(names->pdata[j], def->name) == 0;
-        if (!found)
+        ninternal++;
+        tags = qemu_img_info(disk->source, NULL, NULL, op->cancellable, error);
+        if (tags == NULL)
             return FALSE;
+        for (guint j = 0; j < tags->len; j++) {
+            QemuImgSnapshot *t = tags->pdata[j];
+
+            if (g_strcmp0(t->name, def->name) != 0)
+                continue;
+            found = TRUE;
+            has_memory = has_memory || t->vm_state_size > 0;
+        }
+        if (!found) {
+            g_set_error(error, SNAP_ERROR, SNAP_ERROR_INVALID,
+                        "snapshot %s does not exist on disk %s (%s)%s", def->name,
+                        disk->target, disk->source,
+                        must_exist ? "; omit creationTime to create it" : "");
+            return FALSE;
+        }
     }
-    return nlisted > 0;
+    if (must_exist && ninternal == 0) {
+        g_set_error(error, SNAP_ERROR, SNAP_ERROR_INVALID,
+                    "snapshot %s does not exist on the disks (its <disks> lists no "
+                    "internal one); omit creationTime to create it",
+                    def->name);
+        return FALSE;
+    }
+    if (wants_memory && ninternal > 0 && !has_memory) {
+        g_set_error(error, SNAP_ERROR, SNAP_ERROR_INVALID,
+                    "snapshot %s claims the memory of a running domain (state %s), but "
+                    "no disk holds a VM state for it",
+                    def->name, snap_state_to_string(def->state));
+        return FALSE;
+    }
+    return TRUE;
 }
 
 static gboolean
@@ -704,17 +739,10 @@ op_create_xml(SnapOp *op, GError **error)
         return FALSE;
     }
     if (existing)
-        return redefine(op, tmpl, existing, error);
-    if (tmpl->creation_time >= 0) {
-        if (!exists_on_disks(op, tmpl)) {
-            g_set_error(error, SNAP_ERROR, SNAP_ERROR_INVALID,
-                        "snapshot %s does not exist on the disks; omit creationTime to "
-                        "create it",
-                        tmpl->name);
-            return FALSE;
-        }
-        return redefine(op, tmpl, NULL, error);
-    }
+        return redefine_agrees(op, tmpl, FALSE, error) &&
+               redefine(op, tmpl, existing, error);
+    if (tmpl->creation_time >= 0)
+        return redefine_agrees(op, tmpl, TRUE, error) && redefine(op, tmpl, NULL, error);
     def = new_snapshot_def(dom, domain_state(op->engine, dom), tmpl, tmpl->name, error);
     return def != NULL && take_snapshot(op, def, error);
 }
@@ -903,7 +931,8 @@ undefine_files(SnapOp *op)
             SnapDomain *od = value;
 
             for (guint j = 0; od != dom && j < od->def->disks->len; j++)
-                if (g_strcmp0(((DomainDisk *)od->def->disks->pdata[j])->source, file) == 0)
+                if (g_strcmp0(((DomainDisk *)od->def->disks->pdata[j])->source, file) ==
+                    0)
                     other = od->name;
         }
         g_rw_lock_reader_unlock(&engine->lock);
@@ -2272,7 +2301,8 @@ snap_engine_domain_action_async(SnapEngine *engine, const char *domain,
 
 void
 snap_engine_undefine_async(SnapEngine *engine, const char *domain, SnapUndefineMode mode,
-                           GCancellable *cancellable, SnapDoneFunc done, gpointer user_data)
+                           GCancellable *cancellable, SnapDoneFunc done,
+                           gpointer user_data)
 {
     SnapOp *op = snap_op_new(engine, OP_UNDEFINE, domain, cancellable, done, user_data);
 

@@ -225,8 +225,8 @@ typedef enum {
  * hold spaces; one trailing newline is dropped). @flags always include
  * SNAP_DELETE_METADATA_ONLY. Unknown mode, no name, a bad name: INVALID.
  * (@name: transfer full) */
-gboolean snap_forget_parse(const char *buf, gsize len, SnapDeleteFlags *flags, char **name,
-                           GError **error);
+gboolean snap_forget_parse(const char *buf, gsize len, SnapDeleteFlags *flags,
+                           char **name, GError **error);
 
 /* virDomainSnapshotDelete: without flags the children are re-parented to
  * the snapshot's parent, and if it was current its parent becomes current

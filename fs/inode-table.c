@@ -204,7 +204,8 @@ fs_inode_table_detach_domain(FsInodeTable *table, const char *domain)
 {
     g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&table->lock);
 
-    g_hash_table_foreach_remove(table->by_identity, detach_if_of_domain, (gpointer)domain);
+    g_hash_table_foreach_remove(table->by_identity, detach_if_of_domain,
+                                (gpointer)domain);
 }
 
 void

@@ -51,8 +51,8 @@ interchange_read_snapshot(const char *path, GError **error)
     }
     if (def->name == NULL) {
         snapshot_def_free(def);
-        g_set_error(error, SNAP_ERROR, SNAP_ERROR_INVALID, "%s: the snapshot has no <name>",
-                    path);
+        g_set_error(error, SNAP_ERROR, SNAP_ERROR_INVALID,
+                    "%s: the snapshot has no <name>", path);
         return NULL;
     }
     return def;
@@ -91,7 +91,8 @@ cycle_error(GPtrArray *sorted, GHashTable *by_name, GHashTable *placed, GError *
     } while (walk != def);
     g_string_append_printf(path, "'%s'", def->name);
     g_set_error(error, SNAP_ERROR, SNAP_ERROR_INVALID,
-                "snapshot '%s' would be its own ancestor: a cycle of parents (child -> parent: %s)",
+                "snapshot '%s' would be its own ancestor: a cycle of parents (child -> "
+                "parent: %s)",
                 def->name, path->str);
     return NULL;
 }

@@ -14,7 +14,8 @@
 #include "snapshot-xml.h"
 
 static const char usage_text[] =
-    "Usage: snaptreefs-import [--current NAME] STATE_DIR DOMAIN.xml [SNAPSHOT.xml|DIR]...\n"
+    "Usage: snaptreefs-import [--current NAME] STATE_DIR DOMAIN.xml "
+    "[SNAPSHOT.xml|DIR]...\n"
     "\n"
     "Defines the domain of DOMAIN.xml (`virsh dumpxml` output) and its snapshots\n"
     "(<domainsnapshot> files: libvirt's on-disk form, where <active>1</active>\n"
@@ -145,15 +146,17 @@ write_all(const char *state_dir, const char *name, const char *domain_xml, gsize
     g_autofree char *def_path = g_build_filename(domains, xml, NULL);
     g_autofree char *snap_dir = g_build_filename(state_dir, "snapshots", name, NULL);
     g_autoptr(GPtrArray) written = g_ptr_array_new_with_free_func(g_free);
-    gboolean ok = g_mkdir_with_parents(domains, 0755) == 0 &&
-                  (order->len == 0 || snap_store_ensure_domain_dir(state_dir, name, error));
+    gboolean ok =
+        g_mkdir_with_parents(domains, 0755) == 0 &&
+        (order->len == 0 || snap_store_ensure_domain_dir(state_dir, name, error));
 
     if (!ok && error != NULL && *error == NULL)
         g_set_error(error, SNAP_ERROR, SNAP_ERROR_FAILED, "cannot create %s: %s", domains,
                     g_strerror(errno));
     for (guint i = 0; ok && i < order->len; i++) {
         SnapshotDef *def = order->pdata[i];
-        g_autofree char *text = snapshot_xml_format(def, g_strcmp0(def->name, current) == 0);
+        g_autofree char *text =
+            snapshot_xml_format(def, g_strcmp0(def->name, current) == 0);
         char *path = snap_store_snapshot_path(state_dir, name, def->name);
 
         g_ptr_array_add(written, path);
