@@ -692,8 +692,9 @@ redefine_agrees(SnapOp *op, const SnapshotDef *def, gboolean must_exist, GError 
         }
         if (!found) {
             g_set_error(error, SNAP_ERROR, SNAP_ERROR_INVALID,
-                        "snapshot %s does not exist on disk %s (%s)%s", def->name,
-                        disk->target, disk->source,
+                        "snapshot %s does not exist on the disks: disk %s (%s) does not "
+                        "hold it%s",
+                        def->name, disk->target, disk->source,
                         must_exist ? "; omit creationTime to create it" : "");
             return FALSE;
         }

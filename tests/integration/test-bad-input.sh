@@ -60,14 +60,14 @@ printf '<domainsnapshot>\n  <name>.hidden</name>\n</domainsnapshot>\n' >"$WORKDI
 refuse "Invalid argument" "invalid name" "invalid snapshot name" "$WORKDIR/badname.xml"
 
 check "a redefine the disks contradict"
-refuse "Invalid argument" "no such tag on the disks" "does not exist on disk" \
+refuse "Invalid argument" "no such tag on the disks" "does not exist on the disks" \
     "$(edit "$WORKDIR/mid.xml" 's|<name>mid</name>|<name>ghost</name>|')"
 refuse "Invalid argument" "a disk the domain lacks" "names disk 'vdz'" \
     "$(edit "$WORKDIR/mid.xml" "s|<disk name='vdb'|<disk name='vdz'|")"
 refuse "Invalid argument" "memory the images do not hold" "no disk holds a VM state" \
     "$(edit "$WORKDIR/mid.xml" "s|<state>shutoff</state>|<state>running</state>|; s|<memory snapshot='no'/>|<memory snapshot='internal'/>|")"
 qemu-img snapshot -d mid "$(image d1 vdb)" || fail "cannot drop mid from vdb"
-refuse "Invalid argument" "a tag missing on one disk" "does not exist on disk vdb" "$WORKDIR/mid.xml"
+refuse "Invalid argument" "a tag missing on one disk" "disk vdb" "$WORKDIR/mid.xml"
 qemu-img snapshot -c mid "$(image d1 vdb)" || fail "cannot put mid back on vdb"
 
 check "after all that, a correct redefine still works"

@@ -55,6 +55,7 @@ assert_eq "metadata.xml files copied out" 5 "$i"
 check "unlinking .forget (rm, find -delete) succeeds and changes nothing"
 before=$(fingerprint d1)
 assert_ok rm -f "$D/.forget"
+assert_ok find "$D" -maxdepth 1 -name .forget -delete
 assert_unchanged "rm .forget" "$before" d1
 [ -e "$D/.forget" ] || fail ".forget gone after rm"
 
