@@ -37,6 +37,33 @@ gboolean native_offline_delete(const DomainDef *dom, const SnapshotDef *snap,
 GHashTable *native_offline_disk_snapshots(const DomainDef *dom, GPtrArray *problems,
                                           GCancellable *cancellable);
 
+/* ---- external snapshots, shut off: qemu-img on image files ---- */
+
+/* The backing chain of @file (SnapImageLayer*). (transfer full) */
+GPtrArray *native_image_chain(const char *file, GError **error);
+
+/* qemu-img create of the overlay each external disk of @snap names, on the
+ * disk's image in @dom. */
+gboolean native_offline_create_overlays(const DomainDef *dom, const SnapshotDef *snap,
+                                        SnapProgressFunc progress, gpointer progress_data,
+                                        GError **error);
+
+/* qemu-img create of the overlay each external disk of @target names, on
+ * the file @snap froze. */
+gboolean native_offline_revert_overlays(const DomainDef *target, const SnapshotDef *snap,
+                                        const char *state_dir, SnapProgressFunc progress,
+                                        gpointer progress_data, GError **error);
+
+gboolean native_offline_commit(const char *top, const char *base, SnapProgressFunc progress,
+                               gpointer progress_data, GError **error);
+
+gboolean native_offline_rebase(const char *file, const char *backing,
+                               const char *backing_format, gboolean unsafe,
+                               SnapProgressFunc progress, gpointer progress_data,
+                               GError **error);
+
+gboolean native_remove_file(const char *file, GError **error);
+
 /* ---- running: QMP jobs on the domain's QEMU ---- */
 
 /* snapshot-save: memory and every internal disk of @snap. */
@@ -57,5 +84,33 @@ gboolean native_live_delete(QemuVm *vm, const DomainDef *dom, const SnapshotDef 
 
 /* `stop` or `cont` unless QEMU is in that state already. */
 gboolean native_live_set_running(QemuVm *vm, gboolean running, GError **error);
+
+/* ---- running, external: overlays, memory files, block jobs ---- */
+
+/* Whether the domain's QEMU has @file open in a disk's chain. */
+gboolean native_live_uses_file(QemuVm *vm, const char *file, gboolean *used,
+                               GError **error);
+
+/* block-commit of @top into @base; an active commit is completed (pivot). */
+gboolean native_live_commit(QemuVm *vm, const char *top, const char *base,
+                            SnapProgressFunc progress, gpointer progress_data,
+                            GError **error);
+
+/* block-stream into @file of what lies between it and @backing (NULL:
+ * everything), which becomes its backing file. */
+gboolean native_live_rebase(QemuVm *vm, const char *file, const char *backing,
+                            SnapProgressFunc progress, gpointer progress_data,
+                            GError **error);
+
+/* An external snapshot of a running domain: memory to snap->memory_file
+ * (when external; the guest is stopped meanwhile), then every external
+ * disk's overlay in one transaction. */
+gboolean native_live_save_external(QemuVm *vm, const DomainDef *dom,
+                                   const SnapshotDef *snap, SnapProgressFunc progress,
+                                   gpointer progress_data, GError **error);
+
+/* migrate-incoming from @file into a QEMU started with -incoming defer. */
+gboolean native_live_load_memory(QemuVm *vm, const char *file, SnapProgressFunc progress,
+                                 gpointer progress_data, GError **error);
 
 G_END_DECLS

@@ -2,7 +2,12 @@
  * lifecycle, and each snapshot operation sent offline or live. */
 #include "backend-native-private.h"
 
+#include <sys/statvfs.h>
+
+#include <glib/gstdio.h>
+
 #include "snap-error.h"
+#include "snap-external.h"
 
 /* How long `quit` may take before QEMU gets SIGKILL. */
 #define DESTROY_TIMEOUT_MS 5000u
@@ -188,9 +193,15 @@ native_create(SnapBackend *self, const DomainDef *dom, const SnapshotDef *snap,
     NativeBackend *nb = (NativeBackend *)self;
     QemuVm *vm = vm_get(nb, dom->name);
 
+    if (vm != NULL && snap_external_is_external(snap))
+        return snap_error_check_cancelled(cancellable, error) &&
+               native_live_save_external(vm, dom, snap, progress, progress_data, error);
     if (vm != NULL)
         return native_live_save(vm, dom, snap, progress, progress_data, cancellable,
                                 error);
+    if (snap_external_is_external(snap))
+        return snap_error_check_cancelled(cancellable, error) &&
+               native_offline_create_overlays(dom, snap, progress, progress_data, error);
     return native_offline_create(dom, snap, progress, progress_data, cancellable, error);
 }
 
@@ -206,6 +217,64 @@ native_delete(SnapBackend *self, const DomainDef *dom, const SnapshotDef *snap,
     if (vm != NULL)
         return native_live_delete(vm, dom, snap, progress, progress_data, error);
     return native_offline_delete(dom, snap, progress, progress_data, cancellable, error);
+}
+
+/* A QEMU for @target that takes its memory from @file, left paused or
+ * running. */
+static gboolean
+native_live_restore(NativeBackend *nb, const DomainDef *target, const char *file,
+                    gboolean paused, SnapProgressFunc progress, gpointer progress_data,
+                    GError **error)
+{
+    g_autoptr(GError) local = NULL;
+    QemuVm *vm = qemu_vm_launch_incoming(nb->state_dir, target, TRUE, TRUE, on_vm_state,
+                                         nb, error);
+
+    if (vm == NULL)
+        return FALSE;
+    vm_put(nb, target->name, vm);
+    if (!native_live_load_memory(vm, file, progress, progress_data, error)) {
+        if (!vm_destroy(nb, target->name, vm, &local))
+            g_debug("%s: %s", target->name, local->message);
+        return FALSE;
+    }
+    if (!native_live_set_running(vm, !paused, error))
+        return FALSE;
+    if (nb->event_func != NULL)
+        nb->event_func(target->name, qemu_vm_get_state(vm), NULL, nb->event_data);
+    return TRUE;
+}
+
+/* Reverting to an external snapshot leaves the files of every snapshot as
+ * they are: new overlays on the files it froze become the active layers,
+ * so the branch that was current stays whole. */
+static gboolean
+native_revert_external(NativeBackend *nb, QemuVm *vm, const DomainDef *dom,
+                       const DomainDef *target, const SnapshotDef *snap,
+                       SnapRevertFlags flags, SnapProgressFunc progress,
+                       gpointer progress_data, GCancellable *cancellable, GError **error)
+{
+    gboolean want_active;
+    gboolean paused;
+
+    if (!snap_error_check_cancelled(cancellable, error))
+        return FALSE;
+    if (vm != NULL && !vm_destroy(nb, dom->name, vm, error))
+        return FALSE;
+    if (!native_offline_revert_overlays(target, snap, nb->state_dir, progress,
+                                        progress_data, error))
+        return FALSE;
+    if (snap->memory == SNAP_MEMORY_EXTERNAL && snap->memory_file != NULL) {
+        want_active = TRUE;
+        paused = (flags & SNAP_REVERT_PAUSED) ||
+                 (!(flags & SNAP_REVERT_RUNNING) && snap->state != SNAP_STATE_RUNNING);
+        return native_live_restore(nb, target, snap->memory_file, paused, progress,
+                                   progress_data, error);
+    }
+    want_active = (flags & (SNAP_REVERT_RUNNING | SNAP_REVERT_PAUSED)) != 0;
+    if (want_active)
+        return vm_start(nb, target, (flags & SNAP_REVERT_PAUSED) != 0, error);
+    return TRUE;
 }
 
 /* libvirt's revert (qemuSnapshotRevert): every pair of the domain's state
@@ -224,6 +293,9 @@ native_revert(SnapBackend *self, const DomainDef *dom, const DomainDef *target,
     gboolean want_running;
     gboolean want_active;
 
+    if (snap_external_is_external(snap))
+        return native_revert_external(nb, vm, dom, target, snap, flags, progress,
+                                      progress_data, cancellable, error);
     if (snapshot_def_has_memory(snap)) {
         want_running =
             (flags & SNAP_REVERT_RUNNING) ||
@@ -270,6 +342,87 @@ native_disk_snapshots(SnapBackend *self, const DomainDef *dom, GPtrArray *proble
     return native_offline_disk_snapshots(dom, problems, cancellable);
 }
 
+static GPtrArray *
+native_image_chain_op(SnapBackend *self, const DomainDef *dom, const char *file,
+                      GError **error)
+{
+    return native_image_chain(file, error);
+}
+
+/* A commit copies what @top holds into @base: refused before it starts
+ * when @base's filesystem lacks the room, so that a full disk stops it
+ * before it changes anything. */
+static gboolean
+check_commit_space(const char *top, const char *base, GError **error)
+{
+    g_autofree char *dir = g_path_get_dirname(base);
+    struct statvfs fs;
+    GStatBuf st;
+
+    if (g_stat(top, &st) < 0 || statvfs(dir, &fs) < 0)
+        return TRUE;
+    if ((guint64)st.st_blocks * 512 > (guint64)fs.f_bavail * fs.f_frsize) {
+        g_set_error(error, SNAP_ERROR, SNAP_ERROR_NO_SPACE,
+                    "not enough space in '%s' to merge '%s' (%" G_GUINT64_FORMAT
+                    " bytes) into '%s'",
+                    dir, top, (guint64)st.st_blocks * 512, base);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static gboolean
+native_commit(SnapBackend *self, const DomainDef *dom, const char *top, const char *base,
+              SnapProgressFunc progress, gpointer progress_data, GError **error)
+{
+    NativeBackend *nb = (NativeBackend *)self;
+    QemuVm *vm = vm_get(nb, dom->name);
+    gboolean used = FALSE;
+
+    if (!check_commit_space(top, base, error))
+        return FALSE;
+    if (vm != NULL && !native_live_uses_file(vm, top, &used, error))
+        return FALSE;
+    if (used)
+        return native_live_commit(vm, top, base, progress, progress_data, error);
+    return native_offline_commit(top, base, progress, progress_data, error);
+}
+
+static gboolean
+native_rebase(SnapBackend *self, const DomainDef *dom, const char *file,
+              const char *backing, const char *backing_format, gboolean unsafe,
+              SnapProgressFunc progress, gpointer progress_data, GError **error)
+{
+    NativeBackend *nb = (NativeBackend *)self;
+    QemuVm *vm = vm_get(nb, dom->name);
+    gboolean used = FALSE;
+
+    if (vm != NULL && !native_live_uses_file(vm, file, &used, error))
+        return FALSE;
+    if (used)
+        return native_live_rebase(vm, file, backing, progress, progress_data, error);
+    return native_offline_rebase(file, backing, backing_format, unsafe, progress,
+                                 progress_data, error);
+}
+
+static gboolean
+native_remove_image(SnapBackend *self, const DomainDef *dom, const char *file,
+                    GError **error)
+{
+    NativeBackend *nb = (NativeBackend *)self;
+    QemuVm *vm = vm_get(nb, dom->name);
+    gboolean used = FALSE;
+
+    if (vm != NULL && !native_live_uses_file(vm, file, &used, error))
+        return FALSE;
+    if (used) {
+        g_set_error(error, SNAP_ERROR, SNAP_ERROR_BUSY,
+                    "refusing to remove '%s': the domain's QEMU has it open", file);
+        return FALSE;
+    }
+    return native_remove_file(file, error);
+}
+
 static void
 native_free(SnapBackend *self)
 {
@@ -294,6 +447,10 @@ static const SnapBackendOps native_ops = {
     .revert = native_revert,
     .delete = native_delete,
     .disk_snapshots = native_disk_snapshots,
+    .image_chain = native_image_chain_op,
+    .commit = native_commit,
+    .rebase = native_rebase,
+    .remove_image = native_remove_image,
     .free = native_free,
 };
 

@@ -25,6 +25,14 @@ typedef void (*SnapProgressFunc)(const char *what, gpointer user_data);
 typedef void (*SnapBackendEventFunc)(const char *domain, SnapDomainState state,
                                      const char *message, gpointer user_data);
 
+/* One image of a backing chain. */
+typedef struct {
+    char *file;
+    char *format;
+} SnapImageLayer;
+
+void snap_image_layer_free(SnapImageLayer *layer);
+
 typedef struct {
     const char *name;
 
@@ -55,9 +63,13 @@ typedef struct {
     /* Takes the disk (and memory) state of @snap on @dom: every disk that
      * @snap lists with snapshot='internal' gets the internal snapshot
      * @snap->name, with the memory too when @dom runs (snap->state is then
-     * running or paused and snap->memory internal). All or nothing: when
-     * disk i fails, the snapshot is deleted again from disks 0..i-1
-     * before returning FALSE. */
+     * running or paused and snap->memory internal). Every disk it lists
+     * with snapshot='external' gets the overlay its <source file> names
+     * (a file the engine created empty), on top of the disk's image,
+     * which a running QEMU then writes to; the memory of a running domain
+     * goes to snap->memory_file when snap->memory is external. All or
+     * nothing: when disk i fails, the snapshot is deleted again from disks
+     * 0..i-1 before returning FALSE. */
     gboolean (*create)(SnapBackend *self, const DomainDef *dom, const SnapshotDef *snap,
                        SnapProgressFunc progress, gpointer progress_data,
                        GCancellable *cancellable, GError **error);
@@ -67,7 +79,11 @@ typedef struct {
      * in (or the one SNAP_REVERT_RUNNING/PAUSED ask for). @target is the
      * definition to run from then on (the snapshot's); @restart says that
      * a running QEMU must be replaced because it differs from @target
-     * (the engine has checked SNAP_REVERT_FORCE for that). */
+     * (the engine has checked SNAP_REVERT_FORCE for that). For an
+     * external snapshot, each external disk of @target names a new
+     * overlay (an empty file the engine reserved) to create on the file
+     * the snapshot froze; a running QEMU is stopped first, and a memory
+     * file is loaded into a QEMU started on @target. */
     gboolean (*revert)(SnapBackend *self, const DomainDef *dom, const DomainDef *target,
                        gboolean restart, const SnapshotDef *snap, SnapRevertFlags flags,
                        SnapProgressFunc progress, gpointer progress_data,
@@ -85,6 +101,36 @@ typedef struct {
      * (transfer full) */
     GHashTable *(*disk_snapshots)(SnapBackend *self, const DomainDef *dom,
                                   GPtrArray *problems, GCancellable *cancellable);
+
+    /* ---- external snapshots: image files and their chains ---- */
+
+    /* The backing chain of @file: [0] is @file itself, then its backing
+     * file, and so on. (transfer full: GPtrArray of SnapImageLayer*) */
+    GPtrArray *(*image_chain)(SnapBackend *self, const DomainDef *dom, const char *file,
+                              GError **error);
+
+    /* Merges the data of @top into @base, the image right under it, as
+     * block-commit does. When a running QEMU of @dom uses @top, QEMU does
+     * it and relinks what it has open above @top (@top being its active
+     * layer, @base becomes the active layer); files it does not have open
+     * still name @top as their backing: the caller rebases them. */
+    gboolean (*commit)(SnapBackend *self, const DomainDef *dom, const char *top,
+                       const char *base, SnapProgressFunc progress,
+                       gpointer progress_data, GError **error);
+
+    /* Makes @backing (NULL: none; format @backing_format) the backing
+     * file of @file. Safe (@unsafe FALSE): what @file shows is unchanged,
+     * the data that differs is copied into it. Unsafe: only the link
+     * changes, for a @backing that holds what the old one held. */
+    gboolean (*rebase)(SnapBackend *self, const DomainDef *dom, const char *file,
+                       const char *backing, const char *backing_format, gboolean unsafe,
+                       SnapProgressFunc progress, gpointer progress_data,
+                       GError **error);
+
+    /* Removes an image (or memory) file that nothing uses any more; absent
+     * is success. */
+    gboolean (*remove_image)(SnapBackend *self, const DomainDef *dom, const char *file,
+                             GError **error);
 
     void (*free)(SnapBackend *self);
 } SnapBackendOps;

@@ -90,12 +90,22 @@ snap_journal_free(SnapJournal *journal)
     g_free(journal->op);
     g_free(journal->snapshot);
     g_clear_pointer(&journal->disks, g_ptr_array_unref);
+    g_clear_pointer(&journal->steps, g_ptr_array_unref);
     g_free(journal);
 }
 
 gboolean
 snap_journal_write(const char *state_dir, const char *domain, const char *op,
                    const char *snapshot, GPtrArray *disks, GError **error)
+{
+    return snap_journal_write_steps(state_dir, domain, op, snapshot, disks, NULL, 0,
+                                    error);
+}
+
+gboolean
+snap_journal_write_steps(const char *state_dir, const char *domain, const char *op,
+                         const char *snapshot, GPtrArray *disks, GPtrArray *steps,
+                         guint done, GError **error)
 {
     g_autofree char *path = journal_path(state_dir, domain);
     g_autofree char *dir = g_path_get_dirname(path);
@@ -123,6 +133,21 @@ snap_journal_write(const char *state_dir, const char *domain, const char *op,
     for (guint i = 0; disks && i < disks->len; i++)
         json_builder_add_string_value(b, disks->pdata[i]);
     json_builder_end_array(b);
+    if (steps != NULL && steps->len > 0) {
+        json_builder_set_member_name(b, "steps");
+        json_builder_begin_array(b);
+        for (guint i = 0; i < steps->len; i++) {
+            char **step = steps->pdata[i];
+
+            json_builder_begin_array(b);
+            for (guint k = 0; step[k]; k++)
+                json_builder_add_string_value(b, step[k]);
+            json_builder_end_array(b);
+        }
+        json_builder_end_array(b);
+        json_builder_set_member_name(b, "done");
+        json_builder_add_int_value(b, done);
+    }
     json_builder_end_object(b);
 
     root = json_builder_get_root(b);
@@ -179,6 +204,22 @@ snap_journal_read(const char *state_dir, const char *domain, GError **error)
         if (JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_STRING)
             g_ptr_array_add(journal->disks, g_strdup(json_node_get_string(n)));
     }
+    journal->steps = g_ptr_array_new_with_free_func((GDestroyNotify)g_strfreev);
+    arr = json_object_has_member(obj, "steps") ? json_object_get_array_member(obj, "steps")
+                                               : NULL;
+    for (guint i = 0; arr && i < json_array_get_length(arr); i++) {
+        JsonArray *step = json_array_get_array_element(arr, i);
+        g_autoptr(GStrvBuilder) sb = g_strv_builder_new();
+
+        for (guint k = 0; step && k < json_array_get_length(step); k++) {
+            JsonNode *n = json_array_get_element(step, k);
+
+            if (JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_STRING)
+                g_strv_builder_add(sb, json_node_get_string(n));
+        }
+        g_ptr_array_add(journal->steps, g_strv_builder_end(sb));
+    }
+    journal->done = (guint)json_object_get_int_member_with_default(obj, "done", 0);
     return g_steal_pointer(&journal);
 }
 

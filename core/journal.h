@@ -12,6 +12,11 @@ typedef struct {
     char *op;
     char *snapshot;
     GPtrArray *disks; /* of char*: image file paths */
+    /* The planned steps of an operation on image files (each a GStrv:
+     * verb then arguments, e.g. {"commit", TOP, BASE}) and how many of
+     * them are done; empty for operations without a plan. */
+    GPtrArray *steps;
+    guint done;
 } SnapJournal;
 
 void snap_journal_free(SnapJournal *journal);
@@ -21,6 +26,13 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(SnapJournal, snap_journal_free)
  * journal file in place (see journal.c for why that is safe). */
 gboolean snap_journal_write(const char *state_dir, const char *domain, const char *op,
                             const char *snapshot, GPtrArray *disks, GError **error);
+
+/* The same with a plan: @steps (GPtrArray of GStrv, may be NULL) of which
+ * the first @done are finished. Rewritten with a growing @done as each
+ * step ends, so a restart resumes at the first step not done. */
+gboolean snap_journal_write_steps(const char *state_dir, const char *domain,
+                                  const char *op, const char *snapshot, GPtrArray *disks,
+                                  GPtrArray *steps, guint done, GError **error);
 
 /* The leftover intent of @domain: NULL without error when there is none
  * (no file, or an empty one); NULL with SNAP_ERROR_INVALID when it does

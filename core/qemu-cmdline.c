@@ -89,6 +89,7 @@ qemu_cmdline_build(const DomainDef *def, const char *state_dir, const QemuLaunch
     g_autofree char *pidfile = qemu_run_pidfile(state_dir, def->name);
     g_autofree char *socket = qemu_run_socket(state_dir, def->name);
     g_autofree char *qmp = NULL;
+    g_autofree char *test_qmp = NULL;
     g_autofree char *emulator = NULL;
     g_autofree char *mem = NULL;
     g_autofree char *smp = NULL;
@@ -117,6 +118,16 @@ qemu_cmdline_build(const DomainDef *def, const char *state_dir, const QemuLaunch
         g_strv_builder_add_many(b, "-uuid", def->uuid, NULL);
     if (launch->paused)
         g_strv_builder_add(b, "-S");
+    /* Tests drive the guest's disks through a monitor of their own: QMP
+     * takes one client per socket, and snaptreefs holds the first. */
+    if (g_strcmp0(g_getenv("SNAPTREEFS_TEST_MONITOR"), "1") == 0) {
+        g_autofree char *test_socket = g_strconcat(socket, ".test", NULL);
+
+        test_qmp = g_strdup_printf("unix:%s,server=on,wait=off", test_socket);
+        g_strv_builder_add_many(b, "-qmp", test_qmp, NULL);
+    }
+    if (launch->incoming)
+        g_strv_builder_add_many(b, "-incoming", "defer", NULL);
     for (guint i = 0; i < def->disks->len; i++) {
         const DomainDisk *disk = def->disks->pdata[i];
         g_autofree char *fnode = file_node(i);

@@ -18,6 +18,7 @@ char *qemu_disk_node(guint index);
 typedef struct {
     gboolean paused; /* -S: started with its CPUs stopped */
     gboolean kvm;    /* -accel kvm, else tcg */
+    gboolean incoming; /* -incoming defer: memory comes by migrate-incoming */
 } QemuLaunch;
 
 /* The whole argv (argv[0] the emulator: <emulator>, else

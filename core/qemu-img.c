@@ -1,6 +1,9 @@
 /* qemu-img.c: qemu-img subcommands through snap_spawn_sync(), errors from its stderr. */
 #include "qemu-img.h"
 
+#include <errno.h>
+#include <string.h>
+
 #include <json-glib/json-glib.h>
 
 #include "snap-error.h"
@@ -53,7 +56,10 @@ qemu_img_run(const char *const *args, char **out, GCancellable *cancellable,
         char *msg = g_strstrip(stderr_buf);
 
         if (*msg)
-            g_set_error_literal(error, SNAP_ERROR, SNAP_ERROR_QEMU, msg);
+            g_set_error_literal(error, SNAP_ERROR,
+                                strstr(msg, g_strerror(ENOSPC)) != NULL ? SNAP_ERROR_NO_SPACE
+                                                                        : SNAP_ERROR_QEMU,
+                                msg);
         else
             g_set_error(error, SNAP_ERROR, SNAP_ERROR_QEMU,
                         "qemu-img exited with status %d", WEXITSTATUS(status));
@@ -180,4 +186,126 @@ qemu_img_create(const char *file, const char *format, guint64 size, GError **err
     const char *args[] = {"create", "-q", "-f", format, file, size_str, NULL};
 
     return qemu_img_run(args, NULL, NULL, error);
+}
+
+gboolean
+qemu_img_backing(const char *file, char **backing, char **backing_format,
+                 GCancellable *cancellable, GError **error)
+{
+    const char *args[] = {"info", "--output=json", "-U", file, NULL};
+    g_autofree char *out = NULL;
+    g_autoptr(JsonParser) parser = json_parser_new();
+    g_autoptr(GError) local = NULL;
+    JsonNode *root;
+    JsonObject *obj;
+    const char *name;
+
+    *backing = NULL;
+    if (backing_format)
+        *backing_format = NULL;
+    if (!qemu_img_run(args, &out, cancellable, error))
+        return FALSE;
+    if (!json_parser_load_from_data(parser, out, -1, &local) ||
+        (root = json_parser_get_root(parser)) == NULL || !JSON_NODE_HOLDS_OBJECT(root)) {
+        g_set_error(error, SNAP_ERROR, SNAP_ERROR_QEMU,
+                    "cannot parse qemu-img info of '%s'", file);
+        return FALSE;
+    }
+    obj = json_node_get_object(root);
+    /* full-backing-filename is already resolved against FILE's directory. */
+    name = json_object_get_string_member_with_default(obj, "full-backing-filename", NULL);
+    if (name == NULL)
+        name = json_object_get_string_member_with_default(obj, "backing-filename", NULL);
+    if (name != NULL && !g_path_is_absolute(name)) {
+        g_autofree char *dir = g_path_get_dirname(file);
+
+        *backing = g_build_filename(dir, name, NULL);
+    } else {
+        *backing = g_strdup(name);
+    }
+    if (backing_format)
+        *backing_format = g_strdup(
+            json_object_get_string_member_with_default(obj, "backing-filename-format", NULL));
+    return TRUE;
+}
+
+gboolean
+qemu_img_create_overlay(const char *file, const char *backing, const char *backing_format,
+                        GError **error)
+{
+    const char *args[] = {"create", "-q", "-f", "qcow2", "-b", backing,
+                          "-F", backing_format, file, NULL};
+
+    return qemu_img_run(args, NULL, NULL, error);
+}
+
+gboolean
+qemu_img_commit(const char *top, const char *base, GCancellable *cancellable,
+                GError **error)
+{
+    const char *args[] = {"commit", "-q", "-d", "-b", base, top, NULL};
+
+    return qemu_img_run(args, NULL, cancellable, error);
+}
+
+gboolean
+qemu_img_rebase(const char *file, const char *backing, const char *backing_format,
+                gboolean unsafe, GCancellable *cancellable, GError **error)
+{
+    g_autoptr(GPtrArray) args = g_ptr_array_new();
+
+    g_ptr_array_add(args, "rebase");
+    g_ptr_array_add(args, "-q");
+    if (unsafe)
+        g_ptr_array_add(args, "-u");
+    g_ptr_array_add(args, "-b");
+    g_ptr_array_add(args, backing ? (gpointer)backing : "");
+    if (backing) {
+        g_ptr_array_add(args, "-F");
+        g_ptr_array_add(args, (gpointer)backing_format);
+    }
+    g_ptr_array_add(args, (gpointer)file);
+    g_ptr_array_add(args, NULL);
+    return qemu_img_run((const char *const *)args->pdata, NULL, cancellable, error);
+}
+
+gboolean
+qemu_img_chain(const char *file, GPtrArray **files, GPtrArray **formats,
+               GCancellable *cancellable, GError **error)
+{
+    const char *args[] = {"info", "--output=json", "-U", "--backing-chain", file, NULL};
+    g_autofree char *out = NULL;
+    g_autoptr(JsonParser) parser = json_parser_new();
+    g_autoptr(GPtrArray) f = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GPtrArray) fmt = g_ptr_array_new_with_free_func(g_free);
+    JsonNode *root;
+    JsonArray *arr;
+
+    if (!qemu_img_run(args, &out, cancellable, error))
+        return FALSE;
+    if (!json_parser_load_from_data(parser, out, -1, NULL) ||
+        (root = json_parser_get_root(parser)) == NULL || !JSON_NODE_HOLDS_ARRAY(root)) {
+        g_set_error(error, SNAP_ERROR, SNAP_ERROR_QEMU,
+                    "cannot parse qemu-img info --backing-chain of '%s'", file);
+        return FALSE;
+    }
+    arr = json_node_get_array(root);
+    for (guint i = 0; i < json_array_get_length(arr); i++) {
+        JsonObject *o = json_array_get_object_element(arr, i);
+        const char *name = o ? json_object_get_string_member_with_default(o, "filename", NULL)
+                             : NULL;
+
+        if (name == NULL) {
+            g_set_error(error, SNAP_ERROR, SNAP_ERROR_QEMU,
+                        "qemu-img info of '%s': a layer without a file name", file);
+            return FALSE;
+        }
+        g_ptr_array_add(f, g_strdup(name));
+        g_ptr_array_add(fmt,
+                        g_strdup(json_object_get_string_member_with_default(o, "format", "raw")));
+    }
+    *files = g_steal_pointer(&f);
+    if (formats)
+        *formats = g_steal_pointer(&fmt);
+    return TRUE;
 }

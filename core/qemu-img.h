@@ -32,6 +32,37 @@ void qemu_img_snapshot_free(QemuImgSnapshot *snap);
 GPtrArray *qemu_img_info(const char *file, char **format, guint64 *virtual_size,
                          GCancellable *cancellable, GError **error);
 
+/* The backing file FILE names (resolved to an absolute path against
+ * FILE's directory, as QEMU opens it) and its format, in @backing and
+ * @backing_format; NULL when FILE has none. */
+gboolean qemu_img_backing(const char *file, char **backing, char **backing_format,
+                          GCancellable *cancellable, GError **error);
+
+/* `qemu-img info --backing-chain -U FILE`: FILE, its backing file and so
+ * on, as paths QEMU opened, in @files; their formats in @formats (both
+ * GPtrArray of char*, transfer full). */
+gboolean qemu_img_chain(const char *file, GPtrArray **files, GPtrArray **formats,
+                        GCancellable *cancellable, GError **error);
+
+/* `qemu-img create -f qcow2 -b BACKING -F FMT FILE`: an empty overlay,
+ * of BACKING's size. FILE may exist (it is overwritten): the caller
+ * reserves the name first. */
+gboolean qemu_img_create_overlay(const char *file, const char *backing,
+                                 const char *backing_format, GError **error);
+
+/* `qemu-img commit -b BASE TOP`: TOP's data goes into BASE, an image in
+ * TOP's backing chain; TOP is left as it was (-d). */
+gboolean qemu_img_commit(const char *top, const char *base, GCancellable *cancellable,
+                         GError **error);
+
+/* `qemu-img rebase`: FILE's backing becomes BACKING (NULL: none) of
+ * format @backing_format. Safe mode (@unsafe FALSE) copies into FILE what
+ * differs, so what FILE shows is unchanged; unsafe mode only rewrites the
+ * header, for a BACKING that holds the same data as the old one. */
+gboolean qemu_img_rebase(const char *file, const char *backing,
+                         const char *backing_format, gboolean unsafe,
+                         GCancellable *cancellable, GError **error);
+
 /* `qemu-img create -f FMT FILE SIZE` (used by tests and the demo). */
 gboolean qemu_img_create(const char *file, const char *format, guint64 size,
                          GError **error);

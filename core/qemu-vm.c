@@ -234,10 +234,18 @@ QemuVm *
 qemu_vm_launch(const char *state_dir, const DomainDef *def, gboolean paused,
                QemuVmStateFunc func, gpointer user_data, GError **error)
 {
+    return qemu_vm_launch_incoming(state_dir, def, paused, FALSE, func, user_data, error);
+}
+
+QemuVm *
+qemu_vm_launch_incoming(const char *state_dir, const DomainDef *def, gboolean paused,
+                        gboolean incoming, QemuVmStateFunc func, gpointer user_data,
+                        GError **error)
+{
     g_autoptr(QemuVm) vm = vm_new(state_dir, def->name, func, user_data);
     g_autofree char *run_dir = g_build_filename(state_dir, "run", NULL);
     g_autofree char *err_text = NULL;
-    QemuLaunch launch = {.paused = paused, .kvm = FALSE};
+    QemuLaunch launch = {.paused = paused, .kvm = FALSE, .incoming = incoming};
     g_auto(GStrv) argv = NULL;
     int status = 0;
 

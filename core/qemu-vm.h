@@ -28,6 +28,12 @@ typedef void (*QemuVmStateFunc)(QemuVm *vm, SnapDomainState state,
 QemuVm *qemu_vm_launch(const char *state_dir, const DomainDef *def, gboolean paused,
                        QemuVmStateFunc func, gpointer user_data, GError **error);
 
+/* The same; with @incoming, QEMU waits for its memory from a
+ * migrate-incoming command (-incoming defer). */
+QemuVm *qemu_vm_launch_incoming(const char *state_dir, const DomainDef *def,
+                                gboolean paused, gboolean incoming, QemuVmStateFunc func,
+                                gpointer user_data, GError **error);
+
 /* Reattaches to the QEMU of domain @name that an earlier snaptreefs
  * started, when its pidfile names a live process: connects and learns its
  * run state, starting no thread (the daemon may fork after this; call

@@ -776,6 +776,16 @@ qmp_run_job(QmpClient *c, const char *command, JsonNode *arguments, const char *
         g_debug("QMP: job %s is %s", job_id, status);
         if (g_strcmp0(status, "concluded") == 0)
             break;
+        /* A job that mirrors into its target (an active block-commit)
+         * waits in "ready" to be told to switch over. */
+        if (g_strcmp0(status, "ready") == 0) {
+            g_autoptr(JsonNode) done = qmp_execute_until(
+                c, "job-complete", qmp_job_id_args(job_id), deadline, timeout_ms, error);
+
+            if (done == NULL)
+                return FALSE;
+            continue;
+        }
         if (g_strcmp0(status, "null") == 0) {
             g_set_error(error, SNAP_ERROR, SNAP_ERROR_QEMU,
                         "QEMU job '%s' vanished before it concluded", job_id);

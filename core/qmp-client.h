@@ -126,7 +126,8 @@ void qmp_client_clear_events(QmpClient *client);
 /* Runs a job-based command (snapshot-save, snapshot-load,
  * snapshot-delete: QEMU >= 6.0) whose @arguments name the job @job_id, and
  * waits for JOB_STATUS_CHANGE to reach "concluded", all within
- * @timeout_ms. While it runs, @progress (may be NULL) gets query-jobs'
+ * @timeout_ms. A job that reaches "ready" (an active block-commit) is
+ * told to complete (job-complete). While it runs, @progress (may be NULL) gets query-jobs'
  * progress at most every 200 ms, and once more at the end. A concluded
  * job's "error" (e.g. "Snapshot 's1' already exists in one or more
  * devices") becomes @error. The job is dismissed, failed or not, while

@@ -57,4 +57,58 @@ SnapDomain *snap_op_domain(SnapOp *op);
  * on the domain's errors, changes nothing. Runs on the domain's worker. */
 void snap_engine_reconcile_domain(SnapOp *op);
 
+/* ---- external snapshots (snap-engine-external.c), on the worker ---- */
+
+/* Refuses (SNAP_ERROR_INVALID) a snapshot that takes some disks
+ * internally and others externally, or whose kind differs from the
+ * domain's other snapshots: commits and overlays would lose internal
+ * snapshots held in the files they merge or drop. */
+gboolean snap_ext_check_mixing(SnapDomain *dom, const SnapshotDef *def, GError **error);
+
+/* Chooses and creates (empty, O_EXCL) the overlay file of every external
+ * disk of the new snapshot @def, and its memory file when it has external
+ * memory; a file the XML named must be new and in the disk's directory.
+ * Adds each to @files; on failure removes them again. */
+gboolean snap_ext_reserve_create(SnapDomain *dom, SnapshotDef *def, GPtrArray *files,
+                                 GError **error);
+
+/* Removes the files in @files (reserved, never used). */
+void snap_ext_discard(GPtrArray *files);
+
+/* @dom's definition once @def was taken: its external disks on their
+ * overlays. (transfer full) */
+DomainDef *snap_ext_def_after_create(SnapDomain *dom, const SnapshotDef *def,
+                                     GError **error);
+
+/* The definition to revert to for external snapshot @snap: its recorded
+ * <domain> with every external disk on a new overlay, whose file is
+ * reserved and added to @files. (transfer full) */
+DomainDef *snap_ext_revert_target(SnapDomain *dom, const SnapshotDef *snap,
+                                  GPtrArray *files, GError **error);
+
+/* The active images of @old_def that no snapshot needs once @new_def is
+ * the definition, and that are overlays made on a snapshot's image (never
+ * a file the user brought). (transfer full: char*) */
+GPtrArray *snap_ext_abandoned(SnapDomain *dom, const DomainDef *old_def,
+                              const DomainDef *new_def);
+
+/* FALSE when @file is still needed: it is, or lies in the backing chain
+ * of, the image of a snapshot other than @skip or an active disk. */
+gboolean snap_ext_verify_unused(SnapDomain *dom, const char *file, SnapNode *skip,
+                                GError **error);
+
+/* The steps that delete external snapshot @snap's data (GPtrArray of
+ * GStrv): "commit TOP BASE", "relink FILE BACKING FORMAT", "rebase FILE
+ * BACKING FORMAT", "rename OLD NEW" (metadata naming OLD names NEW),
+ * "remove FILE", "remove-memory FILE". (transfer full) */
+GPtrArray *snap_ext_plan_delete(SnapDomain *dom, SnapNode *node, const SnapshotDef *snap,
+                                GError **error);
+
+/* Runs one step on image files; "rename" is left to the caller. Each is
+ * safe to run again after a crash; "remove" first checks that nothing
+ * other than @node needs the file. */
+gboolean snap_ext_run_file_step(SnapDomain *dom, SnapNode *node, char **step,
+                                SnapProgressFunc progress, gpointer progress_data,
+                                GError **error);
+
 G_END_DECLS

@@ -14,11 +14,15 @@
 #include "journal.h"
 #include "qemu-img.h"
 #include "snap-disks.h"
+#include "snap-external.h"
 #include "snap-names.h"
 #include "snapshot-store.h"
 #include "snapshot-xml.h"
 
 #define ERROR_LOG_LINES 100
+/* A delete whose commit failed after it may have written into the deleted
+ * snapshot's image (never leaves the engine). */
+#define MERGE_PARTIAL g_quark_from_static_string("snap-merge-partial")
 #define ACTIVE_LINE "  <active>1</active>\n"
 #define ACTIVE_LEN (sizeof(ACTIVE_LINE) - 1)
 
@@ -410,8 +414,9 @@ template_disk(const SnapshotDef *tmpl, const DomainDisk *disk)
 
 /* The definition of a new snapshot of @dom in run state @run: libvirt's
  * defaults (shut off: the disks; running or paused: memory and disks,
- * internal), with the description, memory and disk choices of @tmpl when
- * given, refused where libvirt's qemu driver refuses them. */
+ * internal, or external memory with external disks), with the
+ * description, memory and disk choices of @tmpl when given, refused where
+ * libvirt's qemu driver refuses them. */
 static SnapshotDef *
 new_snapshot_def(SnapDomain *dom, SnapDomainState run, const SnapshotDef *tmpl,
                  const char *name, GError **error)
@@ -421,24 +426,8 @@ new_snapshot_def(SnapDomain *dom, SnapDomainState run, const SnapshotDef *tmpl,
     SnapMemoryMode memory = tmpl ? tmpl->memory : SNAP_MEMORY_DEFAULT;
     gboolean live = run != SNAP_DOMAIN_SHUTOFF;
     guint ninternal = 0;
+    guint nexternal = 0;
 
-    if (!live && (memory == SNAP_MEMORY_INTERNAL || memory == SNAP_MEMORY_EXTERNAL)) {
-        g_set_error_literal(error, SNAP_ERROR, SNAP_ERROR_INVALID,
-                            "memory state cannot be saved with offline or disk-only "
-                            "snapshot");
-        return NULL;
-    }
-    if (live && memory == SNAP_MEMORY_NO) {
-        g_set_error_literal(error, SNAP_ERROR, SNAP_ERROR_INVALID,
-                            "internal snapshot of a running VM must include the memory "
-                            "state");
-        return NULL;
-    }
-    if (live && memory == SNAP_MEMORY_EXTERNAL) {
-        g_set_error_literal(error, SNAP_ERROR, SNAP_ERROR_UNSUPPORTED,
-                            "external memory snapshots are not supported yet");
-        return NULL;
-    }
     for (guint i = 0; tmpl && tmpl->disks && i < tmpl->disks->len; i++) {
         SnapshotDiskDef *sd = tmpl->disks->pdata[i];
 
@@ -451,12 +440,8 @@ new_snapshot_def(SnapDomain *dom, SnapDomainState run, const SnapshotDef *tmpl,
 
     def->name = g_strdup(name);
     def->description = tmpl ? g_strdup(tmpl->description) : NULL;
-    def->state = run == SNAP_DOMAIN_RUNNING  ? SNAP_STATE_RUNNING
-                 : run == SNAP_DOMAIN_PAUSED ? SNAP_STATE_PAUSED
-                                             : SNAP_STATE_SHUTOFF;
     def->parent = current ? g_strdup(current->name) : NULL;
     def->creation_time = now_seconds();
-    def->memory = live ? SNAP_MEMORY_INTERNAL : SNAP_MEMORY_NO;
     def->has_disks = TRUE;
     for (guint i = 0; i < dom->def->disks->len; i++) {
         DomainDisk *disk = dom->def->disks->pdata[i];
@@ -466,10 +451,9 @@ new_snapshot_def(SnapDomain *dom, SnapDomainState run, const SnapshotDef *tmpl,
 
         if (sd != NULL && sd->snapshot != DISK_SNAPSHOT_DEFAULT)
             mode = sd->snapshot;
-        if (mode == DISK_SNAPSHOT_EXTERNAL || mode == DISK_SNAPSHOT_MANUAL) {
+        if (mode == DISK_SNAPSHOT_MANUAL) {
             g_set_error(error, SNAP_ERROR, SNAP_ERROR_UNSUPPORTED,
-                        "disk %s: %s snapshots are not supported yet", disk->target,
-                        disk_snapshot_mode_to_string(mode));
+                        "disk %s: manual snapshots are not supported", disk->target);
             return NULL;
         }
         if (mode == DISK_SNAPSHOT_INTERNAL && disk->format != DISK_FORMAT_QCOW2) {
@@ -480,50 +464,168 @@ new_snapshot_def(SnapDomain *dom, SnapDomainState run, const SnapshotDef *tmpl,
         }
         if (mode == DISK_SNAPSHOT_INTERNAL)
             ninternal++;
+        if (mode == DISK_SNAPSHOT_EXTERNAL)
+            nexternal++;
         out = g_new0(SnapshotDiskDef, 1);
         out->name = g_strdup(disk->target);
         out->snapshot = mode;
+        if (mode == DISK_SNAPSHOT_EXTERNAL && sd != NULL)
+            out->source_file = g_strdup(sd->source_file);
         g_ptr_array_add(def->disks, out);
     }
-    if (ninternal == 0) {
+    if (ninternal == 0 && nexternal == 0) {
         g_set_error(error, SNAP_ERROR, SNAP_ERROR_INVALID,
                     "domain '%s' has no disk to snapshot", dom->name);
         return NULL;
+    }
+    if (!snap_ext_check_mixing(dom, def, error))
+        return NULL;
+
+    if (!live && (memory == SNAP_MEMORY_INTERNAL || memory == SNAP_MEMORY_EXTERNAL)) {
+        g_set_error_literal(error, SNAP_ERROR, SNAP_ERROR_INVALID,
+                            "memory state cannot be saved with offline or disk-only "
+                            "snapshot");
+        return NULL;
+    }
+    if (live && nexternal == 0 && memory == SNAP_MEMORY_NO) {
+        g_set_error_literal(error, SNAP_ERROR, SNAP_ERROR_INVALID,
+                            "internal snapshot of a running VM must include the memory "
+                            "state");
+        return NULL;
+    }
+    if (live && nexternal == 0 && memory == SNAP_MEMORY_EXTERNAL) {
+        g_set_error_literal(error, SNAP_ERROR, SNAP_ERROR_INVALID,
+                            "external memory needs external disk snapshots");
+        return NULL;
+    }
+    if (live && nexternal > 0 && memory == SNAP_MEMORY_INTERNAL) {
+        g_set_error_literal(error, SNAP_ERROR, SNAP_ERROR_INVALID,
+                            "internal memory needs internal disk snapshots");
+        return NULL;
+    }
+    if (!live) {
+        def->state = SNAP_STATE_SHUTOFF;
+        def->memory = SNAP_MEMORY_NO;
+    } else if (nexternal > 0 && memory == SNAP_MEMORY_NO) {
+        /* --disk-only of a running domain: the disks alone, no memory. */
+        def->state = SNAP_STATE_DISK_SNAPSHOT;
+        def->memory = SNAP_MEMORY_NO;
+    } else {
+        def->state = run == SNAP_DOMAIN_RUNNING ? SNAP_STATE_RUNNING : SNAP_STATE_PAUSED;
+        def->memory = nexternal > 0 ? SNAP_MEMORY_EXTERNAL : SNAP_MEMORY_INTERNAL;
+        if (nexternal > 0 && tmpl != NULL)
+            def->memory_file = g_strdup(tmpl->memory_file);
     }
     def->domain_xml = g_strdup(dom->def_xml);
     return g_steal_pointer(&def);
 }
 
+/* Writes STATE/domains/NAME.xml durably. */
+static gboolean
+write_domain_file(SnapDomain *dom, const char *xml, GError **error)
+{
+    g_autofree char *file = g_strconcat(dom->name, ".xml", NULL);
+    g_autofree char *path = g_build_filename(dom->engine->state_dir, "domains", file, NULL);
+
+    return snap_store_write_atomic(path, xml, strlen(xml), error);
+}
+
+/* Makes @def (already written to domain.xml) the domain's definition. */
+static void
+set_domain_def(SnapOp *op, DomainDef *def, char *def_xml)
+{
+    SnapDomain *dom = op->dom;
+
+    g_rw_lock_writer_lock(&op->engine->lock);
+    domain_def_free(dom->def);
+    dom->def = def;
+    g_free(dom->def_xml);
+    dom->def_xml = def_xml;
+    g_rw_lock_writer_unlock(&op->engine->lock);
+    op->domain_file_changed = TRUE;
+}
+
+/* The intent of an operation on external snapshot files: the files it
+ * creates or frees in "disks", its plan (or the metadata to write) in
+ * "steps". */
+static gboolean
+journal_intent_files(SnapOp *op, const char *what, const char *snapshot,
+                     GPtrArray *files, GPtrArray *steps, guint done, GError **error)
+{
+    return snap_journal_write_steps(op->engine->state_dir, op->dom->name, what, snapshot,
+                                    files, steps, done, error);
+}
+
+/* An external snapshot's files exist and hold it: the domain moves to the
+ * overlays (domain.xml, durably). */
+static gboolean
+switch_to_overlays(SnapOp *op, const SnapshotDef *def, GError **error)
+{
+    g_autoptr(DomainDef) new_def = snap_ext_def_after_create(op->dom, def, error);
+    g_autofree char *new_xml = NULL;
+
+    if (new_def == NULL)
+        return FALSE;
+    new_xml = domain_def_format(new_def);
+    if (!write_domain_file(op->dom, new_xml, error))
+        return FALSE;
+    set_domain_def(op, g_steal_pointer(&new_def), g_steal_pointer(&new_xml));
+    return TRUE;
+}
+
 /* Takes @def on the disks, writes its metadata and makes it current. */
 static gboolean
-take_snapshot(SnapOp *op, const SnapshotDef *def, GError **error)
+take_snapshot(SnapOp *op, SnapshotDef *def, GError **error)
 {
     SnapEngine *engine = op->engine;
     SnapDomain *dom = op->dom;
     SnapNode *old = snap_tree_get_current(dom->tree);
     g_autofree char *xml = NULL;
     g_autoptr(GError) local = NULL;
+    g_autoptr(GPtrArray) files = g_ptr_array_new_with_free_func(g_free);
+    gboolean external = snap_external_is_external(def);
     SnapNode *node = NULL;
 
     if (!check_cancelled(op, error))
         return FALSE;
-    if (!journal_intent(op, "create", dom->def, def, error))
+    if (external) {
+        g_autoptr(GPtrArray) steps =
+            g_ptr_array_new_with_free_func((GDestroyNotify)g_strfreev);
+
+        if (!snap_ext_reserve_create(dom, def, files, error))
+            return FALSE;
+        xml = snapshot_xml_format(def, FALSE);
+        g_ptr_array_add(steps, g_strdupv((char *[]){"metadata", xml, NULL}));
+        if (!journal_intent_files(op, "create", def->name, files, steps, 0, error)) {
+            snap_ext_discard(files);
+            return FALSE;
+        }
+    } else if (!journal_intent(op, "create", dom->def, def, error)) {
         return FALSE;
+    }
     if (!engine->backend->ops->create(engine->backend, dom->def, def, op_progress, op,
                                       op->cancellable, error)) {
+        snap_ext_discard(files);
         journal_clear(op);
         return FALSE;
     }
-    xml = snapshot_xml_format(def, FALSE);
+    if (xml == NULL)
+        xml = snapshot_xml_format(def, FALSE);
     if (!write_snapshot_file(dom, def->name, xml, TRUE, error)) {
         /* The metadata could not be kept: take the disk snapshots back
-         * rather than leave snapshots nobody knows about. */
+         * rather than leave snapshots nobody knows about. An external one
+         * may have a running QEMU writing to its overlays already: its
+         * intent stays, and the next start finishes it. */
+        if (external)
+            return FALSE;
         if (!engine->backend->ops->delete (engine->backend, dom->def, def, NULL, NULL,
                                            NULL, &local))
             g_debug("%s: rolling back %s: %s", dom->name, def->name, local->message);
         journal_clear(op);
         return FALSE;
     }
+    if (external && !switch_to_overlays(op, def, error))
+        return FALSE;
     rewrite_inactive(op, old);
     journal_clear(op);
 
@@ -664,6 +766,31 @@ redefine_agrees(SnapOp *op, const SnapshotDef *def, gboolean must_exist, GError 
     gboolean has_memory = FALSE;
     guint ninternal = 0;
 
+    /* An external snapshot's data is the files its <domain> names. */
+    if (snap_external_is_external(def)) {
+        g_autoptr(GPtrArray) ext =
+            must_exist ? snap_external_disks(def, op->engine->state_dir, NULL) : NULL;
+
+        for (guint i = 0; ext && i < ext->len; i++) {
+            const char *frozen = ((SnapExtDisk *)ext->pdata[i])->frozen;
+
+            if (!g_file_test(frozen, G_FILE_TEST_EXISTS)) {
+                g_set_error(error, SNAP_ERROR, SNAP_ERROR_INVALID,
+                            "snapshot %s does not exist on the disks: its image %s is "
+                            "missing; omit creationTime to create it",
+                            def->name, frozen);
+                return FALSE;
+            }
+        }
+        if (must_exist && (ext == NULL || ext->len == 0)) {
+            g_set_error(error, SNAP_ERROR, SNAP_ERROR_INVALID,
+                        "snapshot %s does not exist on the disks (its <domain> names no "
+                        "image); omit creationTime to create it",
+                        def->name);
+            return FALSE;
+        }
+        return TRUE;
+    }
     for (guint i = 0; def->disks && i < def->disks->len; i++) {
         SnapshotDiskDef *sd = def->disks->pdata[i];
         DomainDisk *disk = snap_disk_resolve(op->dom->def, sd->name);
@@ -750,6 +877,130 @@ op_create_xml(SnapOp *op, GError **error)
 
 /* ---- delete --------------------------------------------------------------------- */
 
+/* Every snapshot file and domain.xml that names image @from names @to
+ * from now on (a delete merged @from into @to). */
+static gboolean
+rename_image(SnapOp *op, const char *from, const char *to, GError **error)
+{
+    SnapDomain *dom = op->dom;
+    SnapNode *current = snap_tree_get_current(dom->tree);
+    g_autoptr(GPtrArray) all = snap_tree_postorder(snap_tree_metaroot(dom->tree), FALSE);
+    g_autoptr(DomainDef) new_def = NULL;
+
+    for (guint i = 0; i < all->len; i++) {
+        SnapNode *node = all->pdata[i];
+        g_autoptr(SnapshotDef) def = NULL;
+        char *xml;
+
+        if (strstr(node->xml, from) == NULL)
+            continue;
+        def = node_def(node, error);
+        if (def == NULL)
+            return FALSE;
+        if (!snap_external_rename_file(def, from, to, op->engine->state_dir))
+            continue;
+        xml = snapshot_xml_format(def, FALSE);
+        if (!write_snapshot_file(dom, node->name, xml, node == current, error)) {
+            g_free(xml);
+            return FALSE;
+        }
+        g_rw_lock_writer_lock(&op->engine->lock);
+        snap_tree_set_xml(node, xml, node->creation_time);
+        g_rw_lock_writer_unlock(&op->engine->lock);
+        snap_op_change(op, SNAP_CHANGE_SNAPSHOT_XML, node->name, NULL, NULL);
+    }
+    new_def = domain_def_parse(dom->def_xml, strlen(dom->def_xml), op->engine->state_dir,
+                               error);
+    if (new_def == NULL)
+        return FALSE;
+    if (snap_external_rename_disk(new_def, from, to)) {
+        g_autofree char *new_xml = domain_def_format(new_def);
+
+        if (!write_domain_file(dom, new_xml, error))
+            return FALSE;
+        set_domain_def(op, g_steal_pointer(&new_def), g_steal_pointer(&new_xml));
+    }
+    return TRUE;
+}
+
+/* Whether @file was written since @before was taken of it: a commit that
+ * failed without writing (it could not open the image) changed nothing. */
+static gboolean
+image_changed(const char *file, const GStatBuf *before)
+{
+    GStatBuf now;
+
+    if (g_stat(file, &now) < 0)
+        return TRUE;
+    return now.st_size != before->st_size ||
+           now.st_mtim.tv_sec != before->st_mtim.tv_sec ||
+           now.st_mtim.tv_nsec != before->st_mtim.tv_nsec;
+}
+
+/* The data of external snapshot @node goes: the steps of its plan (or of
+ * the interrupted delete @resume, from its first step not done), each
+ * marked done in the journal as it ends. A failure keeps the journal once
+ * an image may have changed, so the next start finishes the delete. */
+static gboolean
+delete_external_data(SnapOp *op, SnapNode *node, const SnapshotDef *def,
+                     SnapJournal *resume, GError **error)
+{
+    SnapDomain *dom = op->dom;
+    g_autoptr(GPtrArray) planned = NULL;
+    GPtrArray *steps;
+    guint first = 0;
+
+    if (resume != NULL && resume->steps != NULL && resume->steps->len > 0) {
+        steps = resume->steps;
+        first = resume->done;
+    } else {
+        planned = snap_ext_plan_delete(dom, node, def, error);
+        if (planned == NULL)
+            return FALSE;
+        steps = planned;
+    }
+    if (!journal_intent_files(op, "delete", def->name, NULL, steps, first, error))
+        return FALSE;
+    for (guint i = first; i < steps->len; i++) {
+        char **step = steps->pdata[i];
+        GStatBuf before;
+        gboolean ok;
+
+        if (g_strcmp0(step[0], "commit") == 0 && g_stat(step[2], &before) < 0)
+            memset(&before, 0, sizeof(before));
+        if (g_strcmp0(step[0], "rename") == 0)
+            ok = rename_image(op, step[1], step[2], error);
+        else
+            ok = snap_ext_run_file_step(dom, node, step, op_progress, op, error);
+        if (!ok) {
+            /* A commit writes into the deleted snapshot's image; once it
+             * may have started, that image no longer holds the snapshot.
+             * The merge is left unfinished: what rests on the image still
+             * shows its own data, only space is not reclaimed. Every other
+             * step leaves each image showing what it showed. */
+            journal_clear(op);
+            if (g_strcmp0(step[0], "commit") == 0 && image_changed(step[2], &before)) {
+                g_autofree char *msg =
+                    g_strdup_printf("its image '%s' was partly merged with '%s', which "
+                                    "still rests on it: "
+                                    "%s",
+                                    step[2], step[1], (*error)->message);
+
+                g_clear_error(error);
+                g_set_error_literal(error, MERGE_PARTIAL, 0, msg);
+            }
+            return FALSE;
+        }
+        if (!journal_intent_files(op, "delete", def->name, NULL, steps, i + 1, error))
+            return FALSE;
+    }
+    return TRUE;
+}
+
+static gboolean delete_one_full(SnapOp *op, const char *name, gboolean metadata_only,
+                                gboolean write_current, SnapJournal *resume,
+                                GError **error);
+
 /* Deletes one snapshot: its disk data (unless @metadata_only), then its
  * metadata; its children move to its parent and, when it was current,
  * the parent becomes current. With @write_current FALSE the new current
@@ -758,6 +1009,14 @@ op_create_xml(SnapOp *op, GError **error)
 static gboolean
 delete_one(SnapOp *op, const char *name, gboolean metadata_only, gboolean write_current,
            GError **error)
+{
+    return delete_one_full(op, name, metadata_only, write_current, NULL, error);
+}
+
+/* delete_one(), resuming the interrupted delete @resume when not NULL. */
+static gboolean
+delete_one_full(SnapOp *op, const char *name, gboolean metadata_only,
+                gboolean write_current, SnapJournal *resume, GError **error)
 {
     SnapEngine *engine = op->engine;
     SnapDomain *dom = op->dom;
@@ -770,18 +1029,35 @@ delete_one(SnapOp *op, const char *name, gboolean metadata_only, gboolean write_
     g_autoptr(GPtrArray) children = g_ptr_array_new();
     g_autofree char *path = NULL;
     g_autofree char *parent_name = parent ? g_strdup(parent->name) : NULL;
+    g_autoptr(GError) merge_error = NULL;
 
     if (def == NULL)
         return FALSE;
-    /* A metadata-only delete has no intent: recovery would take it for a
-     * delete of the disk data. Interrupted, it leaves the children moved
-     * up beside a snapshot that is still there, a valid tree. */
-    if (!metadata_only && !journal_intent(op, "delete", dom->def, def, error))
-        return FALSE;
-    if (!metadata_only && !engine->backend->ops->delete (engine->backend, dom->def, def,
-                                                         op_progress, op, NULL, error)) {
-        journal_clear(op);
-        return FALSE;
+    if (!metadata_only && snap_external_is_external(def)) {
+        if (!delete_external_data(op, node, def, resume, &merge_error)) {
+            /* A commit that started changed the snapshot's own image: its
+             * data is gone, so its metadata must go too, and what rests on
+             * that image is intact. Anything else changed nothing. */
+            if (!g_error_matches(merge_error, MERGE_PARTIAL, 0)) {
+                g_propagate_error(error, g_steal_pointer(&merge_error));
+                return FALSE;
+            }
+        }
+        /* The renames may have rewritten these. */
+        parent = snap_node_parent(node);
+        current = snap_tree_get_current(dom->tree);
+    } else {
+        /* A metadata-only delete has no intent: recovery would take it for
+         * a delete of the disk data. Interrupted, it leaves the children
+         * moved up beside a snapshot that is still there, a valid tree. */
+        if (!metadata_only && !journal_intent(op, "delete", dom->def, def, error))
+            return FALSE;
+        if (!metadata_only &&
+            !engine->backend->ops->delete (engine->backend, dom->def, def, op_progress,
+                                           op, NULL, error)) {
+            journal_clear(op);
+            return FALSE;
+        }
     }
     /* From here a failure keeps the journal: the disks changed, and the
      * next start finishes the delete. */
@@ -832,6 +1108,11 @@ delete_one(SnapOp *op, const char *name, gboolean metadata_only, gboolean write_
         if (parent_name)
             snap_op_change(op, SNAP_CHANGE_SNAPSHOT_XML, parent_name, NULL, NULL);
         snap_op_change(op, SNAP_CHANGE_CURRENT, NULL, NULL, NULL);
+    }
+    if (merge_error != NULL) {
+        g_set_error(error, SNAP_ERROR, SNAP_ERROR_QEMU,
+                    "snapshot '%s' is deleted, but %s", name, merge_error->message);
+        return FALSE;
     }
     return TRUE;
 }
@@ -1020,6 +1301,95 @@ revert_allowed(SnapOp *op, const SnapshotDef *def, gboolean def_differs,
     return TRUE;
 }
 
+/* Whether external snapshot @def's recorded domain differs from @dom's
+ * definition in more than the files its disks are on (those always
+ * differ: a revert puts them on new overlays). */
+static gboolean
+external_def_differs(SnapDomain *dom, const SnapshotDef *def)
+{
+    g_autoptr(DomainDef) recorded = NULL;
+    g_autofree char *xml = NULL;
+
+    if (def->domain_xml == NULL)
+        return FALSE;
+    recorded = domain_def_parse(def->domain_xml, strlen(def->domain_xml),
+                                dom->engine->state_dir, NULL);
+    if (recorded == NULL)
+        return TRUE;
+    for (guint i = 0; i < recorded->disks->len; i++) {
+        DomainDisk *disk = recorded->disks->pdata[i];
+        DomainDisk *now = domain_def_find_disk(dom->def, disk->target);
+
+        if (now != NULL) {
+            g_free(disk->source);
+            disk->source = g_strdup(now->source);
+            disk->format = now->format;
+        }
+    }
+    xml = domain_def_format(recorded);
+    return g_strcmp0(xml, dom->def_xml) != 0;
+}
+
+/* Drops the overlays a revert left behind (@files: the active images
+ * before it), once nothing needs them. A failure leaves a file, which
+ * harms nothing: it is only logged. */
+static void
+drop_abandoned(SnapOp *op, GPtrArray *files)
+{
+    SnapBackend *backend = op->engine->backend;
+
+    for (guint i = 0; files && i < files->len; i++) {
+        g_autoptr(GError) local = NULL;
+
+        if (!snap_ext_verify_unused(op->dom, files->pdata[i], NULL, &local) ||
+            !backend->ops->remove_image(backend, op->dom->def, files->pdata[i], &local))
+            g_debug("%s: keeping '%s': %s", op->dom->name, (char *)files->pdata[i],
+                    local->message);
+    }
+}
+
+/* The external half of a revert: new overlays on the snapshot's images
+ * become the active layers, domain.xml says so, and the overlays the
+ * domain used before are dropped when nothing needs them. */
+static gboolean
+revert_external(SnapOp *op, const SnapshotDef *def, SnapRevertFlags flags,
+                gboolean restart, GError **error)
+{
+    SnapEngine *engine = op->engine;
+    SnapDomain *dom = op->dom;
+    g_autoptr(GPtrArray) files = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GPtrArray) steps =
+        g_ptr_array_new_with_free_func((GDestroyNotify)g_strfreev);
+    g_autoptr(GPtrArray) abandoned = NULL;
+    g_autoptr(DomainDef) target = snap_ext_revert_target(dom, def, files, error);
+    g_autofree char *target_xml = NULL;
+
+    if (target == NULL)
+        return FALSE;
+    target_xml = domain_def_format(target);
+    abandoned = snap_ext_abandoned(dom, dom->def, target);
+    for (guint i = 0; i < abandoned->len; i++)
+        g_ptr_array_add(steps,
+                        g_strdupv((char *[]){"abandon", abandoned->pdata[i], NULL}));
+    g_ptr_array_add(steps, g_strdupv((char *[]){"domain", target_xml, NULL}));
+    if (!journal_intent_files(op, "revert", def->name, files, steps, 0, error)) {
+        snap_ext_discard(files);
+        return FALSE;
+    }
+    if (!engine->backend->ops->revert(engine->backend, dom->def, target, restart, def,
+                                      flags, op_progress, op, op->cancellable, error)) {
+        snap_ext_discard(files);
+        journal_clear(op);
+        return FALSE;
+    }
+    /* From here the journal stays on failure: the next start finishes. */
+    if (!write_domain_file(dom, target_xml, error))
+        return FALSE;
+    set_domain_def(op, g_steal_pointer(&target), g_steal_pointer(&target_xml));
+    drop_abandoned(op, abandoned);
+    return TRUE;
+}
+
 static gboolean
 do_revert(SnapOp *op, SnapNode *node, SnapRevertFlags flags, GError **error)
 {
@@ -1030,17 +1400,20 @@ do_revert(SnapOp *op, SnapNode *node, SnapRevertFlags flags, GError **error)
     g_autoptr(DomainDef) new_def = NULL;
     g_autofree char *new_def_xml = NULL;
     gboolean restart = FALSE;
+    gboolean external;
 
     if (def == NULL)
         return FALSE;
     if (!check_cancelled(op, error))
         return FALSE;
+    external = snap_external_is_external(def);
 
     /* The definition to return to: the one the snapshot recorded, when
      * it parses and differs from today's. Both are written by
      * domain_def_format(), so the same text means the same definition and
      * the common case needs no parse. */
-    if (def->domain_xml != NULL && g_strcmp0(def->domain_xml, dom->def_xml) != 0) {
+    if (!external && def->domain_xml != NULL &&
+        g_strcmp0(def->domain_xml, dom->def_xml) != 0) {
         g_autoptr(GError) local = NULL;
 
         new_def = domain_def_parse(def->domain_xml, strlen(def->domain_xml),
@@ -1059,24 +1432,27 @@ do_revert(SnapOp *op, SnapNode *node, SnapRevertFlags flags, GError **error)
         }
     }
 
-    if (!revert_allowed(op, def, new_def != NULL, flags, &restart, error))
+    if (!revert_allowed(op, def,
+                        external ? external_def_differs(dom, def) : new_def != NULL,
+                        flags, &restart, error))
         return FALSE;
 
-    if (!journal_intent(op, "revert", dom->def, def, error))
-        return FALSE;
-    if (!engine->backend->ops->revert(engine->backend, dom->def,
-                                      new_def ? new_def : dom->def, restart, def, flags,
-                                      op_progress, op, op->cancellable, error)) {
-        journal_clear(op);
-        return FALSE;
-    }
-    if (new_def) {
-        g_autofree char *file = g_strconcat(dom->name, ".xml", NULL);
-        g_autofree char *path =
-            g_build_filename(engine->state_dir, "domains", file, NULL);
-
-        if (!snap_store_write_atomic(path, new_def_xml, strlen(new_def_xml), error))
+    if (external) {
+        if (!revert_external(op, def, flags, restart, error))
             return FALSE;
+    } else {
+        if (!journal_intent(op, "revert", dom->def, def, error))
+            return FALSE;
+        if (!engine->backend->ops->revert(
+                engine->backend, dom->def, new_def ? new_def : dom->def, restart, def,
+                flags, op_progress, op, op->cancellable, error)) {
+            journal_clear(op);
+            return FALSE;
+        }
+        if (new_def) {
+            if (!write_domain_file(dom, new_def_xml, error))
+                return FALSE;
+        }
     }
     if (old != node) {
         if (!write_snapshot_file(dom, node->name, node->xml, TRUE, error))
@@ -1085,14 +1461,9 @@ do_revert(SnapOp *op, SnapNode *node, SnapRevertFlags flags, GError **error)
     }
     journal_clear(op);
 
+    if (new_def)
+        set_domain_def(op, g_steal_pointer(&new_def), g_steal_pointer(&new_def_xml));
     g_rw_lock_writer_lock(&engine->lock);
-    if (new_def) {
-        domain_def_free(dom->def);
-        dom->def = g_steal_pointer(&new_def);
-        g_free(dom->def_xml);
-        dom->def_xml = g_steal_pointer(&new_def_xml);
-        op->domain_file_changed = TRUE;
-    }
     snap_tree_set_current(dom->tree, node);
     touch(dom);
     g_rw_lock_writer_unlock(&engine->lock);
@@ -1176,6 +1547,160 @@ remove_tags(SnapOp *op, GPtrArray *paths, const char *tag, GPtrArray *problems)
     return def->disks->len;
 }
 
+/* The first step of @j whose verb is @verb, or NULL. */
+static char **
+journal_step(SnapJournal *j, const char *verb)
+{
+    for (guint i = 0; j->steps && i < j->steps->len; i++) {
+        char **step = j->steps->pdata[i];
+
+        if (g_strcmp0(step[0], verb) == 0)
+            return step;
+    }
+    return NULL;
+}
+
+/* Removes the files an interrupted operation made, unless something uses
+ * them (a running QEMU, a snapshot); returns how many went. */
+static guint
+remove_made_files(SnapOp *op, GPtrArray *files, GPtrArray *problems)
+{
+    SnapBackend *backend = op->engine->backend;
+    guint n = 0;
+
+    for (guint i = 0; i < files->len; i++) {
+        g_autoptr(GError) local = NULL;
+
+        if (!g_file_test(files->pdata[i], G_FILE_TEST_EXISTS))
+            continue;
+        if (snap_ext_verify_unused(op->dom, files->pdata[i], NULL, &local) &&
+            backend->ops->remove_image(backend, op->dom->def, files->pdata[i], &local))
+            n++;
+        else
+            g_ptr_array_add(problems, g_strdup(local->message));
+    }
+    return n;
+}
+
+/* TRUE when every overlay and memory file of external snapshot @def was
+ * made: each overlay rests on the disk's image, the memory file is not
+ * empty. */
+static gboolean
+external_files_made(SnapOp *op, const SnapshotDef *def)
+{
+    SnapBackend *backend = op->engine->backend;
+
+    for (guint i = 0; def->disks && i < def->disks->len; i++) {
+        SnapshotDiskDef *sd = def->disks->pdata[i];
+        DomainDisk *disk = snap_disk_resolve(op->dom->def, sd->name);
+        g_autoptr(GPtrArray) chain = NULL;
+
+        if (sd->snapshot != DISK_SNAPSHOT_EXTERNAL)
+            continue;
+        if (disk == NULL || sd->source_file == NULL)
+            return FALSE;
+        /* Switched already: the domain runs on the overlay. */
+        if (g_strcmp0(disk->source, sd->source_file) == 0)
+            continue;
+        chain = backend->ops->image_chain(backend, op->dom->def, sd->source_file, NULL);
+        if (chain == NULL || chain->len < 2 ||
+            g_strcmp0(((SnapImageLayer *)chain->pdata[1])->file, disk->source) != 0)
+            return FALSE;
+    }
+    if (def->memory == SNAP_MEMORY_EXTERNAL) {
+        GStatBuf st;
+
+        if (def->memory_file == NULL || g_stat(def->memory_file, &st) < 0 ||
+            st.st_size == 0)
+            return FALSE;
+    }
+    return TRUE;
+}
+
+/* An external create that stopped after its files were made is finished
+ * (the user asked for it, and a running QEMU may write to the overlays
+ * already); one that stopped before is undone. */
+static char *
+recover_external_create(SnapOp *op, SnapJournal *j, SnapNode *node, GPtrArray *problems,
+                        GError **error)
+{
+    SnapDomain *dom = op->dom;
+    char **meta = journal_step(j, "metadata");
+    const char *xml = meta != NULL && meta[1] != NULL ? meta[1] : "";
+    g_autoptr(SnapshotDef) def = snapshot_xml_parse(xml, strlen(xml), error);
+    SnapNode *old = snap_tree_get_current(dom->tree);
+    SnapNode *added = NULL;
+
+    if (def == NULL)
+        return NULL;
+    if (node == NULL && !external_files_made(op, def)) {
+        guint n = remove_made_files(op, j->disks, problems);
+
+        return g_strdup_printf("recovered: rolled back the interrupted create of '%s' "
+                               "(removed %u of %u files)",
+                               j->snapshot, n, j->disks->len);
+    }
+    if (node == NULL) {
+        if (!write_snapshot_file(dom, def->name, xml, TRUE, error))
+            return NULL;
+        g_rw_lock_writer_lock(&op->engine->lock);
+        snap_tree_add(dom->tree, def->name, old, def->creation_time, g_strdup(xml),
+                      &added, NULL);
+        snap_tree_set_current(dom->tree, added);
+        touch(dom);
+        g_rw_lock_writer_unlock(&op->engine->lock);
+        rewrite_inactive(op, old);
+        snap_op_change(op, SNAP_CHANGE_SNAPSHOT_ADDED, def->name, old ? old->name : NULL,
+                       NULL);
+        snap_op_change(op, SNAP_CHANGE_CURRENT, NULL, NULL, NULL);
+    }
+    if (!switch_to_overlays(op, def, error))
+        return NULL;
+    return g_strdup_printf("recovered: finished the interrupted create of '%s'",
+                           j->snapshot);
+}
+
+/* An external revert whose domain.xml names the new overlays is finished
+ * (current snapshot, overlays left behind); one that stopped before loses
+ * the overlays it made, and the domain stays where it was. */
+static char *
+recover_external_revert(SnapOp *op, SnapJournal *j, SnapNode *node, GPtrArray *problems,
+                        GError **error)
+{
+    SnapDomain *dom = op->dom;
+    char **target = journal_step(j, "domain");
+    const char *target_xml = target != NULL && target[1] != NULL ? target[1] : "";
+    SnapNode *old = snap_tree_get_current(dom->tree);
+    g_autoptr(GPtrArray) abandoned = g_ptr_array_new_with_free_func(g_free);
+
+    if (node == NULL || g_strcmp0(target_xml, dom->def_xml) != 0) {
+        guint n = remove_made_files(op, j->disks, problems);
+
+        return g_strdup_printf("recovered: rolled back the interrupted revert to '%s' "
+                               "(removed %u of %u new overlays)",
+                               j->snapshot, n, j->disks->len);
+    }
+    if (old != node) {
+        if (!write_snapshot_file(dom, node->name, node->xml, TRUE, error))
+            return NULL;
+        rewrite_inactive(op, old);
+        g_rw_lock_writer_lock(&op->engine->lock);
+        snap_tree_set_current(dom->tree, node);
+        g_rw_lock_writer_unlock(&op->engine->lock);
+        snap_op_change(op, SNAP_CHANGE_CURRENT, NULL, NULL, NULL);
+    }
+    for (guint i = 0; i < j->steps->len; i++) {
+        char **step = j->steps->pdata[i];
+
+        if (g_strcmp0(step[0], "abandon") == 0 &&
+            g_file_test(step[1], G_FILE_TEST_EXISTS))
+            g_ptr_array_add(abandoned, g_strdup(step[1]));
+    }
+    drop_abandoned(op, abandoned);
+    return g_strdup_printf("recovered: finished the interrupted revert to '%s'",
+                           j->snapshot);
+}
+
 static void
 op_recover(SnapOp *op)
 {
@@ -1211,7 +1736,11 @@ op_recover(SnapOp *op)
         return;
     }
     node = snap_tree_lookup(dom->tree, j->snapshot);
-    if (g_str_equal(j->op, "create")) {
+    if (journal_step(j, "metadata") != NULL && g_str_equal(j->op, "create")) {
+        done = recover_external_create(op, j, node, problems, &error);
+    } else if (journal_step(j, "domain") != NULL && g_str_equal(j->op, "revert")) {
+        done = recover_external_revert(op, j, node, problems, &error);
+    } else if (g_str_equal(j->op, "create")) {
         g_autofree char *path =
             snap_store_snapshot_path(engine->state_dir, dom->name, j->snapshot);
 
@@ -1228,7 +1757,7 @@ op_recover(SnapOp *op)
         }
     } else if (g_str_equal(j->op, "delete")) {
         if (node != NULL) {
-            if (delete_one(op, j->snapshot, FALSE, TRUE, &error))
+            if (delete_one_full(op, j->snapshot, FALSE, TRUE, j, &error))
                 done = g_strdup_printf(
                     "recovered: finished the interrupted delete of '%s'", j->snapshot);
         } else {

@@ -140,6 +140,9 @@ cleanup() {
     if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ]; then
         printf '%s: exit %d; workdir %s\n' "$TEST_NAME" "$rc" "$WORKDIR" >&2
     fi
+    # Filesystems a test mounted inside its workdir (a small tmpfs).
+    awk -v w="$WORKDIR/" 'index($2, w) == 1 { print $2 }' /proc/mounts | sort -r |
+        while read -r m; do umount -l "$m" 2>/dev/null; done
     if [ "${KEEP_WORKDIR:-0}" = 1 ]; then
         printf '%s: kept %s\n' "$TEST_NAME" "$WORKDIR" >&2
     else
@@ -275,7 +278,8 @@ make_image() {
 
 # make_domain NAME [DEV...]: STATE/domains/NAME.xml with one qcow2 per DEV
 # (default vda) at STATE/images/NAME-DEV.qcow2, referenced by a path
-# relative to STATE as the contract allows.
+# relative to STATE as the contract allows; each disk's snapshot attribute
+# is $DISK_SNAPSHOT (default internal).
 make_domain() {
     local name=$1 dev
     shift
@@ -291,7 +295,7 @@ make_domain() {
         printf '    <emulator>/usr/bin/qemu-system-x86_64</emulator>\n'
         for dev in "$@"; do
             make_image "$STATE/images/$name-$dev.qcow2"
-            printf '    <disk type="file" device="disk" snapshot="internal">\n'
+            printf '    <disk type="file" device="disk" snapshot="%s">\n' "${DISK_SNAPSHOT:-internal}"
             printf '      <driver name="qemu" type="qcow2"/>\n'
             printf '      <source file="images/%s-%s.qcow2"/>\n' "$name" "$dev"
             printf '      <target dev="%s" bus="virtio"/>\n' "$dev"
@@ -539,4 +543,42 @@ assert_store_agrees() {
             fail "$dom: intent left in STATE/journal: $(cat "$STATE/journal/$dom.json")"
         sleep 0.05
     done
+}
+
+# qmp DOMAIN JSON: sends one QMP command to DOMAIN's QEMU (through the test
+# monitor, STATE/run/DOMAIN.qmp.test, that SNAPTREEFS_TEST_MONITOR=1 adds)
+# and prints the "return" member as JSON.
+export SNAPTREEFS_TEST_MONITOR=1
+qmp() {
+    python3 - "$STATE/run/$1.qmp.test" "$2" <<'PY' || fail "qmp $1 $2"
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+f = s.makefile("rw")
+json.loads(f.readline())
+f.write('{"execute": "qmp_capabilities"}\n'); f.flush()
+def reply():
+    while True:
+        m = json.loads(f.readline())
+        if "return" in m or "error" in m:
+            return m
+reply()
+f.write(sys.argv[2] + "\n"); f.flush()
+m = reply()
+if "error" in m:
+    sys.exit("QMP error: " + m["error"]["desc"])
+print(json.dumps(m["return"]))
+PY
+}
+
+# hmp_io DOMAIN DEV CMD: a qemu-io command on DOMAIN's disk DEV (its index
+# in the definition, 0 for the first) inside the running QEMU, e.g.
+# "write -P 0xaa 0 1M"; fails when qemu-io reports a mismatch or error.
+hmp_io() {
+    local out
+    out=$(qmp "$1" "$(jq -nc --arg c "qemu-io -d /machine/peripheral/dev$2/virtio-backend \"$3\"" \
+        '{execute: "human-monitor-command", arguments: {"command-line": $c}}')") || return 1
+    case "$out" in
+        *"verification failed"* | *"error"* | *"Error"*) fail "qemu-io $3 on $1: $out" ;;
+    esac
 }

@@ -768,9 +768,11 @@ test_create_xml(Fx *fx, gconstpointer data)
                               "snapshot='internal'/></disks></domainsnapshot>");
     g_assert_error(error, SNAP_ERROR, SNAP_ERROR_INVALID);
     g_clear_error(&error);
+    /* An external snapshot in a domain whose snapshots are internal. */
     error = do_create_xml(fx, "<domainsnapshot><name>e</name><disks><disk name='vda' "
                               "snapshot='external'/></disks></domainsnapshot>");
-    g_assert_error(error, SNAP_ERROR, SNAP_ERROR_UNSUPPORTED);
+    g_assert_error(error, SNAP_ERROR, SNAP_ERROR_INVALID);
+    g_assert_nonnull(strstr(error->message, "mixing internal and external"));
     g_clear_error(&error);
     error = do_create_xml(fx, "<domainsnapshot><name>ghost</name>"
                               "<creationTime>1000</creationTime><disks><disk name='vda' "
