@@ -237,3 +237,11 @@ snap_journal_remove(const char *state_dir, const char *domain, GError **error)
         return journal_errno(error, errno, "clear", path);
     return TRUE;
 }
+
+gboolean
+snap_journal_unlink(const char *state_dir, const char *domain, GError **error)
+{
+    g_autofree char *path = journal_path(state_dir, domain);
+
+    return snap_store_remove(path, error);
+}

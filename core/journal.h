@@ -6,7 +6,8 @@
 G_BEGIN_DECLS
 
 /* One intent: which operation ("create", "delete" or "revert") on which
- * snapshot, touching which disk image files. */
+ * snapshot, touching which disk image files; or "undefine" with the mode
+ * ("metadata" or "full") in @snapshot and the files it deletes. */
 typedef struct {
     char *op;
     char *snapshot;
@@ -42,5 +43,10 @@ SnapJournal *snap_journal_read(const char *state_dir, const char *domain, GError
 /* Clears the intent (empties the file) once the operation is over;
  * absent is success. */
 gboolean snap_journal_remove(const char *state_dir, const char *domain, GError **error);
+
+/* Removes the domain's journal file itself (durably), for a domain that
+ * is being undefined: no later domain of that name may inherit its
+ * intent. Absent is success. */
+gboolean snap_journal_unlink(const char *state_dir, const char *domain, GError **error);
 
 G_END_DECLS

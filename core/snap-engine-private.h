@@ -28,13 +28,15 @@ struct _SnapDomain {
     GThreadPool *pool;  /* max 1 thread: one operation at a time */
     GPtrArray *early;   /* ops submitted before snap_engine_start() */
     GHashTable *chains; /* image file -> its backing, cached (worker only) */
+    gboolean removed;   /* undefined: out of the table, answering NOT_FOUND */
 };
 
 struct _SnapEngine {
     char *state_dir;
     SnapEngineOptions opts;
     GRWLock lock;        /* all in-memory state of every domain */
-    GHashTable *domains; /* name -> SnapDomain*; fixed after load */
+    GHashTable *domains; /* name -> SnapDomain*; loses undefined domains */
+    GPtrArray *removed;  /* undefined SnapDomain*, freed with the engine */
     SnapBackend *backend;
     GMutex start_lock; /* guards started and every early list */
     gboolean started;

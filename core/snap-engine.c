@@ -10,6 +10,7 @@
 
 #include <glib/gstdio.h>
 
+#include "domain-removal.h"
 #include "journal.h"
 #include "qemu-img.h"
 #include "snap-disks.h"
@@ -34,6 +35,7 @@ typedef enum {
     OP_RECOVER,
     OP_RECONCILE,
     OP_FLUSH,
+    OP_UNDEFINE,
 } OpKind;
 
 typedef struct {
@@ -83,6 +85,8 @@ enum {
     OP_CANCELLED,
 };
 
+static SnapDomain *find_domain(SnapEngine *engine, const char *domain);
+
 static void
 pending_change_clear(gpointer data)
 {
@@ -117,7 +121,7 @@ snap_op_new(SnapEngine *engine, OpKind kind, const char *domain,
     op->kind = kind;
     op->engine = engine;
     op->domain_name = g_strdup(domain);
-    op->dom = domain ? g_hash_table_lookup(engine->domains, domain) : NULL;
+    op->dom = find_domain(engine, domain);
     op->cancellable = cancellable ? g_object_ref(cancellable) : NULL;
     op->done = done;
     op->user_data = user_data;
@@ -750,43 +754,94 @@ redefine(SnapOp *op, SnapshotDef *def, SnapNode *existing, GError **error)
     return TRUE;
 }
 
-/* TRUE when every disk @def lists as internal holds the tag @def->name. */
+/* A redefine must agree with the disks: each disk it lists is one of the
+ * domain's, each internal one holds the tag @def->name, and memory it
+ * claims (a live snapshot) is a VM state in one of those tags. With
+ * @must_exist (no metadata names the snapshot) at least one internal disk
+ * must be listed: the snapshot exists only if a disk holds it. */
 static gboolean
-exists_on_disks(SnapOp *op, const SnapshotDef *def)
+redefine_agrees(SnapOp *op, const SnapshotDef *def, gboolean must_exist, GError **error)
 {
-    SnapEngine *engine = op->engine;
-    g_autoptr(GHashTable) tags = NULL;
-    guint nlisted = 0;
+    gboolean wants_memory =
+        snapshot_def_has_memory(def) || def->memory == SNAP_MEMORY_INTERNAL;
+    gboolean has_memory = FALSE;
+    guint ninternal = 0;
 
     /* An external snapshot's data is the files its <domain> names. */
     if (snap_external_is_external(def)) {
-        g_autoptr(GPtrArray) ext = snap_external_disks(def, engine->state_dir, NULL);
+        g_autoptr(GPtrArray) ext =
+            must_exist ? snap_external_disks(def, op->engine->state_dir, NULL) : NULL;
 
         for (guint i = 0; ext && i < ext->len; i++) {
-            if (!g_file_test(((SnapExtDisk *)ext->pdata[i])->frozen, G_FILE_TEST_EXISTS))
+            const char *frozen = ((SnapExtDisk *)ext->pdata[i])->frozen;
+
+            if (!g_file_test(frozen, G_FILE_TEST_EXISTS)) {
+                g_set_error(error, SNAP_ERROR, SNAP_ERROR_INVALID,
+                            "snapshot %s does not exist on the disks: its image %s is "
+                            "missing; omit creationTime to create it",
+                            def->name, frozen);
                 return FALSE;
+            }
         }
-        return ext != NULL && ext->len > 0;
+        if (must_exist && (ext == NULL || ext->len == 0)) {
+            g_set_error(error, SNAP_ERROR, SNAP_ERROR_INVALID,
+                        "snapshot %s does not exist on the disks (its <domain> names no "
+                        "image); omit creationTime to create it",
+                        def->name);
+            return FALSE;
+        }
+        return TRUE;
     }
-    tags = engine->backend->ops->disk_snapshots(engine->backend, op->dom->def, NULL,
-                                                op->cancellable);
     for (guint i = 0; def->disks && i < def->disks->len; i++) {
         SnapshotDiskDef *sd = def->disks->pdata[i];
-        DomainDisk *disk;
-        GPtrArray *names;
+        DomainDisk *disk = snap_disk_resolve(op->dom->def, sd->name);
+        g_autoptr(GPtrArray) tags = NULL;
         gboolean found = FALSE;
 
+        if (disk == NULL) {
+            g_set_error(error, SNAP_ERROR, SNAP_ERROR_INVALID,
+                        "snapshot %s names disk '%s', which domain %s does not have",
+                        def->name, sd->name, op->dom->name);
+            return FALSE;
+        }
         if (sd->snapshot != DISK_SNAPSHOT_INTERNAL)
             continue;
-        nlisted++;
-        disk = snap_disk_resolve(op->dom->def, sd->name);
-        names = disk ? g_hash_table_lookup(tags, disk->target) : NULL;
-        for (guint j = 0; names && j < names->len; j++)
-            found = found || g_strcmp0(names->pdata[j], def->name) == 0;
-        if (!found)
+        ninternal++;
+        tags = qemu_img_info(disk->source, NULL, NULL, op->cancellable, error);
+        if (tags == NULL)
             return FALSE;
+        for (guint j = 0; j < tags->len; j++) {
+            QemuImgSnapshot *t = tags->pdata[j];
+
+            if (g_strcmp0(t->name, def->name) != 0)
+                continue;
+            found = TRUE;
+            has_memory = has_memory || t->vm_state_size > 0;
+        }
+        if (!found) {
+            g_set_error(error, SNAP_ERROR, SNAP_ERROR_INVALID,
+                        "snapshot %s does not exist on the disks: disk %s (%s) does not "
+                        "hold it%s",
+                        def->name, disk->target, disk->source,
+                        must_exist ? "; omit creationTime to create it" : "");
+            return FALSE;
+        }
     }
-    return nlisted > 0;
+    if (must_exist && ninternal == 0) {
+        g_set_error(error, SNAP_ERROR, SNAP_ERROR_INVALID,
+                    "snapshot %s does not exist on the disks (its <disks> lists no "
+                    "internal one); omit creationTime to create it",
+                    def->name);
+        return FALSE;
+    }
+    if (wants_memory && ninternal > 0 && !has_memory) {
+        g_set_error(error, SNAP_ERROR, SNAP_ERROR_INVALID,
+                    "snapshot %s claims the memory of a running domain (state %s), but "
+                    "no disk holds a VM state for it",
+                    def->name, snap_state_to_string(def->state));
+        return FALSE;
+    }
+    return TRUE;
 }
 
 static gboolean
@@ -813,17 +868,10 @@ op_create_xml(SnapOp *op, GError **error)
         return FALSE;
     }
     if (existing)
-        return redefine(op, tmpl, existing, error);
-    if (tmpl->creation_time >= 0) {
-        if (!exists_on_disks(op, tmpl)) {
-            g_set_error(error, SNAP_ERROR, SNAP_ERROR_INVALID,
-                        "snapshot %s does not exist on the disks; omit creationTime to "
-                        "create it",
-                        tmpl->name);
-            return FALSE;
-        }
-        return redefine(op, tmpl, NULL, error);
-    }
+        return redefine_agrees(op, tmpl, FALSE, error) &&
+               redefine(op, tmpl, existing, error);
+    if (tmpl->creation_time >= 0)
+        return redefine_agrees(op, tmpl, TRUE, error) && redefine(op, tmpl, NULL, error);
     def = new_snapshot_def(dom, domain_state(op->engine, dom), tmpl, tmpl->name, error);
     return def != NULL && take_snapshot(op, def, error);
 }
@@ -1005,9 +1053,11 @@ delete_one_full(SnapOp *op, const char *name, gboolean metadata_only,
         parent = snap_node_parent(node);
         current = snap_tree_get_current(dom->tree);
     } else {
-        if (!journal_intent(op, "delete", dom->def, def, error)) {
-            if (!metadata_only)
-                snap_engine_disks_unretire(engine, dom->name, name);
+        /* A metadata-only delete has no intent: recovery would take it for
+         * a delete of the disk data. Interrupted, it leaves the children
+         * moved up beside a snapshot that is still there, a valid tree. */
+        if (!metadata_only && !journal_intent(op, "delete", dom->def, def, error)) {
+            snap_engine_disks_unretire(engine, dom->name, name);
             return FALSE;
         }
         if (!metadata_only &&
@@ -1121,6 +1171,116 @@ op_delete(SnapOp *op, GError **error)
         snap_op_change(op, SNAP_CHANGE_CURRENT, NULL, NULL, NULL);
     }
     return TRUE;
+}
+
+/* ---- undefine ------------------------------------------------------------------ */
+
+static const char *
+undefine_word(SnapUndefineMode mode)
+{
+    return mode == SNAP_UNDEFINE_FULL ? "full" : "metadata";
+}
+
+/* The domain leaves the table (readers no longer find it) and its worker
+ * answers NOT_FOUND from now on; its memory stays until the engine goes. */
+static void
+unlink_domain(SnapOp *op)
+{
+    SnapEngine *engine = op->engine;
+    SnapDomain *dom = op->dom;
+
+    g_rw_lock_writer_lock(&engine->lock);
+    g_hash_table_steal(engine->domains, dom->name);
+    dom->removed = TRUE;
+    g_ptr_array_add(engine->removed, dom);
+    g_rw_lock_writer_unlock(&engine->lock);
+    snap_op_change(op, SNAP_CHANGE_DOMAIN_REMOVED, NULL, NULL, NULL);
+}
+
+/* The files of a full removal that no other domain's definition names. */
+static GPtrArray *
+undefine_files(SnapOp *op)
+{
+    SnapEngine *engine = op->engine;
+    SnapDomain *dom = op->dom;
+    g_autoptr(GPtrArray) nodes = snap_tree_list(dom->tree, NULL, SNAP_LIST_ALL);
+    g_autoptr(GPtrArray) xmls = g_ptr_array_new();
+    g_autoptr(GPtrArray) named = NULL;
+    GPtrArray *files = g_ptr_array_new_with_free_func(g_free);
+    GHashTableIter iter;
+    gpointer value;
+
+    for (guint i = 0; i < nodes->len; i++)
+        g_ptr_array_add(xmls, ((SnapNode *)nodes->pdata[i])->xml);
+    named = domain_removal_files(dom->def, xmls, engine->state_dir);
+    for (guint i = 0; i < named->len; i++) {
+        const char *file = named->pdata[i];
+        const char *other = NULL;
+
+        g_rw_lock_reader_lock(&engine->lock);
+        g_hash_table_iter_init(&iter, engine->domains);
+        while (other == NULL && g_hash_table_iter_next(&iter, NULL, &value)) {
+            SnapDomain *od = value;
+
+            for (guint j = 0; od != dom && j < od->def->disks->len; j++)
+                if (g_strcmp0(((DomainDisk *)od->def->disks->pdata[j])->source, file) ==
+                    0)
+                    other = od->name;
+        }
+        g_rw_lock_reader_unlock(&engine->lock);
+        if (other != NULL)
+            g_debug("%s: undefine full keeps '%s': domain %s uses it", dom->name, file,
+                    other);
+        else
+            g_ptr_array_add(files, g_strdup(file));
+    }
+    return files;
+}
+
+/* The journaled steps of an undefine, also what recovery repeats:
+ * snapshot metadata, @files, the definition (from here the domain no
+ * longer loads), run files, and last the intent itself. */
+static gboolean
+undefine_steps(SnapOp *op, GPtrArray *files, GError **error)
+{
+    SnapEngine *engine = op->engine;
+    SnapDomain *dom = op->dom;
+    g_autoptr(GPtrArray) all = snap_tree_postorder(snap_tree_metaroot(dom->tree), FALSE);
+
+    /* Open disk files of its snapshots fail from here: their images go. */
+    for (guint i = 0; i < all->len; i++)
+        snap_engine_disks_retire(engine, dom->name, ((SnapNode *)all->pdata[i])->name);
+    if (!domain_removal_run(engine->state_dir, dom->name, files, error))
+        return FALSE;
+    if (!snap_journal_unlink(engine->state_dir, dom->name, error))
+        return FALSE;
+    unlink_domain(op);
+    return TRUE;
+}
+
+static gboolean
+op_undefine(SnapOp *op, GError **error)
+{
+    SnapDomain *dom = op->dom;
+    SnapUndefineMode mode = (SnapUndefineMode)op->flags;
+    g_autoptr(GPtrArray) files = NULL;
+
+    if (domain_state(op->engine, dom) != SNAP_DOMAIN_SHUTOFF) {
+        g_set_error(error, SNAP_ERROR, SNAP_ERROR_BUSY,
+                    "domain %s is not shut off; stop it (write destroy or shutdown to "
+                    "state) before undefining it",
+                    dom->name);
+        return FALSE;
+    }
+    if (!check_cancelled(op, error))
+        return FALSE;
+    files = mode == SNAP_UNDEFINE_FULL ? undefine_files(op)
+                                       : g_ptr_array_new_with_free_func(g_free);
+    if (!snap_journal_write(op->engine->state_dir, dom->name, "undefine",
+                            undefine_word(mode), files, error))
+        return FALSE;
+    /* From here a failure keeps the intent: the next start finishes it. */
+    return undefine_steps(op, files, error);
 }
 
 /* ---- revert ----------------------------------------------------------------------- */
@@ -1580,6 +1740,15 @@ op_recover(SnapOp *op)
         }
         return;
     }
+    if (g_str_equal(j->op, "undefine")) {
+        /* The domain goes: nothing is left to report into. */
+        if (undefine_steps(op, j->disks, &error))
+            g_debug("%s: recovered: finished the interrupted undefine (%s)", dom->name,
+                    j->snapshot);
+        else
+            snap_op_report(op, "start", error->message);
+        return;
+    }
     node = snap_tree_lookup(dom->tree, j->snapshot);
     if (journal_step(j, "metadata") != NULL && g_str_equal(j->op, "create")) {
         done = recover_external_create(op, j, node, problems, &error);
@@ -1649,6 +1818,12 @@ op_run(SnapOp *op)
     g_autoptr(GError) error = NULL;
     gboolean ok = TRUE;
 
+    if (op->dom != NULL && op->dom->removed && op->kind != OP_FLUSH) {
+        g_set_error(&error, SNAP_ERROR, SNAP_ERROR_NOT_FOUND, "domain '%s' was undefined",
+                    op->dom->name);
+        op_finish(op, op->opname != NULL ? error : NULL);
+        return;
+    }
     switch (op->kind) {
     case OP_CREATE:
         ok = op_create(op, &error);
@@ -1672,6 +1847,9 @@ op_run(SnapOp *op)
         snap_engine_reconcile_domain(op);
         break;
     case OP_FLUSH:
+        break;
+    case OP_UNDEFINE:
+        ok = op_undefine(op, &error);
         break;
     }
     if (!ok && error == NULL)
@@ -2005,10 +2183,19 @@ load_domain(SnapEngine *engine, const char *path, const char *name)
     g_hash_table_insert(engine->domains, dom->name, dom);
 }
 
+/* An undefined domain leaves the table but is not freed before the
+ * engine is, so a pointer found here stays valid. */
 static SnapDomain *
 find_domain(SnapEngine *engine, const char *domain)
 {
-    return domain ? g_hash_table_lookup(engine->domains, domain) : NULL;
+    SnapDomain *dom;
+
+    if (domain == NULL)
+        return NULL;
+    g_rw_lock_reader_lock(&engine->lock);
+    dom = g_hash_table_lookup(engine->domains, domain);
+    g_rw_lock_reader_unlock(&engine->lock);
+    return dom;
 }
 
 /* A domain's run state changed by itself (QEMU's events, or QEMU exiting):
@@ -2058,6 +2245,39 @@ attach_all(SnapEngine *engine)
     }
 }
 
+/* An undefine that a crash interrupted after the definition went (its
+ * commit point) leaves an intent no loaded domain will read: finish it
+ * here, so that no later domain of that name inherits it. Its image files
+ * went before the definition did and are not touched again. */
+static void
+finish_orphan_undefines(SnapEngine *engine)
+{
+    g_autofree char *dir = g_build_filename(engine->state_dir, "journal", NULL);
+    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+    const char *file;
+
+    while (d && (file = g_dir_read_name(d)) != NULL) {
+        g_autofree char *name = NULL;
+        g_autoptr(SnapJournal) j = NULL;
+        g_autoptr(GError) error = NULL;
+
+        if (file[0] == '.' || !g_str_has_suffix(file, ".json"))
+            continue;
+        name = g_strndup(file, strlen(file) - 5);
+        if (g_hash_table_contains(engine->domains, name))
+            continue;
+        j = snap_journal_read(engine->state_dir, name, NULL);
+        if (j == NULL || !g_str_equal(j->op, "undefine"))
+            continue;
+        if (!domain_removal_run(engine->state_dir, name, NULL, &error) ||
+            !snap_journal_unlink(engine->state_dir, name, &error))
+            g_debug("%s: finishing the interrupted undefine: %s", name, error->message);
+        else
+            g_debug("%s: recovered: finished the interrupted undefine (%s)", name,
+                    j->snapshot);
+    }
+}
+
 SnapEngine *
 snap_engine_new(const char *state_dir, const SnapEngineOptions *opts, GError **error)
 {
@@ -2080,6 +2300,7 @@ snap_engine_new(const char *state_dir, const SnapEngineOptions *opts, GError **e
     g_mutex_init(&engine->start_lock);
     engine->domains =
         g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)domain_free);
+    engine->removed = g_ptr_array_new_with_free_func((GDestroyNotify)domain_free);
     engine->backend = snap_backend_native_new(engine->state_dir);
     engine->backend->ops->set_event_func(engine->backend, on_backend_event, engine);
 
@@ -2094,6 +2315,8 @@ snap_engine_new(const char *state_dir, const SnapEngineOptions *opts, GError **e
         name = g_strndup(file, strlen(file) - 4);
         load_domain(engine, path, name);
     }
+    if (!engine->opts.read_only)
+        finish_orphan_undefines(engine);
     attach_all(engine);
 #ifdef __GLIBC__
     /* The parse buffers freed above, many in the loader threads' arenas,
@@ -2103,9 +2326,29 @@ snap_engine_new(const char *state_dir, const SnapEngineOptions *opts, GError **e
     return engine;
 }
 
+/* Every domain in the table and every undefined one, for the loops that
+ * run while workers may undefine (and so unlink) a domain. */
+static GPtrArray *
+all_domains(SnapEngine *engine)
+{
+    GPtrArray *doms = g_ptr_array_new();
+    GHashTableIter iter;
+    gpointer value;
+
+    g_rw_lock_reader_lock(&engine->lock);
+    g_hash_table_iter_init(&iter, engine->domains);
+    while (g_hash_table_iter_next(&iter, NULL, &value))
+        g_ptr_array_add(doms, value);
+    for (guint i = 0; i < engine->removed->len; i++)
+        g_ptr_array_add(doms, engine->removed->pdata[i]);
+    g_rw_lock_reader_unlock(&engine->lock);
+    return doms;
+}
+
 void
 snap_engine_start(SnapEngine *engine)
 {
+    g_autoptr(GPtrArray) doms = NULL;
     GHashTableIter iter;
     gpointer value;
 
@@ -2137,10 +2380,11 @@ snap_engine_start(SnapEngine *engine)
                 snap_op_new(engine, OP_RECONCILE, dom->name, NULL, NULL, NULL));
     }
     /* Pushed under the lock, so nothing submitted from now on can
-     * overtake what waited for the start. */
-    g_hash_table_iter_init(&iter, engine->domains);
-    while (g_hash_table_iter_next(&iter, NULL, &value)) {
-        SnapDomain *dom = value;
+     * overtake what waited for the start. Once pushed, a recovery may
+     * undefine its domain: the loops go over a copy of the table. */
+    doms = all_domains(engine);
+    for (guint d = 0; d < doms->len; d++) {
+        SnapDomain *dom = doms->pdata[d];
 
         if (dom->pool == NULL)
             continue;
@@ -2151,9 +2395,8 @@ snap_engine_start(SnapEngine *engine)
     engine->started = TRUE;
     g_mutex_unlock(&engine->start_lock);
 
-    g_hash_table_iter_init(&iter, engine->domains);
-    while (g_hash_table_iter_next(&iter, NULL, &value)) {
-        SnapDomain *dom = value;
+    for (guint d = 0; d < doms->len; d++) {
+        SnapDomain *dom = doms->pdata[d];
 
         for (guint i = 0; i < dom->early->len; i++)
             op_run(dom->early->pdata[i]);
@@ -2164,14 +2407,14 @@ snap_engine_start(SnapEngine *engine)
 void
 snap_engine_free(SnapEngine *engine)
 {
-    GHashTableIter iter;
-    gpointer value;
+    g_autoptr(GPtrArray) doms = NULL;
 
     if (engine == NULL)
         return;
-    g_hash_table_iter_init(&iter, engine->domains);
-    while (g_hash_table_iter_next(&iter, NULL, &value)) {
-        SnapDomain *dom = value;
+    /* A worker still running may undefine its domain meanwhile. */
+    doms = all_domains(engine);
+    for (guint d = 0; d < doms->len; d++) {
+        SnapDomain *dom = doms->pdata[d];
 
         if (dom->pool)
             g_thread_pool_free(dom->pool, FALSE, TRUE);
@@ -2188,6 +2431,7 @@ snap_engine_free(SnapEngine *engine)
     /* The backend's watchers report to the domains: they stop first. */
     snap_backend_free(engine->backend);
     g_hash_table_destroy(engine->domains);
+    g_ptr_array_unref(engine->removed);
     g_rw_lock_clear(&engine->lock);
     g_mutex_clear(&engine->start_lock);
     g_free(engine->state_dir);
@@ -2219,9 +2463,11 @@ snap_engine_list_domains(SnapEngine *engine)
     GHashTableIter iter;
     gpointer key;
 
+    g_rw_lock_reader_lock(&engine->lock);
     g_hash_table_iter_init(&iter, engine->domains);
     while (g_hash_table_iter_next(&iter, &key, NULL))
         g_ptr_array_add(names, g_strdup(key));
+    g_rw_lock_reader_unlock(&engine->lock);
     g_ptr_array_sort(names, str_ptr_cmp);
     return names;
 }
@@ -2594,6 +2840,20 @@ snap_engine_domain_action_async(SnapEngine *engine, const char *domain,
 
     op->action = action;
     op->opname = g_strdup_printf("state %s", action_word(action));
+    if (op_precheck(op))
+        return;
+    op_submit(op);
+}
+
+void
+snap_engine_undefine_async(SnapEngine *engine, const char *domain, SnapUndefineMode mode,
+                           GCancellable *cancellable, SnapDoneFunc done,
+                           gpointer user_data)
+{
+    SnapOp *op = snap_op_new(engine, OP_UNDEFINE, domain, cancellable, done, user_data);
+
+    op->flags = mode;
+    op->opname = g_strdup_printf("undefine %s", undefine_word(mode));
     if (op_precheck(op))
         return;
     op_submit(op);

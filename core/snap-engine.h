@@ -58,6 +58,7 @@ typedef enum {
     SNAP_CHANGE_CURRENT,          /* the `current` link changed or (dis)appeared */
     SNAP_CHANGE_DOMAIN_FILE,      /* domain.xml, state, errors or job changed */
     SNAP_CHANGE_ERROR,            /* a line was added to `errors`: @message */
+    SNAP_CHANGE_DOMAIN_REMOVED,   /* the domain was undefined: every name in it is gone */
 } SnapChangeKind;
 
 /* Parents are snapshot names; NULL means the domain directory itself. */
@@ -268,6 +269,15 @@ typedef enum {
     SNAP_DELETE_METADATA_ONLY = 1 << 2, /* forget metadata, keep disk data */
 } SnapDeleteFlags;
 
+/* The line written to a domain's `.forget` file: "MODE NAME", MODE one of
+ * `snapshot` (METADATA_ONLY), `children` (| CHILDREN) or `children-only`
+ * (| CHILDREN_ONLY), NAME the rest of the line after one space (names may
+ * hold spaces; one trailing newline is dropped). @flags always include
+ * SNAP_DELETE_METADATA_ONLY. Unknown mode, no name, a bad name: INVALID.
+ * (@name: transfer full) */
+gboolean snap_forget_parse(const char *buf, gsize len, SnapDeleteFlags *flags,
+                           char **name, GError **error);
+
 /* virDomainSnapshotDelete: without flags the children are re-parented to
  * the snapshot's parent, and if it was current its parent becomes current
  * (or no snapshot is current when it was a root). */
@@ -316,5 +326,29 @@ gboolean snap_domain_action_parse(const char *buf, gsize len, SnapDomainAction *
 void snap_engine_domain_action_async(SnapEngine *engine, const char *domain,
                                      SnapDomainAction action, GCancellable *cancellable,
                                      SnapDoneFunc done, gpointer user_data);
+
+typedef enum {
+    SNAP_UNDEFINE_METADATA, /* UNDEFINE_SNAPSHOTS_METADATA: images are kept */
+    SNAP_UNDEFINE_FULL,     /* also deletes the image files the domain names */
+} SnapUndefineMode;
+
+/* The one word written to a domain's `.undefine` file: "metadata" or
+ * "full"; anything else is INVALID. */
+gboolean snap_undefine_mode_parse(const char *buf, gsize len, SnapUndefineMode *mode,
+                                  GError **error);
+
+/* virDomainUndefineFlags(SNAPSHOTS_METADATA), and with SNAP_UNDEFINE_FULL
+ * the removal of storage too: the domain's definition, every snapshot's
+ * metadata, its journal and run files go, and with FULL every image file
+ * its definition or its snapshots' definitions name (never a backing file
+ * they merely refer to, never one another domain names; the disks'
+ * internal snapshots go with their files). A running or paused domain is
+ * SNAP_ERROR_BUSY. The steps are journaled: a crash part-way is finished
+ * at the next start. On success the domain is gone from every read and
+ * SNAP_CHANGE_DOMAIN_REMOVED is emitted; later operations on it answer
+ * NOT_FOUND. */
+void snap_engine_undefine_async(SnapEngine *engine, const char *domain,
+                                SnapUndefineMode mode, GCancellable *cancellable,
+                                SnapDoneFunc done, gpointer user_data);
 
 G_END_DECLS

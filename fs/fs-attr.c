@@ -22,6 +22,8 @@ static const struct {
     [FS_NODE_REVERT] = {"revert", S_IFREG | 0200},
     [FS_NODE_DISKS] = {"disks", S_IFDIR | 0755},
     [FS_NODE_DISK] = {NULL, S_IFREG | 0444},
+    [FS_NODE_FORGET] = {".forget", S_IFREG | 0200},
+    [FS_NODE_UNDEFINE] = {".undefine", S_IFREG | 0200},
 };
 
 /* Disk files tell readers (cp, cat) to read in large blocks: each read

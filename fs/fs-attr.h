@@ -24,6 +24,8 @@ typedef enum {
     FS_NODE_REVERT,       /* SNAP/revert */
     FS_NODE_DISKS,        /* SNAP/disks/ (-o disks) */
     FS_NODE_DISK,         /* SNAP/disks/TARGET; its snapshot is "SNAP/TARGET" */
+    FS_NODE_FORGET,       /* NAME/.forget: metadata-only delete */
+    FS_NODE_UNDEFINE,     /* NAME/.undefine: remove the domain */
 } FsNodeKind;
 
 /* The snapshot field of an FS_NODE_DISK's identity: "SNAP/TARGET"

@@ -159,6 +159,13 @@ fs_changes_on_change(const SnapChange *change, gpointer user_data)
         fs_log_error_line(domain, change->message);
         inval_node_later(ctx, FS_NODE_ERRORS, domain, 0);
         return;
+    case SNAP_CHANGE_DOMAIN_REMOVED:
+        /* Gone before the reply: `ls MOUNT` right after the write to
+         * .undefine must not show it, nor a cached name find it. */
+        fs_inode_table_detach_domain(ctx->inodes, domain);
+        fs_invalidator_entry_now(ctx->invalidator, FUSE_ROOT_ID, domain);
+        fs_invalidator_inode_now(ctx->invalidator, FUSE_ROOT_ID, 0);
+        return;
     }
     /* Every change moves the domain's mtime, which the domain directory
      * (and, listing included, already invalidated ones) reports. */

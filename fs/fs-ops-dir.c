@@ -476,8 +476,10 @@ fs_op_unlink(fuse_req_t req, fuse_ino_t parent_ino, const char *name)
     }
     /* GNU rm -r and find -delete remove a directory's files before the
      * directory and give up on every ancestor when one unlink fails, so a
-     * snapshot's own files "go" without anything changing. */
-    if (kind == FS_NODE_METADATA || kind == FS_NODE_REVERT || kind == FS_NODE_DISK)
+     * snapshot's own files "go" without anything changing; so do the
+     * hidden control files, which removing must never trigger. */
+    if (kind == FS_NODE_METADATA || kind == FS_NODE_REVERT || kind == FS_NODE_DISK ||
+        kind == FS_NODE_FORGET || kind == FS_NODE_UNDEFINE)
         fuse_reply_err(req, 0);
     else
         fuse_reply_err(req, EPERM);

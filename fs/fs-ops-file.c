@@ -96,6 +96,8 @@ fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         break;
     case FS_NODE_REVERT:
     case FS_NODE_CREATE:
+    case FS_NODE_FORGET:
+    case FS_NODE_UNDEFINE:
         if (acc != O_WRONLY) {
             fuse_reply_err(req, EACCES);
             return;
@@ -132,7 +134,8 @@ fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         /* Status files change behind the kernel's back; control files
          * must report each write's result from write(2) itself. */
         fi->direct_io = 1;
-        if (h->node->kind == FS_NODE_REVERT || h->node->kind == FS_NODE_CREATE)
+        if (h->node->kind == FS_NODE_REVERT || h->node->kind == FS_NODE_CREATE ||
+            h->node->kind == FS_NODE_FORGET || h->node->kind == FS_NODE_UNDEFINE)
             fi->nonseekable = 1;
     }
     fi->fh = (uint64_t)(uintptr_t)h;
@@ -170,6 +173,31 @@ on_write_done(const GError *error, gpointer user_data)
         fs_reply_gerror(req, error, r->what);
     else
         fuse_reply_write(req, r->size);
+}
+
+static void
+reply_write_now(gpointer data, gpointer unused)
+{
+    g_autoptr(FsRequest) r = data;
+
+    fuse_reply_write(fs_request_finish(r), r->size);
+}
+
+/* Writes that add, move or remove snapshot directories (create, .forget):
+ * their entry invalidations are queued, since a mkdir or rmdir in the
+ * directory may hold its lock, waiting for the same worker; the reply
+ * follows them, so `ls` and `stat` right after the write see the change.
+ * The request holds no directory lock itself, so nothing waits for it. */
+static void
+on_tree_write_done(const GError *error, gpointer user_data)
+{
+    FsRequest *r = user_data;
+
+    if (error != NULL) {
+        on_write_done(error, r);
+        return;
+    }
+    fs_invalidator_after(r->ctx->invalidator, reply_write_now, r);
 }
 
 /* FALSE when @doc cannot be the start of an XML document: after optional
@@ -269,7 +297,7 @@ write_create(fuse_req_t req, FsFileHandle *h, const char *buf, size_t size)
     r = fs_request_new(req, h->node->domain, NULL, what);
     r->size = size;
     snap_engine_create_xml_async(ctx->engine, h->node->domain, (const char *)doc->data,
-                                 doc->len, r->cancellable, on_write_done, r);
+                                 doc->len, r->cancellable, on_tree_write_done, r);
 }
 
 static void
@@ -316,6 +344,35 @@ fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t 
     case FS_NODE_CREATE:
         write_create(req, h, buf, size);
         return;
+    case FS_NODE_FORGET: {
+        g_autofree char *name = NULL;
+        SnapDeleteFlags flags = 0;
+
+        if (!snap_forget_parse(buf, size, &flags, &name, &error)) {
+            fs_reply_refused(req, ctx, node->domain, ".forget", error);
+            return;
+        }
+        what = g_strdup_printf("%s: .forget %s", node->domain, name);
+        r = fs_request_new(req, node->domain, name, what);
+        r->size = size;
+        snap_engine_delete_async(ctx->engine, node->domain, name, flags, r->cancellable,
+                                 on_tree_write_done, r);
+        return;
+    }
+    case FS_NODE_UNDEFINE: {
+        SnapUndefineMode mode;
+
+        if (!snap_undefine_mode_parse(buf, size, &mode, &error)) {
+            fs_reply_refused(req, ctx, node->domain, ".undefine", error);
+            return;
+        }
+        what = g_strdup_printf("%s: .undefine", node->domain);
+        r = fs_request_new(req, node->domain, NULL, what);
+        r->size = size;
+        snap_engine_undefine_async(ctx->engine, node->domain, mode, r->cancellable,
+                                   on_write_done, r);
+        return;
+    }
     default:
         fuse_reply_err(req, EBADF);
         return;
@@ -387,7 +444,8 @@ fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
      * setattr when the kernel cannot pass O_TRUNC to open): accept it and
      * change nothing. */
     if ((node->kind == FS_NODE_REVERT || node->kind == FS_NODE_CREATE ||
-         node->kind == FS_NODE_STATE) &&
+         node->kind == FS_NODE_STATE || node->kind == FS_NODE_FORGET ||
+         node->kind == FS_NODE_UNDEFINE) &&
         (to_set & FUSE_SET_ATTR_SIZE) && attr->st_size == 0 &&
         (to_set & ~(FUSE_SET_ATTR_SIZE | times)) == 0) {
         if (!fs_tree_stat(ctx, node->kind, node->domain, node->snapshot, &st)) {

@@ -4,8 +4,9 @@
 #include <string.h>
 
 static const FsNodeKind domain_file_kinds[] = {
-    FS_NODE_DOMAIN_XML, FS_NODE_STATE, FS_NODE_CURRENT, FS_NODE_CREATE,
-    FS_NODE_ERRORS,     FS_NODE_JOB,   FS_NODE_BY_NAME,
+    FS_NODE_DOMAIN_XML, FS_NODE_STATE,  FS_NODE_CURRENT,
+    FS_NODE_CREATE,     FS_NODE_ERRORS, FS_NODE_JOB,
+    FS_NODE_BY_NAME,    FS_NODE_FORGET, FS_NODE_UNDEFINE,
 };
 
 static gboolean

@@ -188,6 +188,26 @@ fs_inode_table_detach(FsInodeTable *table, FsNodeKind kind, const char *domain,
         detach_locked(table, e);
 }
 
+static gboolean
+detach_if_of_domain(gpointer key, gpointer value, gpointer user_data)
+{
+    FsNodeEntry *e = value;
+
+    if (e->node.nodeid == 1 || g_strcmp0(e->node.domain, user_data) != 0)
+        return FALSE;
+    e->attached = FALSE;
+    return TRUE;
+}
+
+void
+fs_inode_table_detach_domain(FsInodeTable *table, const char *domain)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&table->lock);
+
+    g_hash_table_foreach_remove(table->by_identity, detach_if_of_domain,
+                                (gpointer)domain);
+}
+
 void
 fs_inode_table_set_stat(FsInodeTable *table, FsNode *node, const struct stat *st)
 {

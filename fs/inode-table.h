@@ -61,6 +61,9 @@ void fs_inode_table_forget(FsInodeTable *table, guint64 nodeid, guint64 nlookup)
 void fs_inode_table_detach(FsInodeTable *table, FsNodeKind kind, const char *domain,
                            const char *snapshot);
 
+/* The domain is gone: every attached node of it is detached as above. */
+void fs_inode_table_detach_domain(FsInodeTable *table, const char *domain);
+
 /* Records @st as @node's last attributes. */
 void fs_inode_table_set_stat(FsInodeTable *table, FsNode *node, const struct stat *st);
 

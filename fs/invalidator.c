@@ -8,6 +8,7 @@ typedef enum {
     INVAL_ENTRY,
     INVAL_INODE,
     INVAL_STOP,
+    INVAL_CALL,
 } InvalKind;
 
 typedef struct {
@@ -15,6 +16,8 @@ typedef struct {
     fuse_ino_t ino;
     off_t off;
     char *name;
+    GFunc func; /* INVAL_CALL */
+    gpointer data;
 } InvalItem;
 
 struct _FsInvalidator {
@@ -51,6 +54,11 @@ invalidator_thread(gpointer data)
         if (item->kind == INVAL_STOP) {
             inval_item_free(item);
             return NULL;
+        }
+        if (item->kind == INVAL_CALL) {
+            item->func(item->data, NULL);
+            inval_item_free(item);
+            continue;
         }
         if (item->kind == INVAL_ENTRY)
             r = fuse_lowlevel_notify_inval_entry(inval->se, item->ino, item->name,
@@ -114,6 +122,37 @@ fs_invalidator_inode_now(FsInvalidator *inval, fuse_ino_t ino, off_t off)
     r = fuse_lowlevel_notify_inval_inode(inval->se, ino, off, 0);
     if (r != 0 && r != -ENOENT)
         g_debug("invalidate inode %" G_GUINT64_FORMAT ": %s", (guint64)ino,
+                g_strerror(-r));
+}
+
+void
+fs_invalidator_after(FsInvalidator *inval, GFunc func, gpointer data)
+{
+    InvalItem *item;
+
+    if (inval->thread == NULL) {
+        func(data, NULL);
+        return;
+    }
+    item = g_new0(InvalItem, 1);
+    item->kind = INVAL_CALL;
+    item->func = func;
+    item->data = data;
+    g_async_queue_push(inval->queue, item);
+}
+
+void
+fs_invalidator_entry_now(FsInvalidator *inval, fuse_ino_t parent, const char *name)
+{
+    int r;
+
+    if (inval->se == NULL) {
+        fs_invalidator_entry(inval, parent, name);
+        return;
+    }
+    r = fuse_lowlevel_notify_inval_entry(inval->se, parent, name, strlen(name));
+    if (r != 0 && r != -ENOENT)
+        g_debug("invalidate entry %" G_GUINT64_FORMAT " %s: %s", (guint64)parent, name,
                 g_strerror(-r));
 }
 

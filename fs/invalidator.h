@@ -38,4 +38,19 @@ void fs_invalidator_inode(FsInvalidator *inval, fuse_ino_t ino, off_t off);
  * FUSE request handler. */
 void fs_invalidator_inode_now(FsInvalidator *inval, fuse_ino_t ino, off_t off);
 
+/* Sends fuse_lowlevel_notify_inval_entry(@parent, @name) at once, from
+ * the calling thread (queues it before fs_invalidator_start). The kernel
+ * takes @parent's directory lock for it, so only for a parent whose lock
+ * no request waiting on the caller can hold: the root, where every
+ * mutation is refused without waiting. Never from a request handler. */
+void fs_invalidator_entry_now(FsInvalidator *inval, fuse_ino_t parent, const char *name);
+
+/* Calls @func(@data, NULL) on the invalidator's thread once every
+ * notification queued before it has been sent (at once when the thread
+ * has not started). For a reply that must not arrive before the kernel
+ * forgot the names it changes, when the request holds no directory lock
+ * (a write to a control file): a stat right after it then sees the
+ * change. */
+void fs_invalidator_after(FsInvalidator *inval, GFunc func, gpointer data);
+
 G_END_DECLS

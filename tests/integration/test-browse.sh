@@ -18,10 +18,12 @@ check "top level lists the domains"
 assert_eq "ls MNT" "d1 d2" "$(ls "$MNT" | tr '\n' ' ' | sed 's/ $//')"
 
 check "domain directory holds the control files, .by-name, current and the root"
-assert_eq "ls -A d1" ".by-name base create current domain.xml errors job state" \
+assert_eq "ls -A d1" ".by-name .forget .undefine base create current domain.xml errors job state" \
     "$(ls -A "$D" | sort | tr '\n' ' ' | sed 's/ $//')"
-assert_eq "ls -A d2 (no snapshot, no current)" ".by-name create domain.xml errors job state" \
+assert_eq "ls -A d2 (no snapshot, no current)" ".by-name .forget .undefine create domain.xml errors job state" \
     "$(ls -A "$MNT/d2" | sort | tr '\n' ' ' | sed 's/ $//')"
+assert_eq "ls d1 (the hidden control files hidden)" "base create current domain.xml errors job state" \
+    "$(ls "$D" | sort | tr '\n' ' ' | sed 's/ $//')"
 [ ! -e "$MNT/d2/current" ] && [ ! -L "$MNT/d2/current" ] || fail "d2/current exists without a current snapshot"
 
 check "snapshot directories nest along parents"

@@ -207,11 +207,83 @@ test_action_bad(void)
     assert_action_bad(junk, 1024 * 1024, "at most 4096");
 }
 
+/* .forget: MODE, one space, then the name up to one trailing newline. */
+static void
+test_forget_lines(void)
+{
+    static const struct {
+        const char *line;
+        SnapDeleteFlags flags;
+        const char *name;
+    } good[] = {
+        {"snapshot s1\n", SNAP_DELETE_METADATA_ONLY, "s1"},
+        {"snapshot s1", SNAP_DELETE_METADATA_ONLY, "s1"},
+        {"children a b \n", SNAP_DELETE_METADATA_ONLY | SNAP_DELETE_CHILDREN, "a b "},
+        {"children-only x", SNAP_DELETE_METADATA_ONLY | SNAP_DELETE_CHILDREN_ONLY, "x"},
+        /* One space separates: a second one starts the name. */
+        {"snapshot  s1", SNAP_DELETE_METADATA_ONLY, " s1"},
+    };
+    static const char *const bad[] = {
+        "",
+        "\n",
+        "snapshot",
+        "snapshot \n",
+        "bogus s1",
+        "Snapshot s1",
+        "snapshot .x",
+        "snapshot a/b",
+        "snapshot s1\n\n",
+        "children-only",
+    };
+
+    for (gsize i = 0; i < G_N_ELEMENTS(good); i++) {
+        g_autoptr(GError) error = NULL;
+        g_autofree char *name = NULL;
+        SnapDeleteFlags flags = 0;
+
+        g_assert_true(
+            snap_forget_parse(good[i].line, strlen(good[i].line), &flags, &name, &error));
+        g_assert_no_error(error);
+        g_assert_cmpint(flags, ==, good[i].flags);
+        g_assert_cmpstr(name, ==, good[i].name);
+    }
+    for (gsize i = 0; i < G_N_ELEMENTS(bad); i++) {
+        g_autoptr(GError) error = NULL;
+        g_autofree char *name = NULL;
+
+        g_assert_false(snap_forget_parse(bad[i], strlen(bad[i]), NULL, &name, &error));
+        g_assert_error(error, SNAP_ERROR, SNAP_ERROR_INVALID);
+        g_assert_null(name);
+    }
+}
+
+static void
+test_undefine_words(void)
+{
+    static const char *const bad[] = {"",           "\n",    "Full", "metadata full",
+                                      "full\nfull", "delete"};
+    SnapUndefineMode mode = SNAP_UNDEFINE_FULL;
+
+    g_assert_true(snap_undefine_mode_parse("metadata\n", 9, &mode, NULL));
+    g_assert_cmpint(mode, ==, SNAP_UNDEFINE_METADATA);
+    g_assert_true(snap_undefine_mode_parse(" full ", 6, &mode, NULL));
+    g_assert_cmpint(mode, ==, SNAP_UNDEFINE_FULL);
+    for (gsize i = 0; i < G_N_ELEMENTS(bad); i++) {
+        g_autoptr(GError) error = NULL;
+
+        g_assert_false(snap_undefine_mode_parse(bad[i], strlen(bad[i]), &mode, &error));
+        g_assert_error(error, SNAP_ERROR, SNAP_ERROR_INVALID);
+    }
+    g_assert_false(snap_undefine_mode_parse("full\0", 5, &mode, NULL));
+}
+
 int
 main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/control-words/revert/empty", test_revert_empty);
+    g_test_add_func("/control-words/forget/lines", test_forget_lines);
+    g_test_add_func("/control-words/undefine/words", test_undefine_words);
     g_test_add_func("/control-words/revert/words", test_revert_words);
     g_test_add_func("/control-words/revert/exclusive", test_revert_exclusive);
     g_test_add_func("/control-words/revert/unknown", test_revert_unknown);
