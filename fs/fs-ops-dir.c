@@ -66,6 +66,11 @@ fs_op_init(void *userdata, struct fuse_conn_info *conn)
         conn->want |= FUSE_CAP_NO_OPENDIR_SUPPORT;
         ctx->no_opendir = TRUE;
     }
+    /* Requests of up to 1 MiB (the kernel's max_pages follows max_write):
+     * a read of a disk file is then one round trip per MiB, not eight. */
+    conn->max_write = 1024 * 1024;
+    if (conn->capable & FUSE_CAP_ASYNC_DIO)
+        conn->want |= FUSE_CAP_ASYNC_DIO;
     /* Buffered writes would turn the control files' errors into silence;
      * libfuse may want symlink caching by default. */
     conn->want &= ~(FUSE_CAP_WRITEBACK_CACHE | FUSE_CAP_CACHE_SYMLINKS);
