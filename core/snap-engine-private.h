@@ -26,11 +26,12 @@ struct _SnapDomain {
     ErrorLog *errors;
     char *job; /* the `job` file; "" when idle */
     gint64 mtime;
-    GThreadPool *pool;   /* max 1 thread: one operation at a time */
-    GPtrArray *early;    /* ops submitted before snap_engine_start() */
-    GHashTable *chains;  /* image file -> its backing, cached (worker only) */
-    gboolean removed;    /* undefined: out of the table, answering NOT_FOUND */
-    gint refresh_queued; /* a refresh from the backend waits in the queue */
+    GThreadPool *pool;  /* max 1 thread: one operation at a time */
+    GPtrArray *early;   /* ops submitted before snap_engine_start() */
+    GHashTable *chains; /* image file -> its backing, cached (worker only) */
+    gboolean removed;   /* undefined: out of the table, answering NOT_FOUND */
+    /* A refresh from the backend waits in the queue (libvirt). */
+    gint refresh_queued;
 };
 
 struct _SnapEngine {
@@ -45,8 +46,9 @@ struct _SnapEngine {
     GThreadPool *cancel_pool; /* answers queued operations Ctrl-C cancelled */
     SnapChangeFunc change_func;
     gpointer change_data;
-    SnapEngineDisks *disks;   /* snap-engine-disks.c; made when first used */
-    SnapEngineRemote *remote; /* snap-engine-remote.c: the refresher; NULL for native */
+    SnapEngineDisks *disks; /* snap-engine-disks.c; made when first used */
+    /* snap-engine-remote.c: the refresher of a libvirt engine, else NULL. */
+    SnapEngineRemote *remote;
 };
 
 /* Queues a change event of @op, emitted after its completion callback. */
