@@ -412,6 +412,30 @@ lv_start(SnapBackend *backend, const DomainDef *def, gboolean paused, GError **e
 }
 
 static gboolean
+action_allowed(virDomainPtr dom, const char *name, SnapDomainAction action,
+               GError **error)
+{
+    int state, reason;
+    SnapDomainState now;
+    gboolean ok;
+
+    if (virDomainGetState(dom, &state, &reason, 0) < 0) {
+        lv_set_error(error, "cannot read the domain's state");
+        return FALSE;
+    }
+    now = lv_state_from_libvirt(state);
+    ok = action == SNAP_ACTION_PAUSE    ? now == SNAP_DOMAIN_RUNNING
+         : action == SNAP_ACTION_RESUME ? now == SNAP_DOMAIN_PAUSED
+                                        : now != SNAP_DOMAIN_SHUTOFF;
+    if (!ok)
+        g_set_error(error, SNAP_ERROR, SNAP_ERROR_BUSY, "domain %s is %s", name,
+                    now == SNAP_DOMAIN_RUNNING  ? "running"
+                    : now == SNAP_DOMAIN_PAUSED ? "paused"
+                                                : "shut off");
+    return ok;
+}
+
+static gboolean
 lv_action(SnapBackend *backend, const DomainDef *def, SnapDomainAction action,
           GError **error)
 {
@@ -420,10 +444,19 @@ lv_action(SnapBackend *backend, const DomainDef *def, SnapDomainAction action,
 
     if (dom == NULL)
         return FALSE;
-    switch (action) {
-    case SNAP_ACTION_START:
+    if (action == SNAP_ACTION_START) {
         virDomainFree(dom);
         return lv_start(backend, def, FALSE, error);
+    }
+    /* Some drivers call a state that does not allow the action an
+     * internal error; the file model says BUSY, as the native backend. */
+    if (!action_allowed(dom, def->name, action, error)) {
+        virDomainFree(dom);
+        return FALSE;
+    }
+    switch (action) {
+    case SNAP_ACTION_START:
+        break;
     case SNAP_ACTION_SHUTDOWN:
         ret = virDomainShutdown(dom);
         break;
