@@ -88,5 +88,8 @@ wait_for 10 grep -q "lost" "$MNT/g2/errors"
 assert_eq "tree kept" "off1 remote1" "$(ls "$MNT/g2/.by-name" | xargs)"
 assert_errno "Input/output error" mkdir "$MNT/g2/current/x"
 LV_PID=""
+lv_start tcp
+wait_for 20 mkdir "$MNT/g2/current/after" 2>/dev/null
+assert_eq "virsh after the reconnect" "after" "$(vsh snapshot-current --name g2)"
 umount_fs
 check_log

@@ -26,6 +26,7 @@ mount_libvirt() {
 
 lv_cleanup() {
     local d f
+    set +e
     if [ -n "$LV_PID" ] && kill -0 "$LV_PID" 2>/dev/null; then
         for d in "${LV_DOMS[@]}"; do
             timeout 10 virsh -q -c "$LV_URI" destroy "$d" >/dev/null 2>&1
@@ -50,7 +51,8 @@ lv_start() {
     LV_DIR=$WORKDIR/libvirt
     mkdir -p "$LV_DIR/etc" "$LV_DIR/sock"
     for d in run varlib varcache varlog; do mkdir -p "$LV_DIR/up/$d" "$LV_DIR/work/$d"; done
-    cp -a /etc/libvirt/. "$LV_DIR/etc/"
+    # A restart keeps the domains defined before.
+    [ -e "$LV_DIR/etc/libvirtd.conf" ] || cp -a /etc/libvirt/. "$LV_DIR/etc/"
     cat >"$LV_DIR/etc/qemu.conf" <<'CONF'
 user = "root"
 group = "root"
@@ -69,7 +71,8 @@ log_outputs = "3:file:$LV_DIR/libvirtd.log"
 CONF
     local listen=""
     if [ "${1:-}" = tcp ]; then
-        LV_TCP_PORT=$(( 20000 + RANDOM % 20000 ))
+        # A restart keeps its port, so a mount on it can reconnect.
+        [ -n "$LV_TCP_PORT" ] || LV_TCP_PORT=$(( 20000 + RANDOM % 20000 ))
         cat >>"$LV_DIR/etc/libvirtd.conf" <<CONF
 listen_tls = 0
 listen_tcp = 1
@@ -91,6 +94,9 @@ CONF
         printf 'L=%q\n' "$LV_DIR"
         printf 'LISTEN=%q\n' "$listen"
         cat <<'NS'
+# A copy of a snaptreefs mount in this namespace would keep its daemon
+# alive after fusermount3 -u (common.sh): drop them here.
+awk '$3 == "fuse.snaptreefs" { print $2 }' /proc/self/mounts | while read -r m; do umount -l "$m"; done
 mount --bind "$L/etc" /etc/libvirt
 mount --bind "$L/passwd" /etc/passwd
 mount --bind "$L/group" /etc/group
