@@ -66,7 +66,7 @@ wait_for 1 test -d "$MNT/g3"
 vsh undefine g3 >/dev/null
 wait_for 2 test ! -e "$MNT/g3"
 
-say "rm -r on the mount is one DELETE_CHILDREN"
+say "rm -r through the mount empties libvirt's tree"
 mkdir "$D/current/c1"
 mkdir "$D/current/c2"
 assert_ok rm -r "$D/byvirsh"
