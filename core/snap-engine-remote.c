@@ -138,7 +138,9 @@ snap_remote_refresh(SnapOp *op, guint flags, const char *hint)
     g_autoptr(GHashTable) present = g_hash_table_new(g_str_hash, g_str_equal);
     g_autoptr(GHashTable) want = g_hash_table_new(g_str_hash, g_str_equal);
     g_autoptr(GHashTable) fetched = NULL;
-    g_autoptr(GHashTable) old_parents = g_hash_table_new(g_str_hash, g_str_equal);
+    /* Copies: a removed parent's name is freed with its node. */
+    g_autoptr(GHashTable) old_parents =
+        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     g_autoptr(GPtrArray) removed = g_ptr_array_new();
     g_autoptr(GPtrArray) added = g_ptr_array_new();
     g_autoptr(GPtrArray) all = NULL;
@@ -191,7 +193,8 @@ snap_remote_refresh(SnapOp *op, guint flags, const char *hint)
     for (guint i = 0; i < all->len; i++) {
         SnapNode *node = all->pdata[i];
 
-        g_hash_table_insert(old_parents, node->name, (gpointer)parent_name(node));
+        g_hash_table_insert(old_parents, g_strdup(node->name),
+                            g_strdup(parent_name(node)));
     }
     /* Deepest first, so each goes from the directory it was shown in. */
     g_ptr_array_sort(removed, deeper_first);
