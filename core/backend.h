@@ -33,6 +33,31 @@ typedef struct {
 
 void snap_image_layer_free(SnapImageLayer *layer);
 
+/* A domain as a metadata-owning backend sees it (domain_view). */
+typedef struct {
+    SnapDomainState state;
+    GPtrArray *names; /* every snapshot's name (char*, owned) */
+    char *current;    /* the current snapshot, or NULL */
+    char *def_xml;    /* the <domain> definition, when asked for */
+} SnapBackendView;
+
+void snap_backend_view_clear(SnapBackendView *view);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(SnapBackendView, snap_backend_view_clear)
+
+/* One snapshot as such a backend gives it (snapshot_get). */
+typedef struct {
+    char *xml;    /* <domainsnapshot>, as `virsh snapshot-dumpxml` shows it */
+    char *parent; /* the parent's name, NULL for a root */
+    gint64 creation_time;
+} SnapBackendSnapshot;
+
+void snap_backend_snapshot_clear(SnapBackendSnapshot *snap);
+
+/* Tells the engine to refresh @domain (NULL: every domain and the domain
+ * list) from the backend; @with_xml: its definition may have changed. */
+typedef void (*SnapBackendRefreshFunc)(const char *domain, gboolean with_xml,
+                                       gpointer user_data);
+
 typedef struct {
     const char *name;
 
@@ -131,6 +156,55 @@ typedef struct {
     gboolean (*remove_image)(SnapBackend *self, const DomainDef *dom, const char *file,
                              GError **error);
 
+    /* ---- backends that own the snapshot metadata (libvirt) ----
+     * The engine keeps no files for them: it mirrors in memory what these
+     * report and calls them for every mutation. NULL in the native
+     * backend. Names are the tree's (the backend maps them to its own). */
+
+    /* Every domain's name. (transfer full: char*) */
+    GPtrArray *(*list_domains)(SnapBackend *self, GError **error);
+
+    /* What @domain is now: run state, snapshot names and current one, and
+     * with @with_xml its definition. SNAP_ERROR_NOT_FOUND when it is gone;
+     * another error (a lost connection) says nothing about it. */
+    gboolean (*domain_view)(SnapBackend *self, const char *domain, gboolean with_xml,
+                            SnapBackendView *view, GError **error);
+
+    /* One snapshot: its <domainsnapshot> and its parent. */
+    gboolean (*snapshot_get)(SnapBackend *self, const char *domain, const char *snapshot,
+                             SnapBackendSnapshot *out, GError **error);
+
+    /* mkdir (@xml NULL: snapshot @name with the defaults) or the `create`
+     * file (@xml, @name NULL: a create, or a redefine when it gives a
+     * creationTime; <active>1</active> then also makes it current).
+     * @out_name gets the tree's name of the snapshot. */
+    gboolean (*snapshot_take)(SnapBackend *self, const char *domain, const char *name,
+                              const char *xml, char **out_name, GError **error);
+
+    /* virDomainSnapshotDelete with @flags. */
+    gboolean (*snapshot_remove)(SnapBackend *self, const char *domain,
+                                const char *snapshot, SnapDeleteFlags flags,
+                                GError **error);
+
+    /* virDomainRevertToSnapshot with @flags. */
+    gboolean (*snapshot_revert)(SnapBackend *self, const char *domain,
+                                const char *snapshot, SnapRevertFlags flags,
+                                GError **error);
+
+    /* virDomainUndefineFlags with the snapshots' metadata. */
+    gboolean (*undefine)(SnapBackend *self, const char *domain, SnapUndefineMode mode,
+                         GError **error);
+
+    /* Where "@domain changed by itself" goes (NULL: any domain, or the
+     * domain list); called on the backend's event thread. */
+    void (*set_refresh_func)(SnapBackend *self, SnapBackendRefreshFunc func,
+                             gpointer user_data);
+
+    /* Called about twice a second from the engine's refresher thread:
+     * reconnects a lost connection (with back-off). FALSE while not
+     * connected. */
+    gboolean (*poll)(SnapBackend *self);
+
     void (*free)(SnapBackend *self);
 } SnapBackendOps;
 
@@ -141,6 +215,11 @@ struct _SnapBackend {
 /* The native backend: qemu-img for shut-off domains, QEMU and QMP for
  * running ones. (transfer full) */
 SnapBackend *snap_backend_native_new(const char *state_dir);
+
+/* The libvirt backend on connection @uri (any libvirt URI). Registers
+ * libvirt's default event loop and connects; starts no thread before
+ * watch(). (transfer full) */
+SnapBackend *snap_backend_libvirt_new(const char *uri, GError **error);
 
 static inline void
 snap_backend_free(SnapBackend *backend)

@@ -12,6 +12,7 @@ G_BEGIN_DECLS
 typedef struct _SnapDomain SnapDomain;
 typedef struct _SnapOp SnapOp;
 typedef struct _SnapEngineDisks SnapEngineDisks;
+typedef struct _SnapEngineRemote SnapEngineRemote;
 
 /* One domain. The worker of the domain is the only thread that changes
  * it, so the worker reads it without the lock and takes the writer lock
@@ -29,6 +30,8 @@ struct _SnapDomain {
     GPtrArray *early;   /* ops submitted before snap_engine_start() */
     GHashTable *chains; /* image file -> its backing, cached (worker only) */
     gboolean removed;   /* undefined: out of the table, answering NOT_FOUND */
+    /* A refresh from the backend waits in the queue (libvirt). */
+    gint refresh_queued;
 };
 
 struct _SnapEngine {
@@ -44,6 +47,8 @@ struct _SnapEngine {
     SnapChangeFunc change_func;
     gpointer change_data;
     SnapEngineDisks *disks; /* snap-engine-disks.c; made when first used */
+    /* snap-engine-remote.c: the refresher of a libvirt engine, else NULL. */
+    SnapEngineRemote *remote;
 };
 
 /* Queues a change event of @op, emitted after its completion callback. */
@@ -126,5 +131,69 @@ GPtrArray *snap_ext_plan_delete(SnapDomain *dom, SnapNode *node, const SnapshotD
 gboolean snap_ext_run_file_step(SnapDomain *dom, SnapNode *node, char **step,
                                 SnapProgressFunc progress, gpointer progress_data,
                                 GError **error);
+
+/* ---- backends that own the metadata (snap-engine-remote.c) ----
+ * state_dir is NULL: no file is written; the trees mirror the backend. */
+
+static inline gboolean
+snap_engine_is_remote(const SnapEngine *engine)
+{
+    return engine->backend->ops->domain_view != NULL;
+}
+
+typedef enum {
+    SNAP_REFRESH_DEF = 1 << 0, /* read the domain's definition again */
+    SNAP_REFRESH_ALL = 1 << 1, /* read every snapshot's XML again */
+} SnapRefreshFlags;
+
+/* A domain the backend has: added to the table (with a worker once the
+ * engine runs; SNAP_CHANGE_DOMAIN_ADDED then), empty until a refresh
+ * fills it. An existing one is returned as it is. (transfer none) */
+SnapDomain *snap_engine_add_domain(SnapEngine *engine, const char *name);
+
+/* Every domain in the table. (transfer container) */
+GPtrArray *snap_engine_domains(SnapEngine *engine);
+
+/* Refreshes @dom from the backend now, on this thread (loading only). */
+void snap_engine_refresh_now(SnapEngine *engine, SnapDomain *dom, guint flags);
+
+/* Queues a refresh of @dom on its worker, unless one already waits. */
+void snap_engine_queue_refresh(SnapEngine *engine, SnapDomain *dom, guint flags);
+
+/* The domain of @op leaves the table (SNAP_CHANGE_DOMAIN_REMOVED). */
+void snap_op_unlink_domain(SnapOp *op);
+
+/* Makes @op's domain what the backend says: snapshots added, removed,
+ * moved (libvirt re-parents on delete), XML changed (@hint, or every one
+ * with SNAP_REFRESH_ALL; new ones and the children of removed ones are
+ * always read), current, definition, run state; each difference queues
+ * exactly its change event. A domain the backend no longer has is
+ * unlinked. FALSE when the backend could not answer (tree unchanged). */
+gboolean snap_remote_refresh(SnapOp *op, guint flags, const char *hint);
+
+/* The mutations, through the backend, each followed by a refresh. */
+gboolean snap_remote_create(SnapOp *op, const char *in_dir, const char *name,
+                            GError **error);
+gboolean snap_remote_create_xml(SnapOp *op, const char *xml, GError **error);
+gboolean snap_remote_delete(SnapOp *op, const char *name, SnapDeleteFlags flags,
+                            GError **error);
+gboolean snap_remote_revert(SnapOp *op, const char *name, SnapRevertFlags flags,
+                            GError **error);
+gboolean snap_remote_action(SnapOp *op, SnapDomainAction action, GError **error);
+gboolean snap_remote_undefine(SnapOp *op, SnapUndefineMode mode, GError **error);
+
+/* At snap_engine_new(): every domain of the backend, fully read. */
+gboolean snap_remote_load(SnapEngine *engine, GError **error);
+
+/* Starts the refresher thread: every REFRESH_PERIOD (and at once on the
+ * backend's events) it lets the backend reconnect, adds new domains and
+ * queues a refresh of every domain. */
+void snap_remote_start(SnapEngine *engine);
+
+/* Stops the refresher thread (before the workers go). */
+void snap_remote_stop(SnapEngine *engine);
+
+/* Frees what the refresher used (after the backend's event thread went). */
+void snap_remote_free(SnapEngine *engine);
 
 G_END_DECLS

@@ -36,6 +36,7 @@ typedef enum {
     OP_RECONCILE,
     OP_FLUSH,
     OP_UNDEFINE,
+    OP_REFRESH,
 } OpKind;
 
 typedef struct {
@@ -219,7 +220,7 @@ op_post_reply(SnapOp *op)
     SnapDomain *dom = op->dom;
     g_autoptr(GError) error = NULL;
 
-    if (dom == NULL)
+    if (dom == NULL || op->engine->state_dir == NULL)
         return;
     if (op->post_inactive != NULL) {
         SnapNode *node = snap_tree_lookup(dom->tree, op->post_inactive);
@@ -1197,6 +1198,12 @@ unlink_domain(SnapOp *op)
     snap_op_change(op, SNAP_CHANGE_DOMAIN_REMOVED, NULL, NULL, NULL);
 }
 
+void
+snap_op_unlink_domain(SnapOp *op)
+{
+    unlink_domain(op);
+}
+
 /* The files of a full removal that no other domain's definition names. */
 static GPtrArray *
 undefine_files(SnapOp *op)
@@ -1812,6 +1819,34 @@ op_recover(SnapOp *op)
 /* ---- the worker
  * ------------------------------------------------------------------------ */
 
+/* An operation over a backend that owns the metadata (libvirt). */
+static gboolean
+remote_run(SnapOp *op, GError **error)
+{
+    switch (op->kind) {
+    case OP_CREATE:
+        return snap_remote_create(op, op->in_dir, op->name, error);
+    case OP_CREATE_XML:
+        return snap_remote_create_xml(op, op->xml, error);
+    case OP_DELETE:
+        return snap_remote_delete(op, op->name, op->flags, error);
+    case OP_REVERT:
+        return snap_remote_revert(op, op->name, op->flags, error);
+    case OP_ACTION:
+        return snap_remote_action(op, op->action, error);
+    case OP_UNDEFINE:
+        return snap_remote_undefine(op, (SnapUndefineMode)op->flags, error);
+    case OP_REFRESH:
+        snap_remote_refresh(op, op->flags, NULL);
+        return TRUE;
+    case OP_RECOVER:
+    case OP_RECONCILE:
+    case OP_FLUSH:
+        return TRUE;
+    }
+    return TRUE;
+}
+
 static void
 op_run(SnapOp *op)
 {
@@ -1822,6 +1857,11 @@ op_run(SnapOp *op)
         g_set_error(&error, SNAP_ERROR, SNAP_ERROR_NOT_FOUND, "domain '%s' was undefined",
                     op->dom->name);
         op_finish(op, op->opname != NULL ? error : NULL);
+        return;
+    }
+    if (snap_engine_is_remote(op->engine)) {
+        ok = remote_run(op, &error);
+        op_finish(op, ok ? NULL : error);
         return;
     }
     switch (op->kind) {
@@ -1850,6 +1890,8 @@ op_run(SnapOp *op)
         break;
     case OP_UNDEFINE:
         ok = op_undefine(op, &error);
+        break;
+    case OP_REFRESH:
         break;
     }
     if (!ok && error == NULL)
@@ -2207,16 +2249,18 @@ on_backend_event(const char *domain, SnapDomainState state, const char *message,
     SnapEngine *engine = user_data;
     SnapDomain *dom = find_domain(engine, domain);
     PendingChange file = {.kind = SNAP_CHANGE_DOMAIN_FILE};
+    /* The libvirt backend reports on its connection. */
+    const char *label = snap_engine_is_remote(engine) ? "libvirt" : "qemu";
 
     if (dom == NULL)
         return;
     g_rw_lock_writer_lock(&engine->lock);
     if (message != NULL)
-        error_log_add(dom->errors, "qemu", message);
+        error_log_add(dom->errors, label, message);
     touch(dom);
     g_rw_lock_writer_unlock(&engine->lock);
     if (message != NULL) {
-        g_autofree char *line = g_strdup_printf("qemu: %s", message);
+        g_autofree char *line = g_strdup_printf("%s: %s", label, message);
         PendingChange err = {.kind = SNAP_CHANGE_ERROR, .message = line};
 
         g_debug("%s: %s", domain, line);
@@ -2278,29 +2322,137 @@ finish_orphan_undefines(SnapEngine *engine)
     }
 }
 
-SnapEngine *
-snap_engine_new(const char *state_dir, const SnapEngineOptions *opts, GError **error)
+static SnapEngine *
+engine_alloc(const SnapEngineOptions *opts)
 {
-    g_autofree char *abs = g_canonicalize_filename(state_dir, NULL);
-    g_autofree char *domains = g_build_filename(abs, "domains", NULL);
-    g_autoptr(GDir) d = NULL;
-    SnapEngine *engine;
-    const char *file;
+    SnapEngine *engine = g_new0(SnapEngine, 1);
 
-    if (!g_file_test(abs, G_FILE_TEST_IS_DIR)) {
-        g_set_error(error, SNAP_ERROR, SNAP_ERROR_NOT_FOUND,
-                    "state directory '%s' does not exist", state_dir);
-        return NULL;
-    }
-    engine = g_new0(SnapEngine, 1);
-    engine->state_dir = g_steal_pointer(&abs);
     if (opts)
         engine->opts = *opts;
+    engine->opts.libvirt_uri = NULL;
     g_rw_lock_init(&engine->lock);
     g_mutex_init(&engine->start_lock);
     engine->domains =
         g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)domain_free);
     engine->removed = g_ptr_array_new_with_free_func((GDestroyNotify)domain_free);
+    return engine;
+}
+
+static SnapEngine *
+engine_new_libvirt(const SnapEngineOptions *opts, GError **error)
+{
+    SnapBackend *backend = snap_backend_libvirt_new(opts->libvirt_uri, error);
+    SnapEngine *engine;
+
+    if (backend == NULL)
+        return NULL;
+    engine = engine_alloc(opts);
+    engine->backend = backend;
+    engine->backend->ops->set_event_func(engine->backend, on_backend_event, engine);
+    if (!snap_remote_load(engine, error)) {
+        snap_engine_free(engine);
+        return NULL;
+    }
+    return engine;
+}
+
+SnapDomain *
+snap_engine_add_domain(SnapEngine *engine, const char *name)
+{
+    SnapDomain *dom;
+    gboolean added = FALSE;
+    PendingChange c = {.kind = SNAP_CHANGE_DOMAIN_ADDED};
+
+    g_mutex_lock(&engine->start_lock);
+    g_rw_lock_writer_lock(&engine->lock);
+    dom = g_hash_table_lookup(engine->domains, name);
+    if (dom == NULL) {
+        dom = g_new0(SnapDomain, 1);
+        dom->engine = engine;
+        dom->name = g_strdup(name);
+        dom->def = g_new0(DomainDef, 1);
+        dom->def->name = g_strdup(name);
+        dom->def->disks =
+            g_ptr_array_new_with_free_func((GDestroyNotify)domain_disk_free);
+        dom->def_xml = g_strdup("");
+        dom->tree = snap_tree_new();
+        dom->errors = error_log_new(ERROR_LOG_LINES);
+        dom->job = g_strdup("");
+        dom->early = g_ptr_array_new();
+        dom->mtime = now_seconds();
+        if (engine->started)
+            dom->pool = g_thread_pool_new(op_worker, NULL, 1, FALSE, NULL);
+        g_hash_table_insert(engine->domains, dom->name, dom);
+        added = TRUE;
+    }
+    g_rw_lock_writer_unlock(&engine->lock);
+    g_mutex_unlock(&engine->start_lock);
+    if (added)
+        emit_change(engine, name, &c);
+    return dom;
+}
+
+GPtrArray *
+snap_engine_domains(SnapEngine *engine)
+{
+    GPtrArray *doms = g_ptr_array_new();
+    GHashTableIter iter;
+    gpointer value;
+
+    g_rw_lock_reader_lock(&engine->lock);
+    g_hash_table_iter_init(&iter, engine->domains);
+    while (g_hash_table_iter_next(&iter, NULL, &value))
+        g_ptr_array_add(doms, value);
+    g_rw_lock_reader_unlock(&engine->lock);
+    return doms;
+}
+
+void
+snap_engine_refresh_now(SnapEngine *engine, SnapDomain *dom, guint flags)
+{
+    SnapOp *op = snap_op_new(engine, OP_REFRESH, dom->name, NULL, NULL, NULL);
+
+    op->flags = flags;
+    op_run(op);
+}
+
+void
+snap_engine_queue_refresh(SnapEngine *engine, SnapDomain *dom, guint flags)
+{
+    SnapOp *op;
+
+    /* Refreshes with more to read are not coalesced. */
+    if (flags == 0 && !g_atomic_int_compare_and_exchange(&dom->refresh_queued, 0, 1))
+        return;
+    op = snap_op_new(engine, OP_REFRESH, dom->name, NULL, NULL, NULL);
+    op->flags = flags;
+    if (op->dom == NULL) {
+        snap_op_free(op);
+        return;
+    }
+    op_submit(op);
+}
+
+SnapEngine *
+snap_engine_new(const char *state_dir, const SnapEngineOptions *opts, GError **error)
+{
+    g_autofree char *abs = NULL;
+    g_autofree char *domains = NULL;
+    g_autoptr(GDir) d = NULL;
+    SnapEngine *engine;
+    const char *file;
+
+    if (opts != NULL && opts->libvirt_uri != NULL)
+        return engine_new_libvirt(opts, error);
+    abs = g_canonicalize_filename(state_dir, NULL);
+    domains = g_build_filename(abs, "domains", NULL);
+    if (!g_file_test(abs, G_FILE_TEST_IS_DIR)) {
+        g_set_error(error, SNAP_ERROR, SNAP_ERROR_NOT_FOUND,
+                    "state directory '%s' does not exist", state_dir);
+        return NULL;
+    }
+    engine = engine_alloc(opts);
+    engine->state_dir = g_steal_pointer(&abs);
     engine->backend = snap_backend_native_new(engine->state_dir);
     engine->backend->ops->set_event_func(engine->backend, on_backend_event, engine);
 
@@ -2369,7 +2521,9 @@ snap_engine_start(SnapEngine *engine)
             g_debug("%s: no worker, operations run inline: %s", dom->name,
                     error->message);
         /* Recovery first, then the check, then what was submitted early:
-         * the queue runs in order. */
+         * the queue runs in order. libvirt keeps its own metadata. */
+        if (engine->state_dir == NULL)
+            continue;
         if (!engine->opts.read_only)
             g_ptr_array_insert(
                 dom->early, 0,
@@ -2394,6 +2548,8 @@ snap_engine_start(SnapEngine *engine)
     }
     engine->started = TRUE;
     g_mutex_unlock(&engine->start_lock);
+    if (snap_engine_is_remote(engine))
+        snap_remote_start(engine);
 
     for (guint d = 0; d < doms->len; d++) {
         SnapDomain *dom = doms->pdata[d];
@@ -2411,6 +2567,8 @@ snap_engine_free(SnapEngine *engine)
 
     if (engine == NULL)
         return;
+    /* No refresh is queued from here on. */
+    snap_remote_stop(engine);
     /* A worker still running may undefine its domain meanwhile. */
     doms = all_domains(engine);
     for (guint d = 0; d < doms->len; d++) {
@@ -2430,6 +2588,7 @@ snap_engine_free(SnapEngine *engine)
     snap_engine_disks_free(engine);
     /* The backend's watchers report to the domains: they stop first. */
     snap_backend_free(engine->backend);
+    snap_remote_free(engine);
     g_hash_table_destroy(engine->domains);
     g_ptr_array_unref(engine->removed);
     g_rw_lock_clear(&engine->lock);

@@ -28,13 +28,21 @@ typedef enum {
 typedef struct {
     gboolean read_only;    /* every mutation fails with SNAP_ERROR_READ_ONLY */
     gboolean no_reconcile; /* skip the start-up check against the images */
+    /* Not NULL: the libvirt backend on this connection URI instead of a
+     * STATE directory (snap_engine_new's @state_dir is then NULL). The
+     * trees mirror libvirt's domains and snapshots, names escaped as
+     * backend-libvirt-names.h says; libvirt's changes show up within
+     * about half a second. */
+    const char *libvirt_uri;
 } SnapEngineOptions;
 
 /* Loads STATE/domains/NAME.xml and STATE/snapshots/NAME/SNAP.xml. A domain
  * or snapshot file that does not parse is skipped and reported in that
  * domain's errors (nothing is deleted). Fails only when @state_dir itself
  * is unusable. Starts no thread (the daemon forks after this): workers
- * start in snap_engine_start(). @opts may be NULL. (transfer full) */
+ * start in snap_engine_start(). @opts may be NULL. With opts->libvirt_uri
+ * it connects to libvirt instead (@state_dir NULL) and reads every domain
+ * and snapshot from there; fails when the connection does. (transfer full) */
 SnapEngine *snap_engine_new(const char *state_dir, const SnapEngineOptions *opts,
                             GError **error);
 
@@ -59,6 +67,7 @@ typedef enum {
     SNAP_CHANGE_DOMAIN_FILE,      /* domain.xml, state, errors or job changed */
     SNAP_CHANGE_ERROR,            /* a line was added to `errors`: @message */
     SNAP_CHANGE_DOMAIN_REMOVED,   /* the domain was undefined: every name in it is gone */
+    SNAP_CHANGE_DOMAIN_ADDED,     /* a domain appeared (libvirt backend) */
 } SnapChangeKind;
 
 /* Parents are snapshot names; NULL means the domain directory itself. */

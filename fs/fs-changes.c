@@ -166,6 +166,11 @@ fs_changes_on_change(const SnapChange *change, gpointer user_data)
         fs_invalidator_entry_now(ctx->invalidator, FUSE_ROOT_ID, domain);
         fs_invalidator_inode_now(ctx->invalidator, FUSE_ROOT_ID, 0);
         return;
+    case SNAP_CHANGE_DOMAIN_ADDED:
+        /* A cached negative entry and the root's listing go. */
+        fs_invalidator_entry(ctx->invalidator, FUSE_ROOT_ID, domain);
+        fs_invalidator_inode_now(ctx->invalidator, FUSE_ROOT_ID, 0);
+        return;
     }
     /* Every change moves the domain's mtime, which the domain directory
      * (and, listing included, already invalidated ones) reports. */

@@ -13,6 +13,8 @@
 
 typedef struct {
     char *state_dir;
+    char *backend;        /* -o backend=native|libvirt */
+    char *uri;            /* -o uri=URI (libvirt) */
     double entry_timeout; /* < 0: not given */
     double attr_timeout;
     int read_only;
@@ -31,6 +33,8 @@ static const struct fuse_opt fs_option_spec[] = {
     {"entry_timeout=%lf", offsetof(FsOptions, entry_timeout), 0},
     {"attr_timeout=%lf", offsetof(FsOptions, attr_timeout), 0},
     {"multithread", offsetof(FsOptions, multithread), 1},
+    {"backend=%s", offsetof(FsOptions, backend), 0},
+    {"uri=%s", offsetof(FsOptions, uri), 0},
     FUSE_OPT_END,
 };
 
@@ -63,10 +67,16 @@ fs_option_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
 static void
 usage(const char *prog)
 {
-    printf("usage: %s [-f] [-d] [-s] [-o OPTIONS] STATE_DIR MOUNTPOINT\n\n"
-           "Shows each domain of STATE_DIR as a directory and its snapshots as\n"
-           "nested directories; unmount with fusermount3 -u MOUNTPOINT.\n\n"
+    printf("usage: %s [-f] [-d] [-s] [-o OPTIONS] STATE_DIR MOUNTPOINT\n"
+           "       %s [-f] [-d] [-s] -o backend=libvirt,uri=URI[,OPTIONS] MOUNTPOINT\n\n"
+           "Shows each domain of STATE_DIR (or of the libvirt connection URI:\n"
+           "qemu:///system, qemu+ssh://host/system, test:///default, ...) as a\n"
+           "directory and its snapshots as nested directories; unmount with\n"
+           "fusermount3 -u MOUNTPOINT.\n\n"
            "snaptreefs options:\n"
+           "    -o backend=libvirt     libvirt's own domains and snapshots, through\n"
+           "                           its API (no STATE_DIR; needs -o uri=URI)\n"
+           "    -o uri=URI             the libvirt connection URI\n"
            "    -o ro                  browse only: every mutation fails with EROFS\n"
            "    -o disks               SNAP/disks/TARGET: each disk's content at each\n"
            "                           snapshot, read-only (through qemu-nbd)\n"
@@ -74,7 +84,7 @@ usage(const char *prog)
            "    -o attr_timeout=SECS   how long the kernel caches attributes (3600)\n"
            "    -o multithread         serve requests from libfuse's worker threads\n"
            "                           (default: one thread; -s is accepted)\n\n",
-           prog);
+           prog, prog);
     fuse_cmdline_help();
     fuse_lowlevel_help();
 }
@@ -139,7 +149,8 @@ main(int argc, char *argv[])
     struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
     struct fuse_cmdline_opts cmd;
     struct fuse_lowlevel_ops ops;
-    FsOptions opts = {NULL, -1.0, -1.0, 0, 0, 0};
+    FsOptions opts = {NULL, NULL, NULL, -1.0, -1.0, 0, 0, 0};
+    gboolean libvirt;
     SnapEngineOptions engine_opts = {0};
     g_autoptr(FsContext) ctx = NULL;
     g_autoptr(GError) error = NULL;
@@ -168,11 +179,35 @@ main(int argc, char *argv[])
         status = 0;
         goto out;
     }
-    if (opts.state_dir == NULL || cmd.mountpoint == NULL) {
+    libvirt = g_strcmp0(opts.backend, "libvirt") == 0;
+    if (opts.backend != NULL && !libvirt && g_strcmp0(opts.backend, "native") != 0) {
+        fprintf(stderr, "%s: unknown backend '%s' (native or libvirt)\n", argv[0],
+                opts.backend);
+        goto out;
+    }
+    if (libvirt && (opts.uri == NULL || opts.disks)) {
+        fprintf(stderr, "%s: %s\n", argv[0],
+                opts.uri == NULL ? "-o backend=libvirt needs -o uri=URI"
+                                 : "-o disks works with the native backend only");
+        goto out;
+    }
+    if (!libvirt && opts.uri != NULL) {
+        fprintf(stderr, "%s: -o uri=URI goes with -o backend=libvirt\n", argv[0]);
+        goto out;
+    }
+    /* The libvirt form has no STATE_DIR: its one operand is the mountpoint,
+     * which the option parser took as ours. */
+    if (libvirt && opts.state_dir != NULL && cmd.mountpoint == NULL) {
+        cmd.mountpoint = g_steal_pointer(&opts.state_dir);
+    }
+    if ((libvirt ? opts.state_dir != NULL : opts.state_dir == NULL) ||
+        cmd.mountpoint == NULL) {
         fprintf(stderr,
                 "usage: %s [-f] [-d] [-s] [-o OPTIONS] STATE_DIR MOUNTPOINT\n"
+                "       %s [-f] [-d] [-s] -o backend=libvirt,uri=URI[,OPTIONS] "
+                "MOUNTPOINT\n"
                 "       %s --help\n",
-                argv[0], argv[0]);
+                argv[0], argv[0], argv[0]);
         goto out;
     }
     if (opts.entry_timeout > 1e9 || opts.attr_timeout > 1e9) {
@@ -180,7 +215,7 @@ main(int argc, char *argv[])
         goto out;
     }
     /* fuse_daemonize() changes to "/". */
-    state_dir = g_canonicalize_filename(opts.state_dir, NULL);
+    state_dir = libvirt ? NULL : g_canonicalize_filename(opts.state_dir, NULL);
     /* Libfuse's own options (allow_other, ...) pass through; these are
      * first so that the user's fsname or subtype win. */
     if (fuse_opt_insert_arg(&args, 1,
@@ -205,9 +240,11 @@ main(int argc, char *argv[])
     ctx->se = se;
 
     engine_opts.read_only = opts.read_only;
+    engine_opts.libvirt_uri = libvirt ? opts.uri : NULL;
     ctx->engine = snap_engine_new(state_dir, &engine_opts, &error);
     if (ctx->engine == NULL) {
-        fprintf(stderr, "%s: %s: %s\n", argv[0], state_dir, error->message);
+        fprintf(stderr, "%s: %s: %s\n", argv[0], libvirt ? opts.uri : state_dir,
+                error->message);
         goto out_session;
     }
     snap_engine_set_change_func(ctx->engine, fs_changes_on_change, ctx);
@@ -247,6 +284,8 @@ out_session:
     fuse_session_destroy(se);
 out:
     g_free(opts.state_dir);
+    free(opts.backend);
+    free(opts.uri);
     free(cmd.mountpoint);
     fuse_opt_free_args(&args);
     return status;

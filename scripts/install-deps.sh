@@ -10,6 +10,8 @@ PACKAGES=(
     qemu-utils qemu-system-x86
     libvirt0            # domainsnapshot.rng, for schema validation in tests
     libvirt-clients     # virsh -c test:/// for redefine compatibility tests
+    libvirt-dev         # the libvirt backend (-o backend=libvirt)
+    libvirt-daemon libvirt-daemon-driver-qemu  # its tests run a private libvirtd
     tree procps psmisc util-linux
     jq                  # test helpers parse qemu-img info --output=json
     python3             # benchmarks time operations with perf_counter

@@ -1,0 +1,291 @@
+/* backend-libvirt-snapshots.c: the libvirt backend's snapshot calls (list, XML, create,
+ * delete, revert). */
+#include "backend-libvirt-private.h"
+
+#include <string.h>
+
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+#include <libvirt/virterror.h>
+
+#include "backend-libvirt-names.h"
+
+/* What a <domainsnapshot> says of itself, read without network access or
+ * entity expansion. */
+typedef struct {
+    char *name;
+    char *parent;
+    gboolean has_creation_time;
+    gint64 creation_time;
+    gboolean active;
+} LvSnapXml;
+
+static void
+lv_snap_xml_clear(LvSnapXml *x)
+{
+    g_free(x->name);
+    g_free(x->parent);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(LvSnapXml, lv_snap_xml_clear)
+
+static char *
+child_text(xmlNodePtr parent, const char *name)
+{
+    for (xmlNodePtr n = parent->children; n; n = n->next)
+        if (n->type == XML_ELEMENT_NODE && xmlStrEqual(n->name, BAD_CAST name)) {
+            xmlChar *text = xmlNodeGetContent(n);
+            char *copy = g_strdup((const char *)text);
+
+            xmlFree(text);
+            return copy;
+        }
+    return NULL;
+}
+
+static gboolean
+lv_snap_xml_read(const char *xml, LvSnapXml *out, GError **error)
+{
+    xmlDocPtr doc =
+        xmlReadMemory(xml, strlen(xml), "domainsnapshot.xml", NULL,
+                      XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+    xmlNodePtr root = doc ? xmlDocGetRootElement(doc) : NULL;
+    g_autofree char *ctime = NULL;
+    g_autofree char *active = NULL;
+
+    if (root == NULL || !xmlStrEqual(root->name, BAD_CAST "domainsnapshot")) {
+        g_set_error_literal(error, SNAP_ERROR, SNAP_ERROR_INVALID,
+                            root == NULL ? "the XML does not parse"
+                                         : "the root element is not <domainsnapshot>");
+        xmlFreeDoc(doc);
+        return FALSE;
+    }
+    out->name = child_text(root, "name");
+    for (xmlNodePtr n = root->children; n; n = n->next)
+        if (n->type == XML_ELEMENT_NODE && xmlStrEqual(n->name, BAD_CAST "parent"))
+            out->parent = child_text(n, "name");
+    ctime = child_text(root, "creationTime");
+    active = child_text(root, "active");
+    out->has_creation_time = ctime != NULL;
+    out->creation_time = ctime ? g_ascii_strtoll(ctime, NULL, 10) : 0;
+    out->active = active != NULL && g_strcmp0(g_strstrip(active), "1") == 0;
+    xmlFreeDoc(doc);
+    return TRUE;
+}
+
+static virDomainSnapshotPtr
+lv_snapshot(LvBackend *self, const char *domain, const char *snapshot,
+            virDomainPtr *out_dom, GError **error)
+{
+    g_autofree char *name = lv_name_unescape(snapshot, TRUE, error);
+    virDomainPtr dom;
+    virDomainSnapshotPtr snap;
+
+    if (name == NULL)
+        return NULL;
+    dom = lv_domain(self, domain, error);
+    if (dom == NULL)
+        return NULL;
+    snap = virDomainSnapshotLookupByName(dom, name, 0);
+    if (snap == NULL)
+        lv_set_error(error, "no such snapshot");
+    if (out_dom != NULL && snap != NULL)
+        *out_dom = dom;
+    else
+        virDomainFree(dom);
+    return snap;
+}
+
+gboolean
+lv_domain_view(SnapBackend *backend, const char *domain, gboolean with_xml,
+               SnapBackendView *view, GError **error)
+{
+    LvBackend *self = (LvBackend *)backend;
+    virDomainPtr dom = lv_domain(self, domain, error);
+    virDomainSnapshotPtr *snaps = NULL;
+    virDomainSnapshotPtr current;
+    int state, reason, n;
+    gboolean ok = FALSE;
+
+    if (dom == NULL)
+        return FALSE;
+    memset(view, 0, sizeof(*view));
+    if (virDomainGetState(dom, &state, &reason, 0) < 0 ||
+        (n = virDomainListAllSnapshots(dom, &snaps, 0)) < 0) {
+        lv_set_error(error, "cannot read the domain");
+        goto out;
+    }
+    view->state = lv_state_from_libvirt(state);
+    view->names = g_ptr_array_new_full(n, g_free);
+    for (int i = 0; i < n; i++) {
+        g_ptr_array_add(view->names,
+                        lv_name_escape(virDomainSnapshotGetName(snaps[i]), TRUE));
+        virDomainSnapshotFree(snaps[i]);
+    }
+    free(snaps);
+    /* One call: "no current snapshot" is an error code, not a failure. */
+    current = virDomainSnapshotCurrent(dom, 0);
+    if (current != NULL) {
+        view->current = lv_name_escape(virDomainSnapshotGetName(current), TRUE);
+        virDomainSnapshotFree(current);
+    } else if (virGetLastErrorCode() != VIR_ERR_NO_DOMAIN_SNAPSHOT) {
+        lv_set_error(error, "cannot read the current snapshot");
+        goto out;
+    }
+    virResetLastError();
+    if (with_xml) {
+        char *xml = virDomainGetXMLDesc(dom, 0);
+
+        if (xml == NULL) {
+            lv_set_error(error, "cannot read the domain's definition");
+            goto out;
+        }
+        view->def_xml = g_strdup(xml);
+        free(xml);
+    }
+    lv_set_state(self, domain, view->state);
+    ok = TRUE;
+out:
+    if (!ok)
+        snap_backend_view_clear(view);
+    virDomainFree(dom);
+    return ok;
+}
+
+gboolean
+lv_snapshot_get(SnapBackend *backend, const char *domain, const char *snapshot,
+                SnapBackendSnapshot *out, GError **error)
+{
+    virDomainSnapshotPtr snap =
+        lv_snapshot((LvBackend *)backend, domain, snapshot, NULL, error);
+    g_auto(LvSnapXml) x = {0};
+    char *xml;
+
+    if (snap == NULL)
+        return FALSE;
+    xml = virDomainSnapshotGetXMLDesc(snap, 0);
+    virDomainSnapshotFree(snap);
+    if (xml == NULL) {
+        lv_set_error(error, "cannot read the snapshot");
+        return FALSE;
+    }
+    out->xml = g_strdup(xml);
+    free(xml);
+    if (!lv_snap_xml_read(out->xml, &x, error)) {
+        snap_backend_snapshot_clear(out);
+        return FALSE;
+    }
+    out->parent = x.parent ? lv_name_escape(x.parent, TRUE) : NULL;
+    out->creation_time = x.creation_time;
+    return TRUE;
+}
+
+gboolean
+lv_snapshot_take(SnapBackend *backend, const char *domain, const char *name,
+                 const char *xml, char **out_name, GError **error)
+{
+    LvBackend *self = (LvBackend *)backend;
+    g_autofree char *made = NULL;
+    g_auto(LvSnapXml) x = {0};
+    virDomainPtr dom;
+    virDomainSnapshotPtr snap;
+    unsigned int flags = 0;
+
+    if (xml == NULL) {
+        g_autofree char *real = lv_name_unescape(name, TRUE, error);
+        g_autofree char *escaped = NULL;
+
+        if (real == NULL)
+            return FALSE;
+        escaped = g_markup_escape_text(real, -1);
+        made =
+            g_strdup_printf("<domainsnapshot><name>%s</name></domainsnapshot>", escaped);
+        xml = made;
+    } else {
+        if (!lv_snap_xml_read(xml, &x, error))
+            return FALSE;
+        /* creationTime is what only a redefine may give (libvirt's own
+         * parser ignores it otherwise): it asks for metadata only. */
+        if (x.has_creation_time)
+            flags |= VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE |
+                     (x.active ? VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT : 0);
+    }
+    dom = lv_domain(self, domain, error);
+    if (dom == NULL)
+        return FALSE;
+    if (xml == made || (x.name != NULL && !x.has_creation_time)) {
+        const char *real = xml == made ? NULL : x.name;
+        g_autofree char *unescaped = real ? NULL : lv_name_unescape(name, TRUE, NULL);
+        virDomainSnapshotPtr old =
+            virDomainSnapshotLookupByName(dom, real ? real : unescaped, 0);
+
+        virResetLastError();
+        if (old != NULL) {
+            virDomainSnapshotFree(old);
+            virDomainFree(dom);
+            g_set_error(error, SNAP_ERROR, SNAP_ERROR_EXISTS,
+                        "snapshot '%s' already exists (a redefine gives its "
+                        "creationTime)",
+                        real ? real : unescaped);
+            return FALSE;
+        }
+    }
+    snap = virDomainSnapshotCreateXML(dom, xml, flags);
+    if (snap == NULL) {
+        lv_set_error(error, "cannot create the snapshot");
+        virDomainFree(dom);
+        return FALSE;
+    }
+    if (out_name)
+        *out_name = lv_name_escape(virDomainSnapshotGetName(snap), TRUE);
+    virDomainSnapshotFree(snap);
+    virDomainFree(dom);
+    return TRUE;
+}
+
+gboolean
+lv_snapshot_remove(SnapBackend *backend, const char *domain, const char *snapshot,
+                   SnapDeleteFlags flags, GError **error)
+{
+    virDomainSnapshotPtr snap =
+        lv_snapshot((LvBackend *)backend, domain, snapshot, NULL, error);
+    unsigned int lv_flags = 0;
+    int ret;
+
+    if (snap == NULL)
+        return FALSE;
+    if (flags & SNAP_DELETE_CHILDREN)
+        lv_flags |= VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN;
+    if (flags & SNAP_DELETE_CHILDREN_ONLY)
+        lv_flags |= VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN_ONLY;
+    if (flags & SNAP_DELETE_METADATA_ONLY)
+        lv_flags |= VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY;
+    ret = virDomainSnapshotDelete(snap, lv_flags);
+    if (ret < 0)
+        lv_set_error(error, "cannot delete the snapshot");
+    virDomainSnapshotFree(snap);
+    return ret == 0;
+}
+
+gboolean
+lv_snapshot_revert(SnapBackend *backend, const char *domain, const char *snapshot,
+                   SnapRevertFlags flags, GError **error)
+{
+    virDomainSnapshotPtr snap =
+        lv_snapshot((LvBackend *)backend, domain, snapshot, NULL, error);
+    unsigned int lv_flags = 0;
+    int ret;
+
+    if (snap == NULL)
+        return FALSE;
+    if (flags & SNAP_REVERT_RUNNING)
+        lv_flags |= VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING;
+    if (flags & SNAP_REVERT_PAUSED)
+        lv_flags |= VIR_DOMAIN_SNAPSHOT_REVERT_PAUSED;
+    if (flags & SNAP_REVERT_FORCE)
+        lv_flags |= VIR_DOMAIN_SNAPSHOT_REVERT_FORCE;
+    ret = virDomainRevertToSnapshot(snap, lv_flags);
+    if (ret < 0)
+        lv_set_error(error, "cannot revert");
+    virDomainSnapshotFree(snap);
+    return ret == 0;
+}

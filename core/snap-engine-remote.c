@@ -1,0 +1,501 @@
+/* snap-engine-remote.c: the engine over a backend that owns the metadata (libvirt):
+ * mutations call it, refreshes mirror it. */
+#include "snap-engine-private.h"
+
+#include <string.h>
+
+#define REFRESH_PERIOD (500 * G_TIME_SPAN_MILLISECOND)
+
+struct _SnapEngineRemote {
+    GThread *thread;
+    GMutex lock;
+    GCond cond;
+    gboolean quit;
+    gboolean kick_all;  /* the domain list may have changed */
+    GHashTable *kicked; /* domain -> refresh flags + 1, from events */
+};
+
+/* ---- refresh: the tree becomes what the backend says -------------------- */
+
+typedef struct {
+    char *name;
+    SnapBackendSnapshot snap;
+} Fetched;
+
+static void
+fetched_free(gpointer data)
+{
+    Fetched *f = data;
+
+    g_free(f->name);
+    snap_backend_snapshot_clear(&f->snap);
+    g_free(f);
+}
+
+static guint
+node_depth(SnapNode *node)
+{
+    guint depth = 0;
+
+    for (SnapNode *p = snap_node_parent(node); p; p = snap_node_parent(p))
+        depth++;
+    return depth;
+}
+
+static gint
+deeper_first(gconstpointer a, gconstpointer b)
+{
+    guint da = node_depth(*(SnapNode *const *)a);
+    guint db = node_depth(*(SnapNode *const *)b);
+
+    return da > db ? -1 : da < db ? 1 : 0;
+}
+
+static const char *
+parent_name(SnapNode *node)
+{
+    SnapNode *p = snap_node_parent(node);
+
+    return p ? p->name : NULL;
+}
+
+/* Asks the backend for the snapshots in @want (name -> NULL) and drops
+ * from @present the ones that went meanwhile. (transfer full: name ->
+ * Fetched*) */
+static GHashTable *
+fetch_snapshots(SnapOp *op, GHashTable *want, GHashTable *present)
+{
+    SnapDomain *dom = snap_op_domain(op);
+    SnapBackend *backend = dom->engine->backend;
+    GHashTable *got = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, fetched_free);
+    GHashTableIter iter;
+    gpointer key;
+
+    g_hash_table_iter_init(&iter, want);
+    while (g_hash_table_iter_next(&iter, &key, NULL)) {
+        g_autoptr(GError) error = NULL;
+        Fetched *f = g_new0(Fetched, 1);
+
+        f->name = g_strdup(key);
+        if (!backend->ops->snapshot_get(backend, dom->name, key, &f->snap, &error)) {
+            g_debug("%s: refresh: snapshot %s: %s", dom->name, (char *)key,
+                    error->message);
+            if (g_error_matches(error, SNAP_ERROR, SNAP_ERROR_NOT_FOUND))
+                g_hash_table_remove(present, key);
+            fetched_free(f);
+            continue;
+        }
+        g_hash_table_insert(got, f->name, f);
+    }
+    return got;
+}
+
+/* Adds the fetched snapshots that are new, parents before children (a
+ * parent that is not there makes a root). With the writer lock held. */
+static void
+add_new(SnapOp *op, GHashTable *fetched, GPtrArray *added)
+{
+    SnapTree *tree = snap_op_domain(op)->tree;
+    gboolean progress = TRUE;
+
+    while (added->len > 0) {
+        gboolean force = !progress;
+
+        progress = FALSE;
+        for (guint i = 0; i < added->len;) {
+            Fetched *f = g_hash_table_lookup(fetched, added->pdata[i]);
+            const char *parent = f->snap.parent;
+            gboolean parent_pending =
+                parent != NULL && !snap_tree_lookup(tree, parent) &&
+                g_ptr_array_find_with_equal_func(added, parent, g_str_equal, NULL);
+            SnapNode *pnode;
+
+            if (parent_pending && !force) {
+                i++;
+                continue;
+            }
+            pnode = parent ? snap_tree_lookup(tree, parent) : NULL;
+            snap_tree_add(tree, f->name, pnode, f->snap.creation_time,
+                          g_steal_pointer(&f->snap.xml), NULL, NULL);
+            snap_op_change(op, SNAP_CHANGE_SNAPSHOT_ADDED, f->name,
+                           pnode ? pnode->name : NULL, NULL);
+            g_ptr_array_remove_index(added, i);
+            progress = TRUE;
+            force = FALSE;
+        }
+    }
+}
+
+gboolean
+snap_remote_refresh(SnapOp *op, guint flags, const char *hint)
+{
+    SnapDomain *dom = snap_op_domain(op);
+    SnapEngine *engine = dom->engine;
+    SnapBackend *backend = engine->backend;
+    SnapDomainState before = backend->ops->domain_state(backend, dom->def);
+    g_auto(SnapBackendView) view = {0};
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GHashTable) present = g_hash_table_new(g_str_hash, g_str_equal);
+    g_autoptr(GHashTable) want = g_hash_table_new(g_str_hash, g_str_equal);
+    g_autoptr(GHashTable) fetched = NULL;
+    /* Copies: a removed parent's name is freed with its node. */
+    g_autoptr(GHashTable) old_parents =
+        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    g_autoptr(GPtrArray) removed = g_ptr_array_new();
+    g_autoptr(GPtrArray) added = g_ptr_array_new();
+    g_autoptr(GPtrArray) all = NULL;
+    g_autofree char *old_current = NULL;
+    SnapNode *cur;
+    gboolean changed = FALSE;
+
+    g_atomic_int_set(&dom->refresh_queued, 0);
+    if (!backend->ops->domain_view(backend, dom->name, (flags & SNAP_REFRESH_DEF) != 0,
+                                   &view, &error)) {
+        g_debug("%s: refresh: %s", dom->name, error->message);
+        if (g_error_matches(error, SNAP_ERROR, SNAP_ERROR_NOT_FOUND))
+            snap_op_unlink_domain(op);
+        return FALSE;
+    }
+    for (guint i = 0; i < view.names->len; i++)
+        g_hash_table_add(present, view.names->pdata[i]);
+
+    /* What to read: the new ones, the children of the ones that went
+     * (libvirt re-parented them), the hinted one, or everything. */
+    all = snap_tree_list(dom->tree, NULL, SNAP_LIST_TOPOLOGICAL);
+    for (guint i = 0; i < all->len; i++) {
+        SnapNode *node = all->pdata[i];
+
+        if (g_hash_table_contains(present, node->name))
+            continue;
+        g_ptr_array_add(removed, node);
+        for (SnapNode *c = node->first_child; c; c = c->next_sibling)
+            if (g_hash_table_contains(present, c->name))
+                g_hash_table_add(want, c->name);
+    }
+    for (guint i = 0; i < view.names->len; i++) {
+        const char *name = view.names->pdata[i];
+
+        if ((flags & SNAP_REFRESH_ALL) || !snap_tree_lookup(dom->tree, name) ||
+            g_strcmp0(name, hint) == 0)
+            g_hash_table_add(want, (gpointer)name);
+    }
+    fetched = fetch_snapshots(op, want, present);
+    for (guint i = 0; i < view.names->len; i++) {
+        const char *name = view.names->pdata[i];
+
+        if (!snap_tree_lookup(dom->tree, name) && g_hash_table_contains(fetched, name))
+            g_ptr_array_add(added, (gpointer)name);
+    }
+
+    g_rw_lock_writer_lock(&engine->lock);
+    cur = snap_tree_get_current(dom->tree);
+    old_current = cur ? g_strdup(cur->name) : NULL;
+    for (guint i = 0; i < all->len; i++) {
+        SnapNode *node = all->pdata[i];
+
+        g_hash_table_insert(old_parents, g_strdup(node->name),
+                            g_strdup(parent_name(node)));
+    }
+    /* Deepest first, so each goes from the directory it was shown in. */
+    g_ptr_array_sort(removed, deeper_first);
+    for (guint i = 0; i < removed->len; i++) {
+        SnapNode *node = removed->pdata[i];
+
+        snap_op_change(op, SNAP_CHANGE_SNAPSHOT_REMOVED, node->name, NULL,
+                       g_hash_table_lookup(old_parents, node->name));
+        g_hash_table_remove(old_parents, node->name);
+        snap_tree_remove(dom->tree, node);
+        changed = TRUE;
+    }
+    if (added->len > 0)
+        changed = TRUE;
+    add_new(op, fetched, added);
+    /* The ones read again: moved, or with new XML. */
+    for (guint i = 0; i < view.names->len; i++) {
+        const char *name = view.names->pdata[i];
+        Fetched *f = g_hash_table_lookup(fetched, name);
+        SnapNode *node = snap_tree_lookup(dom->tree, name);
+        const char *was;
+        SnapNode *pnode;
+
+        if (f == NULL || f->snap.xml == NULL || node == NULL)
+            continue;
+        was = g_hash_table_lookup(old_parents, name);
+        pnode = f->snap.parent ? snap_tree_lookup(dom->tree, f->snap.parent) : NULL;
+        if (snap_node_parent(node) != pnode)
+            snap_tree_reparent(dom->tree, node, pnode, NULL);
+        if (g_strcmp0(was, parent_name(node)) != 0) {
+            snap_op_change(op, SNAP_CHANGE_SNAPSHOT_MOVED, name, parent_name(node), was);
+            changed = TRUE;
+        }
+        if (strcmp(node->xml, f->snap.xml) != 0) {
+            snap_tree_set_xml(node, g_steal_pointer(&f->snap.xml), f->snap.creation_time);
+            snap_op_change(op, SNAP_CHANGE_SNAPSHOT_XML, name, NULL, NULL);
+            changed = TRUE;
+        }
+    }
+    if (g_strcmp0(old_current, view.current) != 0) {
+        snap_tree_set_current(dom->tree, snap_tree_lookup(dom->tree, view.current));
+        snap_op_change(op, SNAP_CHANGE_CURRENT, NULL, NULL, NULL);
+        /* metadata.xml of both: <active>1</active> moved. */
+        if (old_current && snap_tree_lookup(dom->tree, old_current))
+            snap_op_change(op, SNAP_CHANGE_SNAPSHOT_XML, old_current, NULL, NULL);
+        if (view.current)
+            snap_op_change(op, SNAP_CHANGE_SNAPSHOT_XML, view.current, NULL, NULL);
+        changed = TRUE;
+    }
+    if (view.def_xml != NULL && g_strcmp0(view.def_xml, dom->def_xml) != 0) {
+        g_free(dom->def_xml);
+        dom->def_xml = g_steal_pointer(&view.def_xml);
+        snap_op_change(op, SNAP_CHANGE_DOMAIN_FILE, NULL, NULL, NULL);
+        changed = TRUE;
+    }
+    if (changed)
+        dom->mtime = g_get_real_time() / G_USEC_PER_SEC;
+    g_rw_lock_writer_unlock(&engine->lock);
+    if (view.state != before)
+        snap_op_change(op, SNAP_CHANGE_DOMAIN_FILE, NULL, NULL, NULL);
+    return TRUE;
+}
+
+/* ---- mutations: the backend does them, a refresh shows them ---------- */
+
+gboolean
+snap_remote_create(SnapOp *op, const char *in_dir, const char *name, GError **error)
+{
+    SnapDomain *dom = snap_op_domain(op);
+    SnapBackend *backend = dom->engine->backend;
+    SnapNode *current = snap_tree_get_current(dom->tree);
+
+    if (snap_tree_lookup(dom->tree, name)) {
+        g_set_error(error, SNAP_ERROR, SNAP_ERROR_EXISTS, "snapshot '%s' already exists",
+                    name);
+        return FALSE;
+    }
+    if (g_strcmp0(in_dir, current ? current->name : NULL) != 0) {
+        g_set_error(error, SNAP_ERROR, SNAP_ERROR_NOT_CURRENT,
+                    "a new snapshot's parent is the current snapshot (%s); create it in "
+                    "that directory",
+                    current ? current->name : "none: the domain directory");
+        return FALSE;
+    }
+    if (!backend->ops->snapshot_take(backend, dom->name, name, NULL, NULL, error))
+        return FALSE;
+    snap_remote_refresh(op, 0, NULL);
+    return TRUE;
+}
+
+gboolean
+snap_remote_create_xml(SnapOp *op, const char *xml, GError **error)
+{
+    SnapDomain *dom = snap_op_domain(op);
+    SnapBackend *backend = dom->engine->backend;
+    g_autofree char *name = NULL;
+
+    if (!backend->ops->snapshot_take(backend, dom->name, NULL, xml, &name, error))
+        return FALSE;
+    snap_remote_refresh(op, 0, name);
+    return TRUE;
+}
+
+gboolean
+snap_remote_delete(SnapOp *op, const char *name, SnapDeleteFlags flags, GError **error)
+{
+    SnapDomain *dom = snap_op_domain(op);
+    SnapBackend *backend = dom->engine->backend;
+
+    if (!snap_tree_lookup(dom->tree, name)) {
+        g_set_error(error, SNAP_ERROR, SNAP_ERROR_NOT_FOUND, "snapshot '%s' not found",
+                    name);
+        return FALSE;
+    }
+    if (!backend->ops->snapshot_remove(backend, dom->name, name, flags, error))
+        return FALSE;
+    snap_remote_refresh(op, 0, NULL);
+    return TRUE;
+}
+
+gboolean
+snap_remote_revert(SnapOp *op, const char *name, SnapRevertFlags flags, GError **error)
+{
+    SnapDomain *dom = snap_op_domain(op);
+    SnapBackend *backend = dom->engine->backend;
+
+    if (!backend->ops->snapshot_revert(backend, dom->name, name, flags, error))
+        return FALSE;
+    snap_remote_refresh(op, SNAP_REFRESH_DEF, NULL);
+    return TRUE;
+}
+
+gboolean
+snap_remote_action(SnapOp *op, SnapDomainAction action, GError **error)
+{
+    SnapDomain *dom = snap_op_domain(op);
+    SnapBackend *backend = dom->engine->backend;
+
+    if (!backend->ops->action(backend, dom->def, action, error))
+        return FALSE;
+    snap_remote_refresh(op, SNAP_REFRESH_DEF, NULL);
+    return TRUE;
+}
+
+gboolean
+snap_remote_undefine(SnapOp *op, SnapUndefineMode mode, GError **error)
+{
+    SnapDomain *dom = snap_op_domain(op);
+    SnapBackend *backend = dom->engine->backend;
+
+    if (!backend->ops->undefine(backend, dom->name, mode, error))
+        return FALSE;
+    snap_op_unlink_domain(op);
+    return TRUE;
+}
+
+/* ---- loading and the refresher thread ------------------------------------ */
+
+gboolean
+snap_remote_load(SnapEngine *engine, GError **error)
+{
+    SnapBackend *backend = engine->backend;
+    g_autoptr(GPtrArray) names = backend->ops->list_domains(backend, error);
+
+    if (names == NULL)
+        return FALSE;
+    for (guint i = 0; i < names->len; i++) {
+        SnapDomain *dom = snap_engine_add_domain(engine, names->pdata[i]);
+
+        snap_engine_refresh_now(engine, dom, SNAP_REFRESH_DEF | SNAP_REFRESH_ALL);
+    }
+    return TRUE;
+}
+
+/* Domains the backend has and the engine does not yet. */
+static void
+add_new_domains(SnapEngine *engine)
+{
+    SnapBackend *backend = engine->backend;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GPtrArray) names = backend->ops->list_domains(backend, &error);
+
+    if (names == NULL) {
+        g_debug("refresh: domains: %s", error->message);
+        return;
+    }
+    for (guint i = 0; i < names->len; i++) {
+        gboolean known;
+
+        g_rw_lock_reader_lock(&engine->lock);
+        known = g_hash_table_contains(engine->domains, names->pdata[i]);
+        g_rw_lock_reader_unlock(&engine->lock);
+        if (!known)
+            snap_engine_queue_refresh(engine,
+                                      snap_engine_add_domain(engine, names->pdata[i]),
+                                      SNAP_REFRESH_DEF | SNAP_REFRESH_ALL);
+    }
+}
+
+static gpointer
+refresher(gpointer data)
+{
+    SnapEngine *engine = data;
+    SnapEngineRemote *r = engine->remote;
+    gint64 next = g_get_monotonic_time() + REFRESH_PERIOD;
+
+    g_mutex_lock(&r->lock);
+    while (!r->quit) {
+        g_autoptr(GHashTable) kicked = NULL;
+        g_autoptr(GPtrArray) doms = NULL;
+        gboolean periodic, all;
+
+        if (!r->kick_all && g_hash_table_size(r->kicked) == 0 &&
+            g_cond_wait_until(&r->cond, &r->lock, next))
+            continue;
+        periodic = g_get_monotonic_time() >= next;
+        all = r->kick_all || periodic;
+        r->kick_all = FALSE;
+        kicked = g_steal_pointer(&r->kicked);
+        r->kicked = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+        g_mutex_unlock(&r->lock);
+
+        if (periodic)
+            next = g_get_monotonic_time() + REFRESH_PERIOD;
+        if (engine->backend->ops->poll(engine->backend)) {
+            if (all)
+                add_new_domains(engine);
+            doms = snap_engine_domains(engine);
+            for (guint i = 0; i < doms->len; i++) {
+                SnapDomain *dom = doms->pdata[i];
+                gpointer flags = g_hash_table_lookup(kicked, dom->name);
+
+                if (flags != NULL)
+                    snap_engine_queue_refresh(engine, dom, GPOINTER_TO_UINT(flags) - 1);
+                else if (all)
+                    snap_engine_queue_refresh(engine, dom, 0);
+            }
+        }
+        g_mutex_lock(&r->lock);
+    }
+    g_mutex_unlock(&r->lock);
+    return NULL;
+}
+
+/* The backend's events: on its event thread, so only noted here. */
+static void
+on_refresh(const char *domain, gboolean with_xml, gpointer user_data)
+{
+    SnapEngineRemote *r = ((SnapEngine *)user_data)->remote;
+
+    g_mutex_lock(&r->lock);
+    if (domain == NULL) {
+        r->kick_all = TRUE;
+    } else {
+        guint flags = GPOINTER_TO_UINT(g_hash_table_lookup(r->kicked, domain));
+
+        flags = (flags ? flags - 1 : 0) | (with_xml ? SNAP_REFRESH_DEF : 0);
+        g_hash_table_insert(r->kicked, g_strdup(domain), GUINT_TO_POINTER(flags + 1));
+    }
+    g_cond_signal(&r->cond);
+    g_mutex_unlock(&r->lock);
+}
+
+void
+snap_remote_start(SnapEngine *engine)
+{
+    SnapEngineRemote *r = g_new0(SnapEngineRemote, 1);
+
+    g_mutex_init(&r->lock);
+    g_cond_init(&r->cond);
+    r->kicked = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    engine->remote = r;
+    engine->backend->ops->set_refresh_func(engine->backend, on_refresh, engine);
+    r->thread = g_thread_new("snap-refresh", refresher, engine);
+}
+
+void
+snap_remote_stop(SnapEngine *engine)
+{
+    SnapEngineRemote *r = engine->remote;
+
+    if (r == NULL)
+        return;
+    g_mutex_lock(&r->lock);
+    r->quit = TRUE;
+    g_cond_signal(&r->cond);
+    g_mutex_unlock(&r->lock);
+    g_thread_join(r->thread);
+    r->thread = NULL;
+}
+
+void
+snap_remote_free(SnapEngine *engine)
+{
+    SnapEngineRemote *r = engine->remote;
+
+    if (r == NULL)
+        return;
+    g_hash_table_unref(r->kicked);
+    g_mutex_clear(&r->lock);
+    g_cond_clear(&r->cond);
+    g_free(r);
+    engine->remote = NULL;
+}
