@@ -26,6 +26,10 @@ struct _SnapDomain {
     gint64 mtime;
     GThreadPool *pool; /* max 1 thread: one operation at a time */
     GPtrArray *early;  /* ops submitted before snap_engine_start() */
+    /* Snapshots whose files claim <active> but lost to a later one at
+     * load (an operation died before its deferred rewrite); recovery
+     * rewrites them. NULL when none. */
+    GPtrArray *stale_active;
 };
 
 struct _SnapEngine {

@@ -10,6 +10,7 @@
 
 #include <glib/gstdio.h>
 
+#include "crash-point.h"
 #include "journal.h"
 #include "qemu-img.h"
 #include "snap-disks.h"
@@ -213,6 +214,8 @@ op_post_reply(SnapOp *op)
 
     if (dom == NULL)
         return;
+    if (op->post_inactive != NULL || op->post_journal_clear)
+        snap_crash_point("reply-sent");
     if (op->post_inactive != NULL) {
         SnapNode *node = snap_tree_lookup(dom->tree, op->post_inactive);
 
@@ -223,6 +226,8 @@ op_post_reply(SnapOp *op)
             g_clear_error(&error);
         }
     }
+    if (op->post_journal_clear)
+        snap_crash_point("journal-clear");
     if (op->post_journal_clear &&
         !snap_journal_remove(op->engine->state_dir, dom->name, &error))
         g_debug("%s: %s", dom->name, error->message);
@@ -505,11 +510,13 @@ take_snapshot(SnapOp *op, const SnapshotDef *def, GError **error)
         return FALSE;
     if (!journal_intent(op, "create", dom->def, def, error))
         return FALSE;
+    snap_crash_point("create-journaled");
     if (!engine->backend->ops->create(engine->backend, dom->def, def, op_progress, op,
                                       op->cancellable, error)) {
         journal_clear(op);
         return FALSE;
     }
+    snap_crash_point("create-disks-done");
     xml = snapshot_xml_format(def, FALSE);
     if (!write_snapshot_file(dom, def->name, xml, TRUE, error)) {
         /* The metadata could not be kept: take the disk snapshots back
@@ -520,6 +527,7 @@ take_snapshot(SnapOp *op, const SnapshotDef *def, GError **error)
         journal_clear(op);
         return FALSE;
     }
+    snap_crash_point("create-metadata-written");
     rewrite_inactive(op, old);
     journal_clear(op);
 
@@ -612,6 +620,7 @@ redefine(SnapOp *op, SnapshotDef *def, SnapNode *existing, GError **error)
 
     if (!write_snapshot_file(dom, def->name, xml, make_current, error))
         return FALSE;
+    snap_crash_point("redefine-metadata-written");
     if (make_current && old_current != existing)
         rewrite_inactive(op, old_current);
 
@@ -742,11 +751,13 @@ delete_one(SnapOp *op, const char *name, gboolean metadata_only, gboolean write_
         return FALSE;
     if (!journal_intent(op, "delete", dom->def, def, error))
         return FALSE;
+    snap_crash_point("delete-journaled");
     if (!metadata_only && !engine->backend->ops->delete (engine->backend, dom->def, def,
                                                          op_progress, op, NULL, error)) {
         journal_clear(op);
         return FALSE;
     }
+    snap_crash_point("delete-disks-done");
     /* From here a failure keeps the journal: the disks changed, and the
      * next start finishes the delete. */
     for (SnapNode *c = node->first_child; c; c = c->next_sibling) {
@@ -763,16 +774,20 @@ delete_one(SnapOp *op, const char *name, gboolean metadata_only, gboolean write_
         if (!write_snapshot_file_full(dom, c->name, cxml, c == current,
                                       SNAP_STORE_SYNC_FILE, error))
             return FALSE;
+        snap_crash_point("delete-child-written");
     }
-    if (was_current && parent && write_current &&
-        !write_snapshot_file_full(dom, parent->name, parent->xml, TRUE,
-                                  SNAP_STORE_SYNC_FILE, error))
-        return FALSE;
+    if (was_current && parent && write_current) {
+        if (!write_snapshot_file_full(dom, parent->name, parent->xml, TRUE,
+                                      SNAP_STORE_SYNC_FILE, error))
+            return FALSE;
+        snap_crash_point("delete-parent-written");
+    }
     /* Every file above is in this one directory: syncing it once, after
      * the removal, makes all the renames and the removal durable. */
     path = snap_store_snapshot_path(engine->state_dir, dom->name, name);
     if (!snap_store_remove(path, error))
         return FALSE;
+    snap_crash_point("delete-metadata-removed");
     journal_clear(op);
 
     g_rw_lock_writer_lock(&engine->lock);
@@ -922,12 +937,14 @@ do_revert(SnapOp *op, SnapNode *node, SnapRevertFlags flags, GError **error)
 
     if (!journal_intent(op, "revert", dom->def, def, error))
         return FALSE;
+    snap_crash_point("revert-journaled");
     if (!engine->backend->ops->revert(engine->backend, dom->def,
                                       new_def ? new_def : dom->def, restart, def, flags,
                                       op_progress, op, op->cancellable, error)) {
         journal_clear(op);
         return FALSE;
     }
+    snap_crash_point("revert-disks-done");
     if (new_def) {
         g_autofree char *file = g_strconcat(dom->name, ".xml", NULL);
         g_autofree char *path =
@@ -935,10 +952,12 @@ do_revert(SnapOp *op, SnapNode *node, SnapRevertFlags flags, GError **error)
 
         if (!snap_store_write_atomic(path, new_def_xml, strlen(new_def_xml), error))
             return FALSE;
+        snap_crash_point("revert-domain-written");
     }
     if (old != node) {
         if (!write_snapshot_file(dom, node->name, node->xml, TRUE, error))
             return FALSE;
+        snap_crash_point("revert-metadata-written");
         rewrite_inactive(op, old);
     }
     journal_clear(op);
@@ -1045,6 +1064,17 @@ op_recover(SnapOp *op)
     g_autofree char *done = NULL;
     SnapNode *node;
 
+    /* What the interrupted operation's deferred work would have done:
+     * the old current snapshot's file loses its <active>. */
+    for (guint i = 0; dom->stale_active && i < dom->stale_active->len; i++) {
+        SnapNode *stale = snap_tree_lookup(dom->tree, dom->stale_active->pdata[i]);
+        g_autoptr(GError) local = NULL;
+
+        if (stale != NULL && stale != snap_tree_get_current(dom->tree) &&
+            !write_snapshot_file(dom, stale->name, stale->xml, FALSE, &local))
+            snap_op_report(op, "start", local->message);
+    }
+    g_clear_pointer(&dom->stale_active, g_ptr_array_unref);
     if (j == NULL) {
         /* An intent that does not parse was cut short while being
          * written: nothing of it reached a disk. */
@@ -1253,6 +1283,7 @@ domain_free(SnapDomain *dom)
     snap_tree_free(dom->tree);
     error_log_free(dom->errors);
     g_free(dom->job);
+    g_clear_pointer(&dom->stale_active, g_ptr_array_unref);
     if (dom->early)
         g_ptr_array_unref(dom->early);
     g_free(dom);
@@ -1370,6 +1401,7 @@ load_snapshots(SnapEngine *engine, SnapDomain *dom)
         g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     g_autoptr(GPtrArray) items = g_ptr_array_new_with_free_func(load_item_free);
     g_autofree char *current = NULL;
+    g_autoptr(GPtrArray) claimants = g_ptr_array_new_with_free_func(g_free);
     gint64 current_mtime = G_MININT64;
     guint ncurrent = 0;
     const char *file;
@@ -1401,6 +1433,7 @@ load_snapshots(SnapEngine *engine, SnapDomain *dom)
          * current. */
         if (def->active == 1) {
             ncurrent++;
+            g_ptr_array_add(claimants, g_strdup(def->name));
             if (current == NULL || item->mtime_ns > current_mtime) {
                 g_free(current);
                 current = g_strdup(def->name);
@@ -1442,6 +1475,12 @@ load_snapshots(SnapEngine *engine, SnapDomain *dom)
                                                   "last written, '%s', is",
                                                   ncurrent, current));
     snap_tree_set_current(dom->tree, snap_tree_lookup(dom->tree, current));
+    if (ncurrent > 1) {
+        for (guint i = 0; i < claimants->len; i++)
+            if (g_strcmp0(claimants->pdata[i], current) == 0)
+                g_ptr_array_remove_index_fast(claimants, i);
+        dom->stale_active = g_steal_pointer(&claimants);
+    }
     for (guint i = 0; i < problems->len; i++)
         error_log_add(dom->errors, "load", problems->pdata[i]);
 }
