@@ -18,22 +18,22 @@ const char *const snap_crash_point_names[] = {
     "create-metadata-written",   /* SNAP.xml with <active> is durable */
     "redefine-metadata-written", /* the redefined SNAP.xml is durable */
     "delete-journaled",
-    "delete-disk-done",          /* o: qemu-img snapshot -d of one disk done */
-    "delete-disks-done",         /* no disk holds the tag any more */
-    "delete-child-written",      /* one child's file names its new parent */
-    "delete-parent-written",     /* the parent's file became the current one */
-    "delete-metadata-removed",   /* SNAP.xml removed, the directory synced */
+    "delete-disk-done",        /* o: qemu-img snapshot -d of one disk done */
+    "delete-disks-done",       /* no disk holds the tag any more */
+    "delete-child-written",    /* one child's file names its new parent */
+    "delete-parent-written",   /* the parent's file became the current one */
+    "delete-metadata-removed", /* SNAP.xml removed, the directory synced */
     "revert-journaled",
-    "revert-vm-stopped",         /* the QEMU that could not stay was destroyed */
-    "revert-vm-started",         /* l: a QEMU was started paused for the load */
-    "revert-disk-done",          /* o: qemu-img snapshot -a of one disk done */
-    "revert-loaded",             /* l: snapshot-load done, run state not yet set */
-    "revert-disks-done",         /* the domain is in the snapshot's state */
-    "revert-domain-written",     /* the snapshot's <domain> replaced NAME.xml */
-    "revert-metadata-written",   /* SNAP.xml with <active> is durable */
-    "reply-sent",                /* answered; old current and intent not yet updated */
-    "journal-clear",             /* the intent is about to be cleared */
-    "start-launched",            /* QEMU runs, the caller not yet answered */
+    "revert-vm-stopped",       /* the QEMU that could not stay was destroyed */
+    "revert-vm-started",       /* l: a QEMU was started paused for the load */
+    "revert-disk-done",        /* o: qemu-img snapshot -a of one disk done */
+    "revert-loaded",           /* l: snapshot-load done, run state not yet set */
+    "revert-disks-done",       /* the domain is in the snapshot's state */
+    "revert-domain-written",   /* the snapshot's <domain> replaced NAME.xml */
+    "revert-metadata-written", /* SNAP.xml with <active> is durable */
+    "reply-sent",              /* answered; old current and intent not yet updated */
+    "journal-clear",           /* the intent is about to be cleared */
+    "start-launched",          /* QEMU runs, the caller not yet answered */
     NULL,
 };
 
