@@ -6,10 +6,12 @@
 G_BEGIN_DECLS
 
 /* One intent: which operation ("create", "delete" or "revert") on which
- * snapshot, touching which disk image files. */
+ * snapshot, with which flags (a revert's SnapRevertFlags), touching which
+ * disk image files. */
 typedef struct {
     char *op;
     char *snapshot;
+    guint flags;
     GPtrArray *disks; /* of char*: image file paths */
 } SnapJournal;
 
@@ -19,7 +21,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(SnapJournal, snap_journal_free)
 /* Writes the intent durably before a disk is touched, over the domain's
  * journal file in place (see journal.c for why that is safe). */
 gboolean snap_journal_write(const char *state_dir, const char *domain, const char *op,
-                            const char *snapshot, GPtrArray *disks, GError **error);
+                            const char *snapshot, guint flags, GPtrArray *disks,
+                            GError **error);
 
 /* The leftover intent of @domain: NULL without error when there is none
  * (no file, or an empty one); NULL with SNAP_ERROR_INVALID when it does

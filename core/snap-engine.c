@@ -370,14 +370,14 @@ disk_paths(GPtrArray *disks)
 }
 
 static gboolean
-journal_intent(SnapOp *op, const char *what, const DomainDef *ddef,
+journal_intent(SnapOp *op, const char *what, guint flags, const DomainDef *ddef,
                const SnapshotDef *def, GError **error)
 {
     g_autoptr(GPtrArray) disks = snap_disks_internal(ddef, def);
     g_autoptr(GPtrArray) paths = disk_paths(disks);
 
     return snap_journal_write(op->engine->state_dir, op->dom->name, what, def->name,
-                              paths, error);
+                              flags, paths, error);
 }
 
 /* The operation is over, whatever its outcome: its intent goes once the
@@ -508,7 +508,7 @@ take_snapshot(SnapOp *op, const SnapshotDef *def, GError **error)
 
     if (!check_cancelled(op, error))
         return FALSE;
-    if (!journal_intent(op, "create", dom->def, def, error))
+    if (!journal_intent(op, "create", 0, dom->def, def, error))
         return FALSE;
     snap_crash_point("create-journaled");
     if (!engine->backend->ops->create(engine->backend, dom->def, def, op_progress, op,
@@ -749,7 +749,7 @@ delete_one(SnapOp *op, const char *name, gboolean metadata_only, gboolean write_
 
     if (def == NULL)
         return FALSE;
-    if (!journal_intent(op, "delete", dom->def, def, error))
+    if (!journal_intent(op, "delete", 0, dom->def, def, error))
         return FALSE;
     snap_crash_point("delete-journaled");
     if (!metadata_only && !engine->backend->ops->delete (engine->backend, dom->def, def,
@@ -935,7 +935,7 @@ do_revert(SnapOp *op, SnapNode *node, SnapRevertFlags flags, GError **error)
     if (!revert_allowed(op, def, new_def != NULL, flags, &restart, error))
         return FALSE;
 
-    if (!journal_intent(op, "revert", dom->def, def, error))
+    if (!journal_intent(op, "revert", flags, dom->def, def, error))
         return FALSE;
     snap_crash_point("revert-journaled");
     if (!engine->backend->ops->revert(engine->backend, dom->def,
@@ -1122,7 +1122,7 @@ op_recover(SnapOp *op)
             done = g_strdup_printf("recovered: the interrupted revert to '%s' cannot be "
                                    "re-applied: no such snapshot",
                                    j->snapshot);
-        else if (do_revert(op, node, 0, &error))
+        else if (do_revert(op, node, j->flags, &error))
             done = g_strdup_printf("recovered: re-applied the interrupted revert to '%s'",
                                    j->snapshot);
     } else {

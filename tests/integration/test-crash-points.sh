@@ -12,6 +12,9 @@
 # saw) and, when a crash may leave a state other than before or after,
 # states_NAME naming the extra reference operations (see rm-r). Every step
 # the core knows (build/tests/integration/crash-points) must be in the table.
+# External snapshots add their lines here the same way (their own steps in
+# core/crash-point.c, e.g. overlay-created, commit-done), with disks whose
+# snapshot='external' in a second template domain.
 source "$(dirname "$0")/../lib/common.sh"
 require_cmd xmllint
 [ -x "${CRASH_POINTS:-}" ] || fail "CRASH_POINTS must name the crash-points helper (meson test sets it)"
@@ -31,6 +34,7 @@ LIVE_OPS=(
     "live-revert: revert-journaled revert-loaded revert-disks-done revert-metadata-written"
     "live-revert-offline: revert-vm-stopped revert-disk-done:2 revert-domain-written"
     "live-revert-start: revert-vm-started revert-loaded"
+    "revert-running: revert-disks-done revert-metadata-written"
     "live-rmdir: delete-journaled delete-disks-done delete-child-written delete-metadata-removed journal-clear"
 )
 if command -v qemu-system-x86_64 >/dev/null; then
@@ -44,6 +48,15 @@ covered=" $(printf '%s\n' "${OPS[@]}" "${LIVE_OPS[@]}" | sed 's/^[^:]*://' | tr 
 for p in $("$CRASH_POINTS"); do
     case "$covered" in *" $p "*) ;; *) fail "crash point $p is in no operation of OPS" ;; esac
 done
+
+# CRASH_OPS="op1 op2" runs only those (while working on one).
+if [ -n "${CRASH_OPS:-}" ]; then
+    chosen=()
+    for line in "${OPS[@]}"; do
+        case " $CRASH_OPS " in *" ${line%%:*} "*) chosen+=("$line") ;; esac
+    done
+    OPS=("${chosen[@]}")
+fi
 
 D=$MNT/d1
 TEMPLATE=$WORKDIR/template
@@ -168,6 +181,7 @@ setup_live-revert-start() { setup_live-mkdir && put "$D/state" destroy && mkdir 
 op_live-revert-start() { put "$D/.by-name/l1/revert" ""; }
 setup_live-rmdir() { setup_live-revert; }
 op_live-rmdir() { rmdir "$D/base/s1/s2/l1"; }
+op_revert-running() { put "$D/base/revert" running; }
 
 # ---- running them ---------------------------------------------------------------------
 
