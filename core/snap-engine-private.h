@@ -30,6 +30,9 @@ struct _SnapDomain {
      * load (an operation died before its deferred rewrite); recovery
      * rewrites them. NULL when none. */
     GPtrArray *stale_active;
+    /* The journal keeps the intent of a live operation that failed while
+     * its QEMU still ran; it is settled before the next operation. */
+    gboolean recover_pending;
 };
 
 struct _SnapEngine {

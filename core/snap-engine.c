@@ -64,6 +64,7 @@ struct _SnapOp {
      * its <active>, the journal is cleared. */
     char *post_inactive;
     gboolean post_journal_clear;
+    gboolean journaled; /* an intent of this operation is in the journal */
     /* A queued operation that Ctrl-C cancels is answered at once by the
      * engine's canceller, not when its domain's worker reaches it; the
      * worker then only frees it. OP_QUEUED -> OP_CLAIMED (the worker runs
@@ -376,8 +377,11 @@ journal_intent(SnapOp *op, const char *what, guint flags, const DomainDef *ddef,
     g_autoptr(GPtrArray) disks = snap_disks_internal(ddef, def);
     g_autoptr(GPtrArray) paths = disk_paths(disks);
 
-    return snap_journal_write(op->engine->state_dir, op->dom->name, what, def->name,
-                              flags, paths, error);
+    /* A new intent replaces the one an earlier step of @op cleared. */
+    op->post_journal_clear = FALSE;
+    op->journaled = snap_journal_write(op->engine->state_dir, op->dom->name, what,
+                                       def->name, flags, paths, error);
+    return op->journaled;
 }
 
 /* The operation is over, whatever its outcome: its intent goes once the
@@ -386,6 +390,18 @@ static void
 journal_clear(SnapOp *op)
 {
     op->post_journal_clear = TRUE;
+}
+
+/* After the backend failed: the operation changed nothing, unless it was
+ * live and its QEMU still runs: a QEMU that did not answer in time can
+ * resume and finish the job. Its intent then stays, to be finished or
+ * rolled back before the domain's next operation (see op_run()). */
+static void
+journal_settle(SnapOp *op, gboolean live, GError **error)
+{
+    if (!live || error == NULL || !g_error_matches(*error, SNAP_ERROR, SNAP_ERROR_QEMU) ||
+        domain_state(op->engine, op->dom) == SNAP_DOMAIN_SHUTOFF)
+        journal_clear(op);
 }
 
 static void
@@ -502,6 +518,7 @@ take_snapshot(SnapOp *op, const SnapshotDef *def, GError **error)
     SnapEngine *engine = op->engine;
     SnapDomain *dom = op->dom;
     SnapNode *old = snap_tree_get_current(dom->tree);
+    gboolean live = domain_state(engine, dom) != SNAP_DOMAIN_SHUTOFF;
     g_autofree char *xml = NULL;
     g_autoptr(GError) local = NULL;
     SnapNode *node = NULL;
@@ -513,7 +530,7 @@ take_snapshot(SnapOp *op, const SnapshotDef *def, GError **error)
     snap_crash_point("create-journaled");
     if (!engine->backend->ops->create(engine->backend, dom->def, def, op_progress, op,
                                       op->cancellable, error)) {
-        journal_clear(op);
+        journal_settle(op, live, error);
         return FALSE;
     }
     snap_crash_point("create-disks-done");
@@ -746,6 +763,7 @@ delete_one(SnapOp *op, const char *name, gboolean metadata_only, gboolean write_
     g_autoptr(GPtrArray) children = g_ptr_array_new();
     g_autofree char *path = NULL;
     g_autofree char *parent_name = parent ? g_strdup(parent->name) : NULL;
+    gboolean live = domain_state(engine, dom) != SNAP_DOMAIN_SHUTOFF;
 
     if (def == NULL)
         return FALSE;
@@ -754,7 +772,7 @@ delete_one(SnapOp *op, const char *name, gboolean metadata_only, gboolean write_
     snap_crash_point("delete-journaled");
     if (!metadata_only && !engine->backend->ops->delete (engine->backend, dom->def, def,
                                                          op_progress, op, NULL, error)) {
-        journal_clear(op);
+        journal_settle(op, live, error);
         return FALSE;
     }
     snap_crash_point("delete-disks-done");
@@ -941,7 +959,7 @@ do_revert(SnapOp *op, SnapNode *node, SnapRevertFlags flags, GError **error)
     if (!engine->backend->ops->revert(engine->backend, dom->def,
                                       new_def ? new_def : dom->def, restart, def, flags,
                                       op_progress, op, op->cancellable, error)) {
-        journal_clear(op);
+        journal_settle(op, domain_state(engine, dom) != SNAP_DOMAIN_SHUTOFF, error);
         return FALSE;
     }
     snap_crash_point("revert-disks-done");
@@ -1015,14 +1033,17 @@ op_action(SnapOp *op, GError **error)
 
 /* Removes @tag from the image files @paths that still hold it, through
  * the backend: a running QEMU holds its images, and only it can change
- * them then. Files the domain no longer has are left alone. */
-static guint
-remove_tags(SnapOp *op, GPtrArray *paths, const char *tag, GPtrArray *problems)
+ * them then. Files the domain no longer has are left alone. @n: how many
+ * held it. FALSE when the backend failed (said in @problems). */
+static gboolean
+remove_tags(SnapOp *op, GPtrArray *paths, const char *tag, GPtrArray *problems, guint *n)
 {
     SnapBackend *backend = op->engine->backend;
     g_autoptr(SnapshotDef) def = snapshot_def_new();
     g_autoptr(GError) local = NULL;
+    gboolean live = domain_state(op->engine, op->dom) != SNAP_DOMAIN_SHUTOFF;
 
+    *n = 0;
     def->name = g_strdup(tag);
     def->has_disks = TRUE;
     for (guint i = 0; i < paths->len; i++) {
@@ -1036,7 +1057,11 @@ remove_tags(SnapOp *op, GPtrArray *paths, const char *tag, GPtrArray *problems)
             g_ptr_array_add(problems, g_strdup_printf("%s: %s", file, local->message));
             g_clear_error(&local);
         }
-        if (has) {
+        *n += has;
+        /* A running QEMU may still be finishing a job that adds the tag:
+         * its snapshot-delete waits for that job, and skips a disk that
+         * does not hold the tag. */
+        if (has || live) {
             SnapshotDiskDef *disk = g_new0(SnapshotDiskDef, 1);
 
             disk->name = g_strdup(file);
@@ -1045,16 +1070,19 @@ remove_tags(SnapOp *op, GPtrArray *paths, const char *tag, GPtrArray *problems)
         }
     }
     if (def->disks->len == 0)
-        return 0;
+        return TRUE;
     if (!backend->ops->delete (backend, op->dom->def, def, NULL, NULL, NULL, &local)) {
         g_ptr_array_add(problems, g_strdup(local->message));
-        return 0;
+        return FALSE;
     }
-    return def->disks->len;
+    return TRUE;
 }
 
-static void
-op_recover(SnapOp *op)
+/* Finishes or rolls back the operation the journal names, at start or
+ * (@label: the operation waiting for it) before the domain's next
+ * operation. FALSE when the intent stays: recovering failed. */
+static gboolean
+op_recover(SnapOp *op, const char *label)
 {
     SnapEngine *engine = op->engine;
     SnapDomain *dom = op->dom;
@@ -1072,7 +1100,7 @@ op_recover(SnapOp *op)
 
         if (stale != NULL && stale != snap_tree_get_current(dom->tree) &&
             !write_snapshot_file(dom, stale->name, stale->xml, FALSE, &local))
-            snap_op_report(op, "start", local->message);
+            snap_op_report(op, label, local->message);
     }
     g_clear_pointer(&dom->stale_active, g_ptr_array_unref);
     if (j == NULL) {
@@ -1084,10 +1112,10 @@ op_recover(SnapOp *op)
                 "disk was touched, and is cleared",
                 error->message);
 
-            snap_op_report(op, "start", msg);
+            snap_op_report(op, label, msg);
             journal_clear(op);
         }
-        return;
+        return TRUE;
     }
     node = snap_tree_lookup(dom->tree, j->snapshot);
     if (g_str_equal(j->op, "create")) {
@@ -1098,12 +1126,13 @@ op_recover(SnapOp *op)
             done = g_strdup_printf(
                 "recovered: the interrupted create of '%s' had completed", j->snapshot);
         } else {
-            guint n = remove_tags(op, j->disks, j->snapshot, problems);
+            guint n = 0;
 
-            done =
-                g_strdup_printf("recovered: rolled back the interrupted create of '%s' "
-                                "(removed from %u of %u disks)",
-                                j->snapshot, n, j->disks->len);
+            if (remove_tags(op, j->disks, j->snapshot, problems, &n))
+                done = g_strdup_printf(
+                    "recovered: rolled back the interrupted create of '%s' "
+                    "(removed from %u of %u disks)",
+                    j->snapshot, n, j->disks->len);
         }
     } else if (g_str_equal(j->op, "delete")) {
         if (node != NULL) {
@@ -1111,11 +1140,12 @@ op_recover(SnapOp *op)
                 done = g_strdup_printf(
                     "recovered: finished the interrupted delete of '%s'", j->snapshot);
         } else {
-            guint n = remove_tags(op, j->disks, j->snapshot, problems);
+            guint n = 0;
 
-            done = g_strdup_printf("recovered: finished the interrupted delete of '%s' "
-                                   "(removed from %u disks)",
-                                   j->snapshot, n);
+            if (remove_tags(op, j->disks, j->snapshot, problems, &n))
+                done = g_strdup_printf("recovered: finished the interrupted delete of "
+                                       "'%s' (removed from %u disks)",
+                                       j->snapshot, n);
         }
     } else if (g_str_equal(j->op, "revert")) {
         if (node == NULL)
@@ -1131,18 +1161,19 @@ op_recover(SnapOp *op)
                                j->op);
     }
     for (guint i = 0; i < problems->len; i++)
-        snap_op_report(op, "start", problems->pdata[i]);
+        snap_op_report(op, label, problems->pdata[i]);
     if (done == NULL) {
         g_autofree char *msg =
             g_strdup_printf("recovering the interrupted %s of '%s' "
                             "failed: %s",
                             j->op, j->snapshot, error ? error->message : "unknown error");
 
-        snap_op_report(op, "start", msg);
-        return;
+        snap_op_report(op, label, msg);
+        return FALSE;
     }
-    snap_op_report(op, "start", done);
+    snap_op_report(op, label, done);
     journal_clear(op);
+    return TRUE;
 }
 
 /* ---- the worker
@@ -1154,6 +1185,12 @@ op_run(SnapOp *op)
     g_autoptr(GError) error = NULL;
     gboolean ok = TRUE;
 
+    if (op->dom != NULL && op->dom->recover_pending && op->kind != OP_FLUSH &&
+        op->kind != OP_RECONCILE) {
+        op->dom->recover_pending = FALSE;
+        if (!op_recover(op, op->opname ? op->opname : "recover"))
+            op->dom->recover_pending = TRUE;
+    }
     switch (op->kind) {
     case OP_CREATE:
         ok = op_create(op, &error);
@@ -1171,7 +1208,8 @@ op_run(SnapOp *op)
         ok = op_action(op, &error);
         break;
     case OP_RECOVER:
-        op_recover(op);
+        if (!op_recover(op, "start"))
+            op->dom->recover_pending = TRUE;
         break;
     case OP_RECONCILE:
         snap_engine_reconcile_domain(op);
@@ -1181,6 +1219,11 @@ op_run(SnapOp *op)
     }
     if (!ok && error == NULL)
         g_set_error_literal(&error, SNAP_ERROR, SNAP_ERROR_FAILED, "operation failed");
+    /* A failure that kept its intent (the disks changed, or QEMU may still
+     * change them) is settled before the domain's next operation, not only
+     * at the next start. */
+    if (!ok && op->journaled && !op->post_journal_clear)
+        op->dom->recover_pending = TRUE;
     op_finish(op, ok ? NULL : error);
 }
 
