@@ -113,7 +113,7 @@ state_print() {
 check_consistent() {
     local what=$1 names meta n p dir active=0 cur want
     names=$(ls "$D/.by-name" | sort | tr '\n' ' ')
-    meta=$(cd "$STATE/snapshots/d1" && ls -- *.xml 2>/dev/null | sed 's/\.xml$//' | sort | tr '\n' ' ')
+    meta=$(cd "$STATE/snapshots/d1" && ls -- *.xml 2>/dev/null | sed 's/\.xml$//' | sort | tr '\n' ' ' || true)
     assert_eq "$what: metadata files vs tree" "$names" "$meta"
     assert_eq "$what: vda tags vs tree" "${names% }" "$(disk_tags "$(image d1 vda)")"
     assert_eq "$what: vdb tags vs tree" "${names% }" "$(disk_tags "$(image d1 vdb)")"
