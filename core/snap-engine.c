@@ -13,6 +13,7 @@
 #include "crash-point.h"
 #include "journal.h"
 #include "qemu-img.h"
+#include "snap-confine.h"
 #include "snap-disks.h"
 #include "snap-names.h"
 #include "snapshot-store.h"
@@ -715,6 +716,8 @@ op_create_xml(SnapOp *op, GError **error)
     if (tmpl->name == NULL)
         tmpl->name = g_strdup_printf("%" G_GINT64_FORMAT, now_seconds());
     if (!snap_name_validate(tmpl->name, error))
+        return FALSE;
+    if (!snap_confine_snapshot(dom->def, tmpl, op->engine->state_dir, error))
         return FALSE;
     existing = snap_tree_lookup(dom->tree, tmpl->name);
     /* A redefine names its snapshot's creationTime, as metadata.xml does;
