@@ -1,6 +1,7 @@
 /* backend-native-offline.c: snapshots of shut-off domains, with qemu-img. */
 #include "backend-native-private.h"
 
+#include "crash-point.h"
 #include "qemu-img.h"
 #include "snap-disks.h"
 #include "snap-error.h"
@@ -69,6 +70,7 @@ native_offline_create(const DomainDef *dom, const SnapshotDef *snap,
             }
             return prefix_disk(error, disk);
         }
+        snap_crash_point("create-disk-done");
     }
     return TRUE;
 }
@@ -105,6 +107,7 @@ native_offline_apply(const DomainDef *dom, const SnapshotDef *snap,
         report(progress, progress_data, "-a", disk, i, disks->len);
         if (!qemu_img_snapshot_apply(disk->source, snap->name, NULL, error))
             return prefix_disk(error, disk);
+        snap_crash_point("revert-disk-done");
     }
     return TRUE;
 }
@@ -122,8 +125,10 @@ native_offline_delete(const DomainDef *dom, const SnapshotDef *snap,
         gboolean has = TRUE;
 
         report(progress, progress_data, "-d", disk, i, disks->len);
-        if (qemu_img_snapshot_delete(disk->source, snap->name, NULL, &local))
+        if (qemu_img_snapshot_delete(disk->source, snap->name, NULL, &local)) {
+            snap_crash_point("delete-disk-done");
             continue;
+        }
         /* A disk that lost the tag already (an interrupted delete being
          * finished) is fine; asking only after a failure keeps the common
          * case to one qemu-img run. */

@@ -6,6 +6,7 @@
 
 #include <glib/gstdio.h>
 
+#include "crash-point.h"
 #include "snap-error.h"
 #include "snap-external.h"
 
@@ -146,7 +147,10 @@ native_start(SnapBackend *self, const DomainDef *dom, gboolean paused, GError **
                             "domain is already running");
         return FALSE;
     }
-    return vm_start(nb, dom, paused, error);
+    if (!vm_start(nb, dom, paused, error))
+        return FALSE;
+    snap_crash_point("start-launched");
+    return TRUE;
 }
 
 static gboolean
@@ -307,11 +311,13 @@ native_revert(SnapBackend *self, const DomainDef *dom, const DomainDef *target,
         if (vm != NULL && restart) {
             if (!vm_destroy(nb, dom->name, vm, error))
                 return FALSE;
+            snap_crash_point("revert-vm-stopped");
             vm = NULL;
         }
         if (vm == NULL) {
             if (!vm_start(nb, target, TRUE, error))
                 return FALSE;
+            snap_crash_point("revert-vm-started");
             vm = vm_get(nb, dom->name);
             started = TRUE;
         }
@@ -321,13 +327,17 @@ native_revert(SnapBackend *self, const DomainDef *dom, const DomainDef *target,
                 g_debug("%s: %s", dom->name, local->message);
             return FALSE;
         }
+        snap_crash_point("revert-loaded");
         return native_live_set_running(vm, want_running, error);
     }
 
     /* A snapshot of the disks only: applied with no QEMU holding them. */
     want_active = (flags & (SNAP_REVERT_RUNNING | SNAP_REVERT_PAUSED)) != 0;
-    if (vm != NULL && !vm_destroy(nb, dom->name, vm, error))
-        return FALSE;
+    if (vm != NULL) {
+        if (!vm_destroy(nb, dom->name, vm, error))
+            return FALSE;
+        snap_crash_point("revert-vm-stopped");
+    }
     if (!native_offline_apply(target, snap, progress, progress_data, cancellable, error))
         return FALSE;
     if (want_active)

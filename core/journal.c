@@ -96,16 +96,16 @@ snap_journal_free(SnapJournal *journal)
 
 gboolean
 snap_journal_write(const char *state_dir, const char *domain, const char *op,
-                   const char *snapshot, GPtrArray *disks, GError **error)
+                   const char *snapshot, guint flags, GPtrArray *disks, GError **error)
 {
-    return snap_journal_write_steps(state_dir, domain, op, snapshot, disks, NULL, 0,
-                                    error);
+    return snap_journal_write_steps(state_dir, domain, op, snapshot, flags, disks, NULL,
+                                    0, error);
 }
 
 gboolean
 snap_journal_write_steps(const char *state_dir, const char *domain, const char *op,
-                         const char *snapshot, GPtrArray *disks, GPtrArray *steps,
-                         guint done, GError **error)
+                         const char *snapshot, guint flags, GPtrArray *disks,
+                         GPtrArray *steps, guint done, GError **error)
 {
     g_autofree char *path = journal_path(state_dir, domain);
     g_autofree char *dir = g_path_get_dirname(path);
@@ -128,6 +128,8 @@ snap_journal_write_steps(const char *state_dir, const char *domain, const char *
     json_builder_add_string_value(b, domain);
     json_builder_set_member_name(b, "snapshot");
     json_builder_add_string_value(b, snapshot);
+    json_builder_set_member_name(b, "flags");
+    json_builder_add_int_value(b, flags);
     json_builder_set_member_name(b, "disks");
     json_builder_begin_array(b);
     for (guint i = 0; disks && i < disks->len; i++)
@@ -189,6 +191,7 @@ snap_journal_read(const char *state_dir, const char *domain, GError **error)
     journal->op = g_strdup(json_object_get_string_member_with_default(obj, "op", NULL));
     journal->snapshot =
         g_strdup(json_object_get_string_member_with_default(obj, "snapshot", NULL));
+    journal->flags = (guint)json_object_get_int_member_with_default(obj, "flags", 0);
     journal->disks = g_ptr_array_new_with_free_func(g_free);
     if (journal->op == NULL || journal->snapshot == NULL) {
         g_set_error(error, SNAP_ERROR, SNAP_ERROR_INVALID,

@@ -6,11 +6,13 @@
 G_BEGIN_DECLS
 
 /* One intent: which operation ("create", "delete" or "revert") on which
- * snapshot, touching which disk image files; or "undefine" with the mode
- * ("metadata" or "full") in @snapshot and the files it deletes. */
+ * snapshot, with which flags (a revert's SnapRevertFlags), touching which
+ * disk image files; or "undefine" with the mode ("metadata" or "full") in
+ * @snapshot and the files it deletes. */
 typedef struct {
     char *op;
     char *snapshot;
+    guint flags;
     GPtrArray *disks; /* of char*: image file paths */
     /* The planned steps of an operation on image files (each a GStrv:
      * verb then arguments, e.g. {"commit", TOP, BASE}) and how many of
@@ -25,14 +27,16 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(SnapJournal, snap_journal_free)
 /* Writes the intent durably before a disk is touched, over the domain's
  * journal file in place (see journal.c for why that is safe). */
 gboolean snap_journal_write(const char *state_dir, const char *domain, const char *op,
-                            const char *snapshot, GPtrArray *disks, GError **error);
+                            const char *snapshot, guint flags, GPtrArray *disks,
+                            GError **error);
 
 /* The same with a plan: @steps (GPtrArray of GStrv, may be NULL) of which
  * the first @done are finished. Rewritten with a growing @done as each
  * step ends, so a restart resumes at the first step not done. */
 gboolean snap_journal_write_steps(const char *state_dir, const char *domain,
-                                  const char *op, const char *snapshot, GPtrArray *disks,
-                                  GPtrArray *steps, guint done, GError **error);
+                                  const char *op, const char *snapshot, guint flags,
+                                  GPtrArray *disks, GPtrArray *steps, guint done,
+                                  GError **error);
 
 /* The leftover intent of @domain: NULL without error when there is none
  * (no file, or an empty one); NULL with SNAP_ERROR_INVALID when it does

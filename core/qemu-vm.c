@@ -424,13 +424,37 @@ qemu_vm_powerdown(QemuVm *vm, GError **error)
     return ret != NULL;
 }
 
+/* TRUE while a thread of @pid other than its leader remains: a killed
+ * QEMU's leader is a zombie before its other threads have exited, and
+ * its images stay open (and locked) until the last one has. */
+static gboolean
+threads_remain(int pid)
+{
+    g_autofree char *stat_path = g_strdup_printf("/proc/%d/stat", pid);
+    g_autofree char *path = g_strdup_printf("/proc/%d/task", pid);
+    g_autofree char *stat = NULL;
+    g_autoptr(GDir) dir = NULL;
+    const char *paren;
+    guint n = 0;
+
+    if (!g_file_get_contents(stat_path, &stat, NULL, NULL))
+        return FALSE;
+    paren = strrchr(stat, ')');
+    if (paren == NULL || paren[1] == '\0' || paren[2] != 'Z')
+        return FALSE;
+    dir = g_dir_open(path, 0, NULL);
+    while (dir != NULL && g_dir_read_name(dir) != NULL)
+        n++;
+    return n > 1;
+}
+
 /* Waits up to @timeout_ms for QEMU's process to be gone. */
 static gboolean
 wait_gone(QemuVm *vm, guint timeout_ms)
 {
     gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
 
-    while (pid_is_our_qemu(vm->pid, NULL)) {
+    while (pid_is_our_qemu(vm->pid, NULL) || threads_remain(vm->pid)) {
         if (g_get_monotonic_time() > deadline)
             return FALSE;
         g_usleep(2000);

@@ -14,7 +14,8 @@
 #define QMP_PROGRESS_INTERVAL_US (200 * G_TIME_SPAN_MILLISECOND)
 /* For the steps after a job ends (query, dismiss) or is abandoned
  * (cancel): they should be instant, and must not eat the job's own time. */
-#define QMP_CLEANUP_TIMEOUT_MS 2000
+#define QMP_CLEANUP_MS 2000
+#define QMP_CLEANUP_TIMEOUT_MS qmp_timeout_cap(QMP_CLEANUP_MS)
 
 struct _QmpClient {
     GSocket *socket;
@@ -29,6 +30,7 @@ struct _QmpClient {
     QmpEventFunc event_func;
     gpointer event_data;
     GDestroyNotify event_destroy;
+    gboolean unsettled;     /* a job was given up on before it was dismissed */
     const char *pending_id; /* the id of the command awaiting its reply */
     JsonObject *reply;      /* that reply, once read */
 };
@@ -57,9 +59,27 @@ qmp_event_match_name(const QmpEvent *event, gpointer name)
     return g_strcmp0(event->name, name) == 0;
 }
 
+guint
+qmp_timeout_cap(guint timeout_ms)
+{
+    static gsize once;
+    static guint cap = G_MAXUINT;
+
+    if (g_once_init_enter(&once)) {
+        const char *env = g_getenv(QMP_TIMEOUT_ENV);
+        guint64 value = env ? g_ascii_strtoull(env, NULL, 10) : 0;
+
+        if (value > 0 && value < G_MAXUINT)
+            cap = (guint)value;
+        g_once_init_leave(&once, 1);
+    }
+    return MIN(timeout_ms, cap);
+}
+
 static gint64
 qmp_deadline(guint timeout_ms)
 {
+    timeout_ms = qmp_timeout_cap(timeout_ms);
     if (timeout_ms == QMP_CLIENT_WAIT_FOREVER)
         return G_MAXINT64;
     return g_get_monotonic_time() + (gint64)timeout_ms * G_TIME_SPAN_MILLISECOND;
@@ -433,6 +453,7 @@ qmp_client_execute(QmpClient *c, const char *command, JsonNode *arguments,
     g_return_val_if_fail(c != NULL && command != NULL, NULL);
     g_return_val_if_fail(arguments == NULL || JSON_NODE_HOLDS_OBJECT(arguments), NULL);
 
+    timeout_ms = qmp_timeout_cap(timeout_ms);
     return qmp_execute_until(c, command, arguments, qmp_deadline(timeout_ms), timeout_ms,
                              error);
 }
@@ -444,9 +465,11 @@ qmp_client_connect(const char *socket_path, guint timeout_ms, GError **error)
     g_autoptr(GSocketAddress) addr = NULL;
     g_autoptr(GError) local = NULL;
     g_autoptr(JsonNode) ret = NULL;
-    gint64 deadline = qmp_deadline(timeout_ms);
+    gint64 deadline;
     QmpIo io = QMP_IO_OK;
 
+    timeout_ms = qmp_timeout_cap(timeout_ms);
+    deadline = qmp_deadline(timeout_ms);
     c->inbuf = g_byte_array_new();
     c->parser = json_parser_new();
     g_queue_init(&c->events);
@@ -615,8 +638,11 @@ qmp_client_wait_event(QmpClient *c, QmpEventMatch match, gpointer match_data,
                       guint timeout_ms, GError **error)
 {
     QmpEvent *event = NULL;
-    QmpIo io = qmp_wait_event_until(c, match, match_data, qmp_deadline(timeout_ms), NULL,
-                                    &event);
+    QmpIo io;
+
+    timeout_ms = qmp_timeout_cap(timeout_ms);
+    io = qmp_wait_event_until(c, match, match_data, qmp_deadline(timeout_ms), NULL,
+                              &event);
 
     if (io == QMP_IO_BROKEN) {
         qmp_fail_broken(c, error);
@@ -698,6 +724,9 @@ qmp_abandon_job(QmpClient *c, const char *job_id)
     gint64 deadline = qmp_deadline(QMP_CLEANUP_TIMEOUT_MS);
     gboolean ok;
 
+    /* Until it is dismissed below, the job may still run (QEMU not
+     * answering now may resume later): the next job waits for it. */
+    c->unsettled = TRUE;
     ret = qmp_execute_until(c, "job-cancel", qmp_job_id_args(job_id), deadline,
                             QMP_CLEANUP_TIMEOUT_MS, NULL);
     if (ret == NULL && c->last_error_class == NULL)
@@ -721,8 +750,60 @@ qmp_abandon_job(QmpClient *c, const char *job_id)
     if (g_strcmp0(qmp_get_string(job, "status"), "concluded") != 0)
         return FALSE;
     ok = !json_object_has_member(job, "error");
-    qmp_dismiss_job(c, job_id, NULL);
+    if (qmp_dismiss_job(c, job_id, NULL))
+        c->unsettled = FALSE;
     return ok;
+}
+
+/* Waits until every snapshot job QEMU still has (one an earlier call
+ * stopped waiting for, when QEMU did not answer in time) has concluded,
+ * and dismisses it: its id can be used again, and what it did is done
+ * before the next job starts. */
+static gboolean
+qmp_settle_jobs(QmpClient *c, gint64 deadline, guint timeout_ms, GError **error)
+{
+    for (;;) {
+        g_autoptr(JsonNode) jobs =
+            qmp_execute_until(c, "query-jobs", NULL, deadline, timeout_ms, error);
+        JsonArray *array =
+            jobs && JSON_NODE_HOLDS_ARRAY(jobs) ? json_node_get_array(jobs) : NULL;
+        g_autofree char *running = NULL;
+        g_autoptr(QmpEvent) event = NULL;
+
+        if (jobs == NULL)
+            return FALSE;
+        for (guint i = 0; array && i < json_array_get_length(array); i++) {
+            JsonNode *n = json_array_get_element(array, i);
+            JsonObject *job = JSON_NODE_HOLDS_OBJECT(n) ? json_node_get_object(n) : NULL;
+            const char *id = qmp_get_string(job, "id");
+            const char *type = qmp_get_string(job, "type");
+
+            if (id == NULL || type == NULL || !g_str_has_prefix(type, "snapshot-"))
+                continue;
+            g_debug("QMP: job %s of an earlier call is %s", id,
+                    qmp_get_string(job, "status"));
+            if (g_strcmp0(qmp_get_string(job, "status"), "concluded") == 0) {
+                if (!qmp_dismiss_job(c, id, error))
+                    return FALSE;
+            } else if (running == NULL) {
+                running = g_strdup(id);
+            }
+        }
+        if (running == NULL) {
+            c->unsettled = FALSE;
+            return TRUE;
+        }
+        if (qmp_wait_event_until(c, qmp_match_job, running, deadline, NULL, &event) ==
+            QMP_IO_BROKEN)
+            return qmp_fail_broken(c, error);
+        if (event == NULL) {
+            g_set_error(error, SNAP_ERROR, SNAP_ERROR_QEMU,
+                        "QEMU job '%s' of an earlier operation did not finish within %u "
+                        "ms",
+                        running, timeout_ms);
+            return FALSE;
+        }
+    }
 }
 
 /* qmp_client_run_job() but for the error class, which it sets only for the
@@ -741,6 +822,11 @@ qmp_run_job(QmpClient *c, const char *command, JsonNode *arguments, const char *
     const char *job_error;
     gboolean dismissed;
 
+    if (c->unsettled && !qmp_settle_jobs(c, deadline, timeout_ms, error)) {
+        if (arguments)
+            json_node_unref(arguments);
+        return FALSE;
+    }
     /* Events of an earlier job with the same id must not end this one. */
     for (QmpEvent *stale; (stale = qmp_take_event(c, qmp_match_job, (gpointer)job_id));)
         qmp_event_free(stale);
@@ -852,6 +938,7 @@ qmp_client_run_job(QmpClient *c, const char *command, JsonNode *arguments,
                             "operation cancelled");
         return FALSE;
     }
+    timeout_ms = qmp_timeout_cap(timeout_ms);
     ok = qmp_run_job(c, command, arguments, job_id, timeout_ms, progress, progress_data,
                      cancellable, &command_error_class, error);
     g_free(c->last_error_class);

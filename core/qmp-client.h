@@ -36,6 +36,13 @@ typedef struct _QmpClient QmpClient;
  * already arrived. */
 #define QMP_CLIENT_WAIT_FOREVER G_MAXUINT
 
+/* When set to N > 0, no wait of any call below is longer than N ms (for
+ * tests of a QEMU that stops answering). */
+#define QMP_TIMEOUT_ENV "SNAPTREEFS_QMP_TIMEOUT_MS"
+
+/* MIN(@timeout_ms, SNAPTREEFS_QMP_TIMEOUT_MS when set). */
+guint qmp_timeout_cap(guint timeout_ms);
+
 /* One asynchronous event. */
 typedef struct {
     char *name;          /* "STOP", "JOB_STATUS_CHANGE", ... */
@@ -133,7 +140,9 @@ void qmp_client_clear_events(QmpClient *client);
  * The job is dismissed, failed or not, while QEMU still answers. On timeout, or when
  * @cancellable is cancelled, the job is cancelled with job-cancel: cancellation gives
  * SNAP_ERROR_CANCELLED, unless the job had already gone too far to stop
- * and succeeded, which gives TRUE. */
+ * and succeeded, which gives TRUE. A snapshot job that an earlier call
+ * gave up on (QEMU did not answer in time) is waited for and dismissed
+ * before the new one starts. */
 gboolean qmp_client_run_job(QmpClient *client, const char *command, JsonNode *arguments,
                             const char *job_id, guint timeout_ms,
                             QmpProgressFunc progress, gpointer progress_data,

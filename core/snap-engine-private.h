@@ -32,6 +32,13 @@ struct _SnapDomain {
     gboolean removed;   /* undefined: out of the table, answering NOT_FOUND */
     /* A refresh from the backend waits in the queue (libvirt). */
     gint refresh_queued;
+    /* Snapshots whose files claim <active> but lost to a later one at
+     * load (an operation died before its deferred rewrite); recovery
+     * rewrites them. NULL when none. */
+    GPtrArray *stale_active;
+    /* The journal keeps the intent of a live operation that failed while
+     * its QEMU still ran; it is settled before the next operation. */
+    gboolean recover_pending;
 };
 
 struct _SnapEngine {

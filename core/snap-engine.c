@@ -11,8 +11,10 @@
 #include <glib/gstdio.h>
 
 #include "domain-removal.h"
+#include "crash-point.h"
 #include "journal.h"
 #include "qemu-img.h"
+#include "snap-confine.h"
 #include "snap-disks.h"
 #include "snap-external.h"
 #include "snap-names.h"
@@ -70,6 +72,7 @@ struct _SnapOp {
      * its <active>, the journal is cleared. */
     char *post_inactive;
     gboolean post_journal_clear;
+    gboolean journaled; /* an intent of this operation is in the journal */
     /* A queued operation that Ctrl-C cancels is answered at once by the
      * engine's canceller, not when its domain's worker reaches it; the
      * worker then only frees it. OP_QUEUED -> OP_CLAIMED (the worker runs
@@ -222,6 +225,8 @@ op_post_reply(SnapOp *op)
 
     if (dom == NULL || op->engine->state_dir == NULL)
         return;
+    if (op->post_inactive != NULL || op->post_journal_clear)
+        snap_crash_point("reply-sent");
     if (op->post_inactive != NULL) {
         SnapNode *node = snap_tree_lookup(dom->tree, op->post_inactive);
 
@@ -232,6 +237,8 @@ op_post_reply(SnapOp *op)
             g_clear_error(&error);
         }
     }
+    if (op->post_journal_clear)
+        snap_crash_point("journal-clear");
     if (op->post_journal_clear &&
         !snap_journal_remove(op->engine->state_dir, dom->name, &error))
         g_debug("%s: %s", dom->name, error->message);
@@ -374,14 +381,17 @@ disk_paths(GPtrArray *disks)
 }
 
 static gboolean
-journal_intent(SnapOp *op, const char *what, const DomainDef *ddef,
+journal_intent(SnapOp *op, const char *what, guint flags, const DomainDef *ddef,
                const SnapshotDef *def, GError **error)
 {
     g_autoptr(GPtrArray) disks = snap_disks_internal(ddef, def);
     g_autoptr(GPtrArray) paths = disk_paths(disks);
 
-    return snap_journal_write(op->engine->state_dir, op->dom->name, what, def->name,
-                              paths, error);
+    /* A new intent replaces the one an earlier step of @op cleared. */
+    op->post_journal_clear = FALSE;
+    op->journaled = snap_journal_write(op->engine->state_dir, op->dom->name, what,
+                                       def->name, flags, paths, error);
+    return op->journaled;
 }
 
 /* The operation is over, whatever its outcome: its intent goes once the
@@ -390,6 +400,18 @@ static void
 journal_clear(SnapOp *op)
 {
     op->post_journal_clear = TRUE;
+}
+
+/* After the backend failed: the operation changed nothing, unless it was
+ * live and its QEMU still runs: a QEMU that did not answer in time can
+ * resume and finish the job. Its intent then stays, to be finished or
+ * rolled back before the domain's next operation (see op_run()). */
+static void
+journal_settle(SnapOp *op, gboolean live, GError **error)
+{
+    if (!live || error == NULL || !g_error_matches(*error, SNAP_ERROR, SNAP_ERROR_QEMU) ||
+        domain_state(op->engine, op->dom) == SNAP_DOMAIN_SHUTOFF)
+        journal_clear(op);
 }
 
 static void
@@ -554,8 +576,11 @@ static gboolean
 journal_intent_files(SnapOp *op, const char *what, const char *snapshot, GPtrArray *files,
                      GPtrArray *steps, guint done, GError **error)
 {
-    return snap_journal_write_steps(op->engine->state_dir, op->dom->name, what, snapshot,
-                                    files, steps, done, error);
+    /* A new intent replaces the one an earlier step of @op cleared. */
+    op->post_journal_clear = FALSE;
+    op->journaled = snap_journal_write_steps(op->engine->state_dir, op->dom->name, what,
+                                             snapshot, 0, files, steps, done, error);
+    return op->journaled;
 }
 
 /* An external snapshot's files exist and hold it: the domain moves to the
@@ -582,6 +607,7 @@ take_snapshot(SnapOp *op, SnapshotDef *def, GError **error)
     SnapEngine *engine = op->engine;
     SnapDomain *dom = op->dom;
     SnapNode *old = snap_tree_get_current(dom->tree);
+    gboolean live = domain_state(engine, dom) != SNAP_DOMAIN_SHUTOFF;
     g_autofree char *xml = NULL;
     g_autoptr(GError) local = NULL;
     g_autoptr(GPtrArray) files = g_ptr_array_new_with_free_func(g_free);
@@ -602,15 +628,20 @@ take_snapshot(SnapOp *op, SnapshotDef *def, GError **error)
             snap_ext_discard(files);
             return FALSE;
         }
-    } else if (!journal_intent(op, "create", dom->def, def, error)) {
+    } else if (!journal_intent(op, "create", 0, dom->def, def, error)) {
         return FALSE;
     }
+    snap_crash_point("create-journaled");
     if (!engine->backend->ops->create(engine->backend, dom->def, def, op_progress, op,
                                       op->cancellable, error)) {
-        snap_ext_discard(files);
-        journal_clear(op);
+        journal_settle(op, live, error);
+        /* A QEMU that may still finish keeps its overlays: the intent
+         * settles them before the next operation. */
+        if (op->post_journal_clear)
+            snap_ext_discard(files);
         return FALSE;
     }
+    snap_crash_point("create-disks-done");
     if (xml == NULL)
         xml = snapshot_xml_format(def, FALSE);
     if (!write_snapshot_file(dom, def->name, xml, TRUE, error)) {
@@ -626,6 +657,7 @@ take_snapshot(SnapOp *op, SnapshotDef *def, GError **error)
         journal_clear(op);
         return FALSE;
     }
+    snap_crash_point("create-metadata-written");
     if (external && !switch_to_overlays(op, def, error))
         return FALSE;
     rewrite_inactive(op, old);
@@ -720,6 +752,7 @@ redefine(SnapOp *op, SnapshotDef *def, SnapNode *existing, GError **error)
 
     if (!write_snapshot_file(dom, def->name, xml, make_current, error))
         return FALSE;
+    snap_crash_point("redefine-metadata-written");
     if (make_current && old_current != existing)
         rewrite_inactive(op, old_current);
 
@@ -858,6 +891,8 @@ op_create_xml(SnapOp *op, GError **error)
     if (tmpl->name == NULL)
         tmpl->name = g_strdup_printf("%" G_GINT64_FORMAT, now_seconds());
     if (!snap_name_validate(tmpl->name, error))
+        return FALSE;
+    if (!snap_confine_snapshot(dom->def, tmpl, op->engine->state_dir, error))
         return FALSE;
     existing = snap_tree_lookup(dom->tree, tmpl->name);
     /* A redefine names its snapshot's creationTime, as metadata.xml does;
@@ -1031,6 +1066,7 @@ delete_one_full(SnapOp *op, const char *name, gboolean metadata_only,
     g_autoptr(GPtrArray) children = g_ptr_array_new();
     g_autofree char *path = NULL;
     g_autofree char *parent_name = parent ? g_strdup(parent->name) : NULL;
+    gboolean live = domain_state(engine, dom) != SNAP_DOMAIN_SHUTOFF;
     g_autoptr(GError) merge_error = NULL;
 
     if (def == NULL)
@@ -1057,18 +1093,20 @@ delete_one_full(SnapOp *op, const char *name, gboolean metadata_only,
         /* A metadata-only delete has no intent: recovery would take it for
          * a delete of the disk data. Interrupted, it leaves the children
          * moved up beside a snapshot that is still there, a valid tree. */
-        if (!metadata_only && !journal_intent(op, "delete", dom->def, def, error)) {
+        if (!metadata_only && !journal_intent(op, "delete", 0, dom->def, def, error)) {
             snap_engine_disks_unretire(engine, dom->name, name);
             return FALSE;
         }
+        snap_crash_point("delete-journaled");
         if (!metadata_only &&
             !engine->backend->ops->delete (engine->backend, dom->def, def, op_progress,
                                            op, NULL, error)) {
             snap_engine_disks_unretire(engine, dom->name, name);
-            journal_clear(op);
+            journal_settle(op, live, error);
             return FALSE;
         }
     }
+    snap_crash_point("delete-disks-done");
     /* From here a failure keeps the journal: the disks changed, and the
      * next start finishes the delete. */
     for (SnapNode *c = node->first_child; c; c = c->next_sibling) {
@@ -1085,16 +1123,20 @@ delete_one_full(SnapOp *op, const char *name, gboolean metadata_only,
         if (!write_snapshot_file_full(dom, c->name, cxml, c == current,
                                       SNAP_STORE_SYNC_FILE, error))
             return FALSE;
+        snap_crash_point("delete-child-written");
     }
-    if (was_current && parent && write_current &&
-        !write_snapshot_file_full(dom, parent->name, parent->xml, TRUE,
-                                  SNAP_STORE_SYNC_FILE, error))
-        return FALSE;
+    if (was_current && parent && write_current) {
+        if (!write_snapshot_file_full(dom, parent->name, parent->xml, TRUE,
+                                      SNAP_STORE_SYNC_FILE, error))
+            return FALSE;
+        snap_crash_point("delete-parent-written");
+    }
     /* Every file above is in this one directory: syncing it once, after
      * the removal, makes all the renames and the removal durable. */
     path = snap_store_snapshot_path(engine->state_dir, dom->name, name);
     if (!snap_store_remove(path, error))
         return FALSE;
+    snap_crash_point("delete-metadata-removed");
     journal_clear(op);
 
     g_rw_lock_writer_lock(&engine->lock);
@@ -1284,7 +1326,7 @@ op_undefine(SnapOp *op, GError **error)
     files = mode == SNAP_UNDEFINE_FULL ? undefine_files(op)
                                        : g_ptr_array_new_with_free_func(g_free);
     if (!snap_journal_write(op->engine->state_dir, dom->name, "undefine",
-                            undefine_word(mode), files, error))
+                            undefine_word(mode), 0, files, error))
         return FALSE;
     /* From here a failure keeps the intent: the next start finishes it. */
     return undefine_steps(op, files, error);
@@ -1462,22 +1504,26 @@ do_revert(SnapOp *op, SnapNode *node, SnapRevertFlags flags, GError **error)
         if (!revert_external(op, def, flags, restart, error))
             return FALSE;
     } else {
-        if (!journal_intent(op, "revert", dom->def, def, error))
+        if (!journal_intent(op, "revert", flags, dom->def, def, error))
             return FALSE;
+        snap_crash_point("revert-journaled");
         if (!engine->backend->ops->revert(
                 engine->backend, dom->def, new_def ? new_def : dom->def, restart, def,
                 flags, op_progress, op, op->cancellable, error)) {
-            journal_clear(op);
+            journal_settle(op, domain_state(engine, dom) != SNAP_DOMAIN_SHUTOFF, error);
             return FALSE;
         }
+        snap_crash_point("revert-disks-done");
         if (new_def) {
             if (!write_domain_file(dom, new_def_xml, error))
                 return FALSE;
+            snap_crash_point("revert-domain-written");
         }
     }
     if (old != node) {
         if (!write_snapshot_file(dom, node->name, node->xml, TRUE, error))
             return FALSE;
+        snap_crash_point("revert-metadata-written");
         rewrite_inactive(op, old);
     }
     journal_clear(op);
@@ -1530,14 +1576,17 @@ op_action(SnapOp *op, GError **error)
 
 /* Removes @tag from the image files @paths that still hold it, through
  * the backend: a running QEMU holds its images, and only it can change
- * them then. Files the domain no longer has are left alone. */
-static guint
-remove_tags(SnapOp *op, GPtrArray *paths, const char *tag, GPtrArray *problems)
+ * them then. Files the domain no longer has are left alone. @n: how many
+ * held it. FALSE when the backend failed (said in @problems). */
+static gboolean
+remove_tags(SnapOp *op, GPtrArray *paths, const char *tag, GPtrArray *problems, guint *n)
 {
     SnapBackend *backend = op->engine->backend;
     g_autoptr(SnapshotDef) def = snapshot_def_new();
     g_autoptr(GError) local = NULL;
+    gboolean live = domain_state(op->engine, op->dom) != SNAP_DOMAIN_SHUTOFF;
 
+    *n = 0;
     def->name = g_strdup(tag);
     def->has_disks = TRUE;
     for (guint i = 0; i < paths->len; i++) {
@@ -1551,7 +1600,11 @@ remove_tags(SnapOp *op, GPtrArray *paths, const char *tag, GPtrArray *problems)
             g_ptr_array_add(problems, g_strdup_printf("%s: %s", file, local->message));
             g_clear_error(&local);
         }
-        if (has) {
+        *n += has;
+        /* A running QEMU may still be finishing a job that adds the tag:
+         * its snapshot-delete waits for that job, and skips a disk that
+         * does not hold the tag. */
+        if (has || live) {
             SnapshotDiskDef *disk = g_new0(SnapshotDiskDef, 1);
 
             disk->name = g_strdup(file);
@@ -1560,12 +1613,12 @@ remove_tags(SnapOp *op, GPtrArray *paths, const char *tag, GPtrArray *problems)
         }
     }
     if (def->disks->len == 0)
-        return 0;
+        return TRUE;
     if (!backend->ops->delete (backend, op->dom->def, def, NULL, NULL, NULL, &local)) {
         g_ptr_array_add(problems, g_strdup(local->message));
-        return 0;
+        return FALSE;
     }
-    return def->disks->len;
+    return TRUE;
 }
 
 /* The first step of @j whose verb is @verb, or NULL. */
@@ -1722,8 +1775,11 @@ recover_external_revert(SnapOp *op, SnapJournal *j, SnapNode *node, GPtrArray *p
                            j->snapshot);
 }
 
-static void
-op_recover(SnapOp *op)
+/* Finishes or rolls back the operation the journal names, at start or
+ * (@label: the operation waiting for it) before the domain's next
+ * operation. FALSE when the intent stays: recovering failed. */
+static gboolean
+op_recover(SnapOp *op, const char *label)
 {
     SnapEngine *engine = op->engine;
     SnapDomain *dom = op->dom;
@@ -1733,6 +1789,17 @@ op_recover(SnapOp *op)
     g_autofree char *done = NULL;
     SnapNode *node;
 
+    /* What the interrupted operation's deferred work would have done:
+     * the old current snapshot's file loses its <active>. */
+    for (guint i = 0; dom->stale_active && i < dom->stale_active->len; i++) {
+        SnapNode *stale = snap_tree_lookup(dom->tree, dom->stale_active->pdata[i]);
+        g_autoptr(GError) local = NULL;
+
+        if (stale != NULL && stale != snap_tree_get_current(dom->tree) &&
+            !write_snapshot_file(dom, stale->name, stale->xml, FALSE, &local))
+            snap_op_report(op, label, local->message);
+    }
+    g_clear_pointer(&dom->stale_active, g_ptr_array_unref);
     if (j == NULL) {
         /* An intent that does not parse was cut short while being
          * written: nothing of it reached a disk. */
@@ -1742,10 +1809,10 @@ op_recover(SnapOp *op)
                 "disk was touched, and is cleared",
                 error->message);
 
-            snap_op_report(op, "start", msg);
+            snap_op_report(op, label, msg);
             journal_clear(op);
         }
-        return;
+        return TRUE;
     }
     if (g_str_equal(j->op, "undefine")) {
         /* The domain goes: nothing is left to report into. */
@@ -1753,8 +1820,8 @@ op_recover(SnapOp *op)
             g_debug("%s: recovered: finished the interrupted undefine (%s)", dom->name,
                     j->snapshot);
         else
-            snap_op_report(op, "start", error->message);
-        return;
+            snap_op_report(op, label, error->message);
+        return TRUE;
     }
     node = snap_tree_lookup(dom->tree, j->snapshot);
     if (journal_step(j, "metadata") != NULL && g_str_equal(j->op, "create")) {
@@ -1769,12 +1836,13 @@ op_recover(SnapOp *op)
             done = g_strdup_printf(
                 "recovered: the interrupted create of '%s' had completed", j->snapshot);
         } else {
-            guint n = remove_tags(op, j->disks, j->snapshot, problems);
+            guint n = 0;
 
-            done =
-                g_strdup_printf("recovered: rolled back the interrupted create of '%s' "
-                                "(removed from %u of %u disks)",
-                                j->snapshot, n, j->disks->len);
+            if (remove_tags(op, j->disks, j->snapshot, problems, &n))
+                done = g_strdup_printf(
+                    "recovered: rolled back the interrupted create of '%s' "
+                    "(removed from %u of %u disks)",
+                    j->snapshot, n, j->disks->len);
         }
     } else if (g_str_equal(j->op, "delete")) {
         if (node != NULL) {
@@ -1782,18 +1850,19 @@ op_recover(SnapOp *op)
                 done = g_strdup_printf(
                     "recovered: finished the interrupted delete of '%s'", j->snapshot);
         } else {
-            guint n = remove_tags(op, j->disks, j->snapshot, problems);
+            guint n = 0;
 
-            done = g_strdup_printf("recovered: finished the interrupted delete of '%s' "
-                                   "(removed from %u disks)",
-                                   j->snapshot, n);
+            if (remove_tags(op, j->disks, j->snapshot, problems, &n))
+                done = g_strdup_printf("recovered: finished the interrupted delete of "
+                                       "'%s' (removed from %u disks)",
+                                       j->snapshot, n);
         }
     } else if (g_str_equal(j->op, "revert")) {
         if (node == NULL)
             done = g_strdup_printf("recovered: the interrupted revert to '%s' cannot be "
                                    "re-applied: no such snapshot",
                                    j->snapshot);
-        else if (do_revert(op, node, 0, &error))
+        else if (do_revert(op, node, j->flags, &error))
             done = g_strdup_printf("recovered: re-applied the interrupted revert to '%s'",
                                    j->snapshot);
     } else {
@@ -1802,18 +1871,19 @@ op_recover(SnapOp *op)
                                j->op);
     }
     for (guint i = 0; i < problems->len; i++)
-        snap_op_report(op, "start", problems->pdata[i]);
+        snap_op_report(op, label, problems->pdata[i]);
     if (done == NULL) {
         g_autofree char *msg =
             g_strdup_printf("recovering the interrupted %s of '%s' "
                             "failed: %s",
                             j->op, j->snapshot, error ? error->message : "unknown error");
 
-        snap_op_report(op, "start", msg);
-        return;
+        snap_op_report(op, label, msg);
+        return FALSE;
     }
-    snap_op_report(op, "start", done);
+    snap_op_report(op, label, done);
     journal_clear(op);
+    return TRUE;
 }
 
 /* ---- the worker
@@ -1864,6 +1934,12 @@ op_run(SnapOp *op)
         op_finish(op, ok ? NULL : error);
         return;
     }
+    if (op->dom != NULL && op->dom->recover_pending && op->kind != OP_FLUSH &&
+        op->kind != OP_RECONCILE) {
+        op->dom->recover_pending = FALSE;
+        if (!op_recover(op, op->opname ? op->opname : "recover"))
+            op->dom->recover_pending = TRUE;
+    }
     switch (op->kind) {
     case OP_CREATE:
         ok = op_create(op, &error);
@@ -1881,7 +1957,8 @@ op_run(SnapOp *op)
         ok = op_action(op, &error);
         break;
     case OP_RECOVER:
-        op_recover(op);
+        if (!op_recover(op, "start"))
+            op->dom->recover_pending = TRUE;
         break;
     case OP_RECONCILE:
         snap_engine_reconcile_domain(op);
@@ -1896,6 +1973,11 @@ op_run(SnapOp *op)
     }
     if (!ok && error == NULL)
         g_set_error_literal(&error, SNAP_ERROR, SNAP_ERROR_FAILED, "operation failed");
+    /* A failure that kept its intent (the disks changed, or QEMU may still
+     * change them) is settled before the domain's next operation, not only
+     * at the next start. */
+    if (!ok && op->journaled && !op->post_journal_clear)
+        op->dom->recover_pending = TRUE;
     op_finish(op, ok ? NULL : error);
 }
 
@@ -1999,6 +2081,7 @@ domain_free(SnapDomain *dom)
     error_log_free(dom->errors);
     g_clear_pointer(&dom->chains, g_hash_table_unref);
     g_free(dom->job);
+    g_clear_pointer(&dom->stale_active, g_ptr_array_unref);
     if (dom->early)
         g_ptr_array_unref(dom->early);
     g_free(dom);
@@ -2116,6 +2199,7 @@ load_snapshots(SnapEngine *engine, SnapDomain *dom)
         g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     g_autoptr(GPtrArray) items = g_ptr_array_new_with_free_func(load_item_free);
     g_autofree char *current = NULL;
+    g_autoptr(GPtrArray) claimants = g_ptr_array_new_with_free_func(g_free);
     gint64 current_mtime = G_MININT64;
     guint ncurrent = 0;
     const char *file;
@@ -2147,6 +2231,7 @@ load_snapshots(SnapEngine *engine, SnapDomain *dom)
          * current. */
         if (def->active == 1) {
             ncurrent++;
+            g_ptr_array_add(claimants, g_strdup(def->name));
             if (current == NULL || item->mtime_ns > current_mtime) {
                 g_free(current);
                 current = g_strdup(def->name);
@@ -2188,6 +2273,12 @@ load_snapshots(SnapEngine *engine, SnapDomain *dom)
                                                   "last written, '%s', is",
                                                   ncurrent, current));
     snap_tree_set_current(dom->tree, snap_tree_lookup(dom->tree, current));
+    if (ncurrent > 1) {
+        for (guint i = 0; i < claimants->len; i++)
+            if (g_strcmp0(claimants->pdata[i], current) == 0)
+                g_ptr_array_remove_index_fast(claimants, i);
+        dom->stale_active = g_steal_pointer(&claimants);
+    }
     for (guint i = 0; i < problems->len; i++)
         error_log_add(dom->errors, "load", problems->pdata[i]);
 }

@@ -15,6 +15,7 @@ PACKAGES=(
     tree procps psmisc util-linux
     jq                  # test helpers parse qemu-img info --output=json
     python3             # benchmarks time operations with perf_counter
+    clang libclang-rt-dev   # libFuzzer targets (scripts/fuzz.sh; test.sh runs each briefly)
 )
 
 missing=()

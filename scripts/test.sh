@@ -79,6 +79,16 @@ else
     failed=$((failed + 1))
 fi
 
+# Each libFuzzer target runs briefly (clang, build-fuzz/): one more result.
+log "fuzz targets (libFuzzer): ${FUZZ_SECONDS:-10}s each"
+if env -u ASAN_OPTIONS -u UBSAN_OPTIONS FUZZ_BUILD_DIR=build-fuzz \
+    ./scripts/fuzz.sh "${FUZZ_SECONDS:-10}"; then
+    passed=$((passed + 1))
+else
+    printf "  FAIL\tfuzz.sh\n"
+    failed=$((failed + 1))
+fi
+
 [ "$skipped" -eq 0 ] || echo "($skipped skipped)"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]

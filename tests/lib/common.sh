@@ -531,7 +531,7 @@ SH
 assert_store_agrees() {
     local dom=$1 tree meta tags deadline
     tree=$(ls "$MNT/$dom/.by-name" | sort | tr '\n' ' ')
-    meta=$(cd "$STATE/snapshots/$dom" 2>/dev/null && ls -- *.xml 2>/dev/null | sed 's/\.xml$//' | sort | tr '\n' ' ')
+    meta=$(cd "$STATE/snapshots/$dom" 2>/dev/null && ls -- *.xml 2>/dev/null | sed 's/\.xml$//' | sort | tr '\n' ' ' || true)
     tags=$(disk_tags "$(image "$dom")")
     assert_eq "$dom: metadata files vs the tree" "$tree" "$meta"
     assert_eq "$dom: disk tags vs the tree" "${tree% }" "$tags"

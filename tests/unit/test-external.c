@@ -155,7 +155,7 @@ test_journal_steps(void)
                     g_strdupv((char *[]){"commit", "/img/top", "/img/base", NULL}));
     g_ptr_array_add(steps, g_strdupv((char *[]){"remove", "/img/top", NULL}));
     g_assert_true(
-        snap_journal_write_steps(dir, "vm", "delete", "s1", NULL, steps, 1, &error));
+        snap_journal_write_steps(dir, "vm", "delete", "s1", 0, NULL, steps, 1, &error));
     g_assert_no_error(error);
     j = snap_journal_read(dir, "vm", &error);
     g_assert_no_error(error);

@@ -973,6 +973,51 @@ test_run_job_timeout(void)
     fake_peer_finish(p);
 }
 
+/* A job whose command QEMU never answered (QEMU stopped) may run when QEMU
+ * resumes: the next job waits for it and dismisses it first. */
+static void
+test_run_job_settles_abandoned(void)
+{
+    static const PeerStep steps[] = {
+        GREETING,
+        EXPECT_ARGS("snapshot-save", SAVE_ARGS),
+        /* no reply: the client gives up and tries to cancel */
+        EXPECT_ARGS("job-cancel", JOB_ID_ARGS),
+        QUIET(50),
+        /* "resumed": the late save runs; the next job must wait for it */
+        EXPECT("query-jobs"),
+        SEND(QUERY_JOBS_REPLY(0, 1, "running", "")),
+        SLEEP(100),
+        SEND(EV_JOB("save1", "concluded")),
+        EXPECT("query-jobs"),
+        SEND(QUERY_JOBS_REPLY(1, 1, "concluded", "")),
+        EXPECT_ARGS("job-dismiss", JOB_ID_ARGS),
+        SEND(RETURN_EMPTY EV_JOB("save1", "null")),
+        EXPECT_ARGS("snapshot-save", SAVE_ARGS),
+        SEND(EV_JOB("save1", "created") RETURN_EMPTY EV_JOB("save1", "concluded")),
+        EXPECT("query-jobs"),
+        SEND(QUERY_JOBS_REPLY(1, 1, "concluded", "")),
+        EXPECT_ARGS("job-dismiss", JOB_ID_ARGS),
+        SEND(RETURN_EMPTY),
+        DONE,
+    };
+    FakePeer *p = fake_peer_start(steps);
+    g_autoptr(QmpClient) c = connect_ok(p);
+    g_autoptr(GError) error = NULL;
+
+    g_assert_false(qmp_client_run_job(c, "snapshot-save", args(SAVE_ARGS), "save1", 200,
+                                      NULL, NULL, NULL, &error));
+    g_assert_error(error, SNAP_ERROR, SNAP_ERROR_QEMU);
+    g_assert_cmpstr(error->message, ==,
+                    "QEMU did not answer 'snapshot-save' within 200 ms");
+    g_clear_error(&error);
+    g_assert_true(qmp_client_run_job(c, "snapshot-save", args(SAVE_ARGS), "save1", 5000,
+                                     NULL, NULL, NULL, &error));
+    g_assert_no_error(error);
+    g_clear_pointer(&c, qmp_client_free);
+    fake_peer_finish(p);
+}
+
 static gpointer
 cancel_later(gpointer cancellable)
 {
@@ -1065,6 +1110,7 @@ main(int argc, char **argv)
     g_test_add_func("/qmp/run-job/progress", test_run_job_progress);
     g_test_add_func("/qmp/run-job/fails", test_run_job_fails);
     g_test_add_func("/qmp/run-job/timeout", test_run_job_timeout);
+    g_test_add_func("/qmp/run-job/settles-abandoned", test_run_job_settles_abandoned);
     g_test_add_data_func(
         "/qmp/run-job/cancel/stopped",
         QUERY_JOBS_REPLY(0, 1, "concluded", ", \"error\": \"Operation cancelled\""),
