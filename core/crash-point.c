@@ -10,7 +10,8 @@
  * delete   delete_one(), once per rmdir (rm -r is one rmdir per directory)
  * revert   do_revert() and native_revert()
  * reply    op_post_reply(): the answer is out, deferred file work remains
- * start    native_start() */
+ * start    native_start()
+ * ext      delete_external_data(): external snapshots (test-crash-points-external) */
 const char *const snap_crash_point_names[] = {
     "create-journaled",          /* the intent is durable, no disk touched */
     "create-disk-done",          /* o: qemu-img snapshot -c of one disk done */
@@ -34,6 +35,7 @@ const char *const snap_crash_point_names[] = {
     "reply-sent",              /* answered; old current and intent not yet updated */
     "journal-clear",           /* the intent is about to be cleared */
     "start-launched",          /* QEMU runs, the caller not yet answered */
+    "ext-step-done",           /* one step of an external delete's plan done */
     NULL,
 };
 

@@ -998,6 +998,7 @@ delete_external_data(SnapOp *op, SnapNode *node, const SnapshotDef *def,
     }
     if (!journal_intent_files(op, "delete", def->name, NULL, steps, first, error))
         return FALSE;
+    snap_crash_point("delete-journaled");
     for (guint i = first; i < steps->len; i++) {
         char **step = steps->pdata[i];
         GStatBuf before;
@@ -1030,6 +1031,7 @@ delete_external_data(SnapOp *op, SnapNode *node, const SnapshotDef *def,
         }
         if (!journal_intent_files(op, "delete", def->name, NULL, steps, i + 1, error))
             return FALSE;
+        snap_crash_point("ext-step-done");
     }
     return TRUE;
 }
@@ -1439,15 +1441,18 @@ revert_external(SnapOp *op, const SnapshotDef *def, SnapRevertFlags flags,
         snap_ext_discard(files);
         return FALSE;
     }
+    snap_crash_point("revert-journaled");
     if (!engine->backend->ops->revert(engine->backend, dom->def, target, restart, def,
                                       flags, op_progress, op, op->cancellable, error)) {
         snap_ext_discard(files);
         journal_clear(op);
         return FALSE;
     }
+    snap_crash_point("revert-disks-done");
     /* From here the journal stays on failure: the next start finishes. */
     if (!write_domain_file(dom, target_xml, error))
         return FALSE;
+    snap_crash_point("revert-domain-written");
     set_domain_def(op, g_steal_pointer(&target), g_steal_pointer(&target_xml));
     drop_abandoned(op, abandoned);
     return TRUE;

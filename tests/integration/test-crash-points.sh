@@ -45,7 +45,8 @@ fi
 
 check "the table names every crash point the core has"
 covered=" $(printf '%s\n' "${OPS[@]}" "${LIVE_OPS[@]}" | sed 's/^[^:]*://' | tr ' ' '\n' | sed 's/:.*//' | sort -u | tr '\n' ' ')"
-for p in $("$CRASH_POINTS"); do
+# (ext-*: the external snapshots' own, in test-crash-points-external.)
+for p in $("$CRASH_POINTS" | grep -v '^ext-'); do
     case "$covered" in *" $p "*) ;; *) fail "crash point $p is in no operation of OPS" ;; esac
 done
 
