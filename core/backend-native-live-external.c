@@ -102,31 +102,12 @@ native_live_uses_file(QemuVm *vm, const char *file, gboolean *used, GError **err
     return TRUE;
 }
 
-typedef struct {
-    const char *verb;
-    SnapProgressFunc progress;
-    gpointer progress_data;
-} BlockJobProgress;
-
-static void
-on_block_job_progress(guint64 current, guint64 total, gpointer data)
-{
-    BlockJobProgress *p = data;
-    g_autofree char *what = NULL;
-
-    if (p->progress == NULL)
-        return;
-    what = total > 0 ? g_strdup_printf("%s %u%%", p->verb, (guint)(current * 100 / total))
-                     : g_strdup(p->verb);
-    p->progress(what, p->progress_data);
-}
-
 static gboolean
 run_block_job(QemuVm *vm, const char *command, JsonObject *args, const char *verb,
               SnapProgressFunc progress, gpointer progress_data, GError **error)
 {
     g_autofree char *job_id = g_strdup_printf("snaptreefs-%s", command);
-    BlockJobProgress p = {verb, progress, progress_data};
+    NativeJobProgress p = {verb, progress, progress_data};
 
     json_object_set_string_member(args, "job-id", job_id);
     json_object_set_boolean_member(args, "auto-dismiss", FALSE);
@@ -135,9 +116,9 @@ run_block_job(QemuVm *vm, const char *command, JsonObject *args, const char *ver
         json_object_set_int_member(
             args, "speed",
             g_ascii_strtoll(g_getenv("SNAPTREEFS_TEST_JOB_SPEED"), NULL, 10));
-    on_block_job_progress(0, 0, &p);
+    native_job_progress(0, 0, &p);
     return qemu_vm_run_job(vm, command, object_node(args), job_id, BLOCK_JOB_TIMEOUT_MS,
-                           on_block_job_progress, &p, NULL, error);
+                           native_job_progress, &p, NULL, error);
 }
 
 gboolean

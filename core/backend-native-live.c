@@ -10,16 +10,10 @@
 #define SNAPSHOT_JOB_TIMEOUT_MS (60u * 60u * 1000u)
 #define COMMAND_TIMEOUT_MS 10000u
 
-typedef struct {
-    const char *verb;
-    SnapProgressFunc progress;
-    gpointer progress_data;
-} JobProgress;
-
-static void
-on_job_progress(guint64 current, guint64 total, gpointer data)
+void
+native_job_progress(guint64 current, guint64 total, gpointer data)
 {
-    JobProgress *p = data;
+    NativeJobProgress *p = data;
     g_autofree char *what = NULL;
 
     if (p->progress == NULL)
@@ -80,17 +74,17 @@ run_snapshot_job(QemuVm *vm, const char *command, const DomainDef *dom,
 {
     g_autoptr(GPtrArray) nodes = disk_nodes(dom, snap);
     g_autofree char *job_id = g_strdup_printf("snaptreefs-%s", command);
-    JobProgress p = {command, progress, progress_data};
+    NativeJobProgress p = {command, progress, progress_data};
 
     if (nodes->len == 0) {
         g_set_error(error, SNAP_ERROR, SNAP_ERROR_INVALID,
                     "snapshot '%s' has no internal disk for %s", snap->name, command);
         return FALSE;
     }
-    on_job_progress(0, 0, &p);
+    native_job_progress(0, 0, &p);
     return qemu_vm_run_job(
         vm, command, job_arguments(job_id, snap->name, nodes, with_vmstate), job_id,
-        SNAPSHOT_JOB_TIMEOUT_MS, on_job_progress, &p, cancellable, error);
+        SNAPSHOT_JOB_TIMEOUT_MS, native_job_progress, &p, cancellable, error);
 }
 
 gboolean

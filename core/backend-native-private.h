@@ -65,6 +65,16 @@ gboolean native_offline_rebase(const char *file, const char *backing,
 
 gboolean native_remove_file(const char *file, GError **error);
 
+/* A QMP job's progress for the domain's `job` file: "VERB 42%". */
+typedef struct {
+    const char *verb;
+    SnapProgressFunc progress;
+    gpointer progress_data;
+} NativeJobProgress;
+
+/* A QmpProgressFunc; @data is a NativeJobProgress. */
+void native_job_progress(guint64 current, guint64 total, gpointer data);
+
 /* ---- running: QMP jobs on the domain's QEMU ---- */
 
 /* snapshot-save: memory and every internal disk of @snap. */

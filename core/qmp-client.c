@@ -466,6 +466,7 @@ qmp_client_connect(const char *socket_path, guint timeout_ms, GError **error)
     g_autoptr(GError) local = NULL;
     g_autoptr(JsonNode) ret = NULL;
     gint64 deadline;
+    gint64 refused_until;
     QmpIo io = QMP_IO_OK;
 
     timeout_ms = qmp_timeout_cap(timeout_ms);
@@ -482,11 +483,20 @@ qmp_client_connect(const char *socket_path, guint timeout_ms, GError **error)
     }
     addr = g_unix_socket_address_new(socket_path);
     /* A unix socket connect either succeeds or fails at once; only the
-     * conversation after it can hang. */
-    if (!g_socket_connect(c->socket, addr, NULL, &local)) {
-        g_set_error(error, SNAP_ERROR, SNAP_ERROR_QEMU,
-                    "cannot connect to QMP socket %s: %s", socket_path, local->message);
-        return NULL;
+     * conversation after it can hang. A QEMU still starting has bound its
+     * socket but may not listen yet: refused is tried again for a while
+     * (a socket nobody listens on any more stays refused). */
+    refused_until = MIN(deadline, g_get_monotonic_time() + 2 * G_TIME_SPAN_SECOND);
+    while (!g_socket_connect(c->socket, addr, NULL, &local)) {
+        if (!g_error_matches(local, G_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED) ||
+            g_get_monotonic_time() >= refused_until) {
+            g_set_error(error, SNAP_ERROR, SNAP_ERROR_QEMU,
+                        "cannot connect to QMP socket %s: %s", socket_path,
+                        local->message);
+            return NULL;
+        }
+        g_clear_error(&local);
+        g_usleep(10 * G_TIME_SPAN_MILLISECOND);
     }
     g_socket_set_blocking(c->socket, FALSE);
     g_debug("QMP: connected to %s", socket_path);

@@ -9,6 +9,7 @@
 # The table OPS is read as in test-crash-points: "NAME: STEP[:N] ...",
 # with op_NAME doing the file operation.
 source "$(dirname "$0")/../lib/common.sh"
+source "$(dirname "$0")/../lib/crash.sh"
 require_cmd xmllint
 [ -x "${CRASH_POINTS:-}" ] || fail "CRASH_POINTS must name the crash-points helper (meson test sets it)"
 
@@ -119,44 +120,12 @@ reference() {
     REF[$1]=$(state_print)
     umount_fs
 }
-leader_dead() {
-    local stat
-    read -r stat 2>/dev/null <"/proc/$1/stat" || return 0
-    stat=${stat##*) }
-    case "$stat" in Z* | X*) return 0 ;; esac
-    return 1
-}
-WEDGED=0
 
 crash_case() {
-    local op=$1 step=$2 rc=0 deadline ok=0 s got
+    local op=$1 step=$2 rc=0 ok=0 s got
     restore
-    export SNAPTREEFS_CRASH_AT=$step
-    mount_fs
-    unset SNAPTREEFS_CRASH_AT
-    "op_$op" 2>"$SCRATCH/op.err" &
-    opid=$!
-    deadline=$(( $(date +%s) + 10 * TIME_SCALE ))
-    while ! leader_dead "$DAEMON_PID"; do
-        if [ "$(date +%s)" -ge "$deadline" ]; then
-            kill -KILL "$opid" 2>/dev/null
-            fail "$op: the daemon did not die at $step"
-        fi
-        sleep 0.02
-    done
-    for _ in $(seq 40); do kill -0 "$opid" 2>/dev/null || break; sleep 0.05; done
-    if kill -0 "$opid" 2>/dev/null; then
-        say "$op at $step: the killed daemon hangs in an entry invalidation; umount -f"
-        umount -f "$MNT" 2>/dev/null || true
-        WEDGED=$((WEDGED + 1))
-        for _ in $(seq 100); do kill -0 "$opid" 2>/dev/null || break; sleep 0.05; done
-        kill -0 "$opid" 2>/dev/null && fail "$op at $step: still hung after umount -f"
-    fi
-    wait "$opid" || rc=$?
-    wait "$DAEMON_PID" 2>/dev/null || true
-    DAEMON_PID=""
-    fusermount3 -u -z "$MNT" 2>/dev/null || true
-    mount_fs
+    crash_run "$op" "$step"
+    rc=$CRASH_RC
     barrier
     check_consistent "$op at $step"
     got=$(state_print)

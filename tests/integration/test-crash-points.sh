@@ -16,6 +16,7 @@
 # core/crash-point.c, e.g. overlay-created, commit-done), with disks whose
 # snapshot='external' in a second template domain.
 source "$(dirname "$0")/../lib/common.sh"
+source "$(dirname "$0")/../lib/crash.sh"
 require_cmd xmllint
 [ -x "${CRASH_POINTS:-}" ] || fail "CRASH_POINTS must name the crash-points helper (meson test sets it)"
 
@@ -211,53 +212,14 @@ reference() {
     umount_fs
 }
 
-# leader_dead PID: the process is gone or a zombie (its other threads may
-# still be exiting).
-leader_dead() {
-    local stat
-    read -r stat 2>/dev/null <"/proc/$1/stat" || return 0
-    stat=${stat##*) }
-    case "$stat" in Z* | X*) return 0 ;; esac
-    return 1
-}
-WEDGED=0
 
 # crash_case OP STEP: die at STEP during OP, restart, check.
 crash_case() {
-    local op=$1 step=$2 rc=0 deadline got ok=0 s
+    local op=$1 step=$2 rc=0 got ok=0 s
     prepare "$op"
     umount_fs
-    export SNAPTREEFS_CRASH_AT=$step
-    mount_fs
-    unset SNAPTREEFS_CRASH_AT
-    "op_$op" 2>"$SCRATCH/op.err" &
-    opid=$!
-    deadline=$(( $(date +%s) + 10 * TIME_SCALE ))
-    while ! leader_dead "$DAEMON_PID"; do
-        if [ "$(date +%s)" -ge "$deadline" ]; then
-            kill -KILL "$opid" 2>/dev/null
-            fail "$op: the daemon did not die at $step"
-        fi
-        sleep 0.02
-    done
-    # The operation gets ENOTCONN once the daemon is gone, unless a thread
-    # of the daemon, blocked in an entry invalidation on a directory whose
-    # lock that very operation holds, keeps it from dying: then only
-    # aborting the connection (umount -f) frees both.
-    for _ in $(seq 40); do kill -0 "$opid" 2>/dev/null || break; sleep 0.05; done
-    if kill -0 "$opid" 2>/dev/null; then
-        say "$op at $step: the killed daemon hangs in an entry invalidation; umount -f"
-        # It aborts the connection even when it then finds the mount busy.
-        umount -f "$MNT" 2>/dev/null || true
-        WEDGED=$((WEDGED + 1))
-        for _ in $(seq 100); do kill -0 "$opid" 2>/dev/null || break; sleep 0.05; done
-        kill -0 "$opid" 2>/dev/null && fail "$op at $step: still hung after umount -f"
-    fi
-    wait "$opid" || rc=$?
-    wait "$DAEMON_PID" 2>/dev/null || true
-    DAEMON_PID=""
-    fusermount3 -u -z "$MNT" 2>/dev/null || true
-    mount_fs
+    crash_run "$op" "$step"
+    rc=$CRASH_RC
     barrier
     check_consistent "$op at $step"
     got=$(state_print)

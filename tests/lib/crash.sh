@@ -1,0 +1,55 @@
+# crash.sh: kill the daemon at a crash point during an operation, and restart it.
+# shellcheck shell=bash
+#
+# Sourced by the crash tests after common.sh. The caller defines op_NAME
+# (the file operation) and restores STATE before crash_run.
+
+# leader_dead PID: the process is gone or a zombie (its other threads may
+# still be exiting).
+leader_dead() {
+    local stat
+    read -r stat 2>/dev/null <"/proc/$1/stat" || return 0
+    stat=${stat##*) }
+    case "$stat" in Z* | X*) return 0 ;; esac
+    return 1
+}
+WEDGED=0
+
+# crash_run OP STEP: mounts with SNAPTREEFS_CRASH_AT=STEP, runs op_OP (its
+# stderr in $SCRATCH/op.err), waits for the daemon to die there, and
+# mounts again on the same STATE. Sets CRASH_RC to the operation's status.
+crash_run() {
+    local op=$1 step=$2 deadline opid
+    CRASH_RC=0
+    export SNAPTREEFS_CRASH_AT=$step
+    mount_fs
+    unset SNAPTREEFS_CRASH_AT
+    "op_$op" 2>"$SCRATCH/op.err" &
+    opid=$!
+    deadline=$(( $(date +%s) + 10 * TIME_SCALE ))
+    while ! leader_dead "$DAEMON_PID"; do
+        if [ "$(date +%s)" -ge "$deadline" ]; then
+            kill -KILL "$opid" 2>/dev/null
+            fail "$op: the daemon did not die at $step"
+        fi
+        sleep 0.02
+    done
+    # The operation gets ENOTCONN once the daemon is gone, unless a thread
+    # of the daemon, blocked in an entry invalidation on a directory whose
+    # lock that very operation holds, keeps it from dying: then only
+    # aborting the connection (umount -f) frees both.
+    for _ in $(seq 40); do kill -0 "$opid" 2>/dev/null || break; sleep 0.05; done
+    if kill -0 "$opid" 2>/dev/null; then
+        say "$op at $step: the killed daemon hangs in an entry invalidation; umount -f"
+        # It aborts the connection even when it then finds the mount busy.
+        umount -f "$MNT" 2>/dev/null || true
+        WEDGED=$((WEDGED + 1))
+        for _ in $(seq 100); do kill -0 "$opid" 2>/dev/null || break; sleep 0.05; done
+        kill -0 "$opid" 2>/dev/null && fail "$op at $step: still hung after umount -f"
+    fi
+    wait "$opid" || CRASH_RC=$?
+    wait "$DAEMON_PID" 2>/dev/null || true
+    DAEMON_PID=""
+    fusermount3 -u -z "$MNT" 2>/dev/null || true
+    mount_fs
+}
