@@ -59,12 +59,16 @@ find_node(QemuVm *vm, const char *file, char **node, char **root, GError **error
             if (root)
                 *root = g_strdup(
                     json_object_get_string_member_with_default(ins, "node-name", NULL));
+            /* The active layer's node is the device's own: no second query. */
+            if (image == json_object_get_object_member(ins, "image"))
+                *node = g_strdup(
+                    json_object_get_string_member_with_default(ins, "node-name", NULL));
             break;
         }
         if (image != NULL)
             break;
     }
-    if (root && *root == NULL)
+    if ((root && *root == NULL) || *node != NULL)
         return TRUE;
 
     /* The chain's own node names (auto-named "#blockN" for backing files

@@ -314,6 +314,26 @@ remember_chain(SnapDomain *dom, GPtrArray *chain)
     }
 }
 
+void
+snap_ext_remember_overlay(SnapDomain *dom, const char *overlay, const char *backing)
+{
+    CachedLink *link;
+    GStatBuf st;
+
+    if (g_stat(overlay, &st) < 0)
+        return;
+    if (dom->chains == NULL)
+        dom->chains =
+            g_hash_table_new_full(g_str_hash, g_str_equal, g_free, cached_link_free);
+    link = g_new0(CachedLink, 1);
+    link->dev = st.st_dev;
+    link->ino = st.st_ino;
+    link->size = st.st_size;
+    link->mtime = st.st_mtim;
+    link->backing = g_strdup(backing);
+    g_hash_table_replace(dom->chains, g_strdup(overlay), link);
+}
+
 /* The backing file of @file (in @backing, NULL for none). */
 static gboolean
 backing_of(SnapDomain *dom, const char *file, char **backing, GError **error)

@@ -114,6 +114,10 @@ DomainDef *snap_ext_def_after_create(SnapDomain *dom, const SnapshotDef *def,
 DomainDef *snap_ext_revert_target(SnapDomain *dom, const SnapshotDef *snap,
                                   GPtrArray *files, GError **error);
 
+/* Records that @overlay, just made, rests on @backing, so that its chain
+ * needs no qemu-img run while it stays unwritten. */
+void snap_ext_remember_overlay(SnapDomain *dom, const char *overlay, const char *backing);
+
 /* The active images of @old_def that no snapshot needs once @new_def is
  * the definition, and that are overlays made on a snapshot's image (never
  * a file the user brought). (transfer full: char*) */

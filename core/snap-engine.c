@@ -658,8 +658,17 @@ take_snapshot(SnapOp *op, SnapshotDef *def, GError **error)
         return FALSE;
     }
     snap_crash_point("create-metadata-written");
-    if (external && !switch_to_overlays(op, def, error))
-        return FALSE;
+    if (external) {
+        for (guint i = 0; i < def->disks->len; i++) {
+            SnapshotDiskDef *sd = def->disks->pdata[i];
+            DomainDisk *disk = snap_disk_resolve(dom->def, sd->name);
+
+            if (sd->snapshot == DISK_SNAPSHOT_EXTERNAL && disk != NULL)
+                snap_ext_remember_overlay(dom, sd->source_file, disk->source);
+        }
+        if (!switch_to_overlays(op, def, error))
+            return FALSE;
+    }
     rewrite_inactive(op, old);
     journal_clear(op);
 
@@ -1413,6 +1422,22 @@ drop_abandoned(SnapOp *op, GPtrArray *files)
     }
 }
 
+/* The new overlays of @target rest on the files @def froze: known without
+ * asking qemu-img. */
+static void
+remember_overlays(SnapDomain *dom, const DomainDef *target, const SnapshotDef *def)
+{
+    g_autoptr(GPtrArray) ext = snap_external_disks(def, NULL, NULL);
+
+    for (guint i = 0; ext && i < ext->len; i++) {
+        SnapExtDisk *e = ext->pdata[i];
+        DomainDisk *disk = domain_def_find_disk(target, e->target);
+
+        if (disk != NULL)
+            snap_ext_remember_overlay(dom, disk->source, e->frozen);
+    }
+}
+
 /* The external half of a revert: new overlays on the snapshot's images
  * become the active layers, domain.xml says so, and the overlays the
  * domain used before are dropped when nothing needs them. */
@@ -1449,6 +1474,7 @@ revert_external(SnapOp *op, const SnapshotDef *def, SnapRevertFlags flags,
         return FALSE;
     }
     snap_crash_point("revert-disks-done");
+    remember_overlays(dom, target, def);
     /* From here the journal stays on failure: the next start finishes. */
     if (!write_domain_file(dom, target_xml, error))
         return FALSE;
