@@ -57,6 +57,12 @@ cat >"$STATE/domains/vm1.xml" <<XML
 </domain>
 XML
 
+echo "== and vm2, whose disk takes external snapshots (qcow2 overlays)"
+qemu-img create -q -f qcow2 "$STATE/images/vm2.qcow2" 64M
+sed -e 's/vm1/vm2/g' -e "s/snapshot='internal'/snapshot='external'/" \
+    -e "s|<uuid>.*</uuid>|<uuid>$(cat /proc/sys/kernel/random/uuid)</uuid>|" \
+    "$STATE/domains/vm1.xml" >"$STATE/domains/vm2.xml"
+
 echo "== mounting (daemonized)"
 run "$BIN" "$STATE" "$MNT"
 
@@ -76,6 +82,12 @@ write 0x44
 run mkdir "$MNT/vm1/current/experiment"
 step "echo > $MNT/vm1/base/installed/revert"
 echo > "$MNT/vm1/base/installed/revert"
+
+echo "== external snapshots of vm2: each mkdir puts a new overlay on top"
+run mkdir "$MNT/vm2/base"
+run mkdir "$MNT/vm2/current/updated"
+step "grep 'source file' $MNT/vm2/domain.xml"
+grep "source file" "$MNT/vm2/domain.xml"
 
 echo
 echo "== the mounted tree"
