@@ -289,38 +289,15 @@ link_matches(const CachedLink *link, const GStatBuf *st)
            link->mtime.tv_nsec == st->st_mtim.tv_nsec;
 }
 
-/* Records every link of @chain (SnapImageLayer*) in the domain's cache. */
+/* Records that @file, as it is now on disk, rests on @backing (NULL: on
+ * nothing). */
 static void
-remember_chain(SnapDomain *dom, GPtrArray *chain)
-{
-    if (dom->chains == NULL)
-        dom->chains =
-            g_hash_table_new_full(g_str_hash, g_str_equal, g_free, cached_link_free);
-    for (guint i = 0; i < chain->len; i++) {
-        SnapImageLayer *layer = chain->pdata[i];
-        CachedLink *link;
-        GStatBuf st;
-
-        if (g_stat(layer->file, &st) < 0)
-            continue;
-        link = g_new0(CachedLink, 1);
-        link->dev = st.st_dev;
-        link->ino = st.st_ino;
-        link->size = st.st_size;
-        link->mtime = st.st_mtim;
-        if (i + 1 < chain->len)
-            link->backing = g_strdup(((SnapImageLayer *)chain->pdata[i + 1])->file);
-        g_hash_table_replace(dom->chains, g_strdup(layer->file), link);
-    }
-}
-
-void
-snap_ext_remember_overlay(SnapDomain *dom, const char *overlay, const char *backing)
+remember_link(SnapDomain *dom, const char *file, const char *backing)
 {
     CachedLink *link;
     GStatBuf st;
 
-    if (g_stat(overlay, &st) < 0)
+    if (g_stat(file, &st) < 0)
         return;
     if (dom->chains == NULL)
         dom->chains =
@@ -331,7 +308,23 @@ snap_ext_remember_overlay(SnapDomain *dom, const char *overlay, const char *back
     link->size = st.st_size;
     link->mtime = st.st_mtim;
     link->backing = g_strdup(backing);
-    g_hash_table_replace(dom->chains, g_strdup(overlay), link);
+    g_hash_table_replace(dom->chains, g_strdup(file), link);
+}
+
+/* Records every link of @chain (SnapImageLayer*) in the domain's cache. */
+static void
+remember_chain(SnapDomain *dom, GPtrArray *chain)
+{
+    for (guint i = 0; i < chain->len; i++)
+        remember_link(dom, ((SnapImageLayer *)chain->pdata[i])->file,
+                      i + 1 < chain->len ? ((SnapImageLayer *)chain->pdata[i + 1])->file
+                                         : NULL);
+}
+
+void
+snap_ext_remember_overlay(SnapDomain *dom, const char *overlay, const char *backing)
+{
+    remember_link(dom, overlay, backing);
 }
 
 /* The backing file of @file (in @backing, NULL for none). */
@@ -460,6 +453,9 @@ plan_disk(SnapDomain *dom, SnapExtDisk *e, GPtrArray *defs, GPtrArray *steps,
 {
     g_autoptr(GPtrArray) needed = needed_files(dom, dom->def, defs);
     g_autoptr(GPtrArray) children = g_ptr_array_new_with_free_func(g_free);
+    /* The chain of each needed file that exists, walked once. */
+    g_autoptr(GPtrArray) chains =
+        g_ptr_array_new_with_free_func((GDestroyNotify)g_ptr_array_unref);
     g_autoptr(GPtrArray) layers = NULL;
     SnapBackend *backend = dom->engine->backend;
 
@@ -470,13 +466,14 @@ plan_disk(SnapDomain *dom, SnapExtDisk *e, GPtrArray *defs, GPtrArray *steps,
     if (!g_file_test(e->frozen, G_FILE_TEST_EXISTS))
         return TRUE;
     for (guint i = 0; i < needed->len; i++) {
-        g_autoptr(GPtrArray) chain = NULL;
+        GPtrArray *chain;
 
         if (!g_file_test(needed->pdata[i], G_FILE_TEST_EXISTS))
             continue;
         chain = chain_files(dom, needed->pdata[i], error);
         if (chain == NULL)
             return FALSE;
+        g_ptr_array_add(chains, chain);
         /* The images resting right on the deleted one. */
         for (guint j = 1; j < chain->len; j++) {
             if (g_strcmp0(chain->pdata[j], e->frozen) == 0 &&
@@ -495,15 +492,11 @@ plan_disk(SnapDomain *dom, SnapExtDisk *e, GPtrArray *defs, GPtrArray *steps,
             g_ptr_array_new_with_free_func((GDestroyNotify)g_strfreev);
 
         /* What rests on the top image must then rest on the merged one. */
-        for (guint i = 0; i < needed->len; i++) {
-            g_autoptr(GPtrArray) chain = NULL;
+        for (guint i = 0; i < chains->len; i++) {
+            GPtrArray *chain = chains->pdata[i];
 
-            if (g_strcmp0(needed->pdata[i], c) == 0 ||
-                !g_file_test(needed->pdata[i], G_FILE_TEST_EXISTS))
+            if (g_strcmp0(chain->pdata[0], c) == 0)
                 continue;
-            chain = chain_files(dom, needed->pdata[i], error);
-            if (chain == NULL)
-                return FALSE;
             for (guint j = 1; j < chain->len; j++) {
                 if (g_strcmp0(chain->pdata[j], c) == 0)
                     add_step(relinks, "relink", chain->pdata[j - 1], e->frozen,
