@@ -29,6 +29,9 @@
  * connection: qemu-nbd reads the next while the previous one travels. */
 #define NBD_PIECE (256u * 1024)
 
+/* A sequential reader has this many of its next reads read ahead. */
+#define READ_AHEAD 4
+
 /* Block status asks about at most this much at once (NBD counts in 32
  * bits). */
 #define NBD_MAX_STATUS (1u << 30)
@@ -70,26 +73,25 @@ struct _DiskExport {
     gboolean stale;
 };
 
-/* The range after a sequential read, read ahead on a worker while the
+/* A range after a sequential read, read ahead on a worker while the
  * reader consumes what it got: qemu-nbd then never waits for the next
  * request. */
 typedef struct {
     DiskExport *export; /* a ref */
     guint64 offset;
     gsize len;
-    char *buf;
     GMutex lock;
     GCond cond;
     gboolean done; /* lock */
-    gssize got;    /* bytes read, -1 when it failed */
+    GBytes *bytes; /* lock: what was read, NULL when it failed */
 } Prefetch;
 
 struct _DiskReader {
     DiskExports *exports; /* a ref */
     DiskExport *export;   /* a ref */
     GMutex lock;
-    guint64 next;    /* where the last read ended */
-    Prefetch *ahead; /* the range after it, or NULL */
+    guint64 next; /* where the last read ended */
+    GQueue ahead; /* Prefetch*: ranges after it, contiguous, in order */
 };
 
 const char *
@@ -161,7 +163,10 @@ conn_open(const char *socket, GError **error)
         g_set_error(error, SNAP_ERROR, SNAP_ERROR_FAILED, "libnbd: %s", nbd_get_error());
         return NULL;
     }
-    if (nbd_add_meta_context(nbd, LIBNBD_CONTEXT_BASE_ALLOCATION) < 0 ||
+    /* Buffers are read into whole or the read fails and nothing of them
+     * is used: zeroing each beforehand, libnbd's default, is wasted. */
+    if (nbd_set_pread_initialize(nbd, false) < 0 ||
+        nbd_add_meta_context(nbd, LIBNBD_CONTEXT_BASE_ALLOCATION) < 0 ||
         nbd_connect_unix(nbd, socket) < 0) {
         g_set_error(error, SNAP_ERROR, SNAP_ERROR_QEMU, "NBD connection to %s: %s",
                     socket, nbd_get_error());
@@ -267,6 +272,25 @@ start_failure(DiskExport *e, int status)
     return g_strdup_printf("qemu-nbd exited with status %d", WEXITSTATUS(status));
 }
 
+/* qemu-nbd's environment. qemu-nbd allocates a bounce buffer for each
+ * read and frees it after the reply. With glibc's default thresholds the
+ * heap is trimmed as soon as a few of them are free together, so each
+ * read faulted in and zeroed fresh pages: that cost more CPU than the
+ * read itself, and qemu-nbd's one thread is what limits throughput.
+ * Higher thresholds keep the buffers for reuse. */
+static GStrv
+export_environ(void)
+{
+    GStrv env = g_get_environ();
+    const char *old = g_environ_getenv(env, "GLIBC_TUNABLES");
+    g_autofree char *tunables = g_strconcat(
+        old && *old ? old : "", old && *old ? ":" : "",
+        "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=268435456",
+        NULL);
+
+    return g_environ_setenv(env, "GLIBC_TUNABLES", tunables, TRUE);
+}
+
 /* Spawns qemu-nbd for @source and connects to it. */
 static DiskExport *
 export_start(DiskExports *exports, const char *key, const char *owner,
@@ -275,6 +299,7 @@ export_start(DiskExports *exports, const char *key, const char *owner,
     DiskExport *e = g_atomic_rc_box_new0(DiskExport);
     g_autofree char *base = NULL;
     g_auto(GStrv) argv = NULL;
+    g_auto(GStrv) envp = NULL;
     g_autoptr(GError) local = NULL;
     gint64 deadline = g_get_monotonic_time() + START_TIMEOUT_US;
     struct nbd_handle *nbd = NULL;
@@ -311,10 +336,11 @@ export_start(DiskExports *exports, const char *key, const char *owner,
     }
     g_unlink(e->socket);
     argv = disk_export_argv(e->socket, source);
+    envp = export_environ();
     /* Descriptors are not left open: a qemu-nbd holding another
      * export's connection would keep that one alive. */
     if (!g_spawn_async_with_pipes_and_fds(
-            NULL, (const char *const *)argv, NULL,
+            NULL, (const char *const *)argv, (const char *const *)envp,
             G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD |
                 G_SPAWN_STDIN_FROM_DEV_NULL | G_SPAWN_STDOUT_TO_DEV_NULL,
             NULL, NULL, -1, -1, log_fd, NULL, NULL, 0, &e->pid, NULL, NULL, NULL,
@@ -694,7 +720,7 @@ static void
 prefetch_free(Prefetch *p)
 {
     export_unref(p->export);
-    g_free(p->buf);
+    g_clear_pointer(&p->bytes, g_bytes_unref);
     g_mutex_clear(&p->lock);
     g_cond_clear(&p->cond);
 }
@@ -705,14 +731,27 @@ prefetch_unref(Prefetch *p)
     g_atomic_rc_box_release_full(p, (GDestroyNotify)prefetch_free);
 }
 
+/* Reads @len bytes at @offset of @e into a new buffer; NULL when it fails
+ * or reads short (only ranges within the disk are asked for). */
+static GBytes *
+export_read_bytes(DiskExport *e, gsize len, guint64 offset, GError **error)
+{
+    g_autofree char *buf = g_malloc(MAX(len, 1));
+    gssize got = export_pread(e, buf, len, offset, error);
+
+    if (got < 0)
+        return NULL;
+    return g_bytes_new_take(g_steal_pointer(&buf), (gsize)got);
+}
+
 static void
 prefetch_run(gpointer data, gpointer user_data)
 {
     Prefetch *p = data;
-    gssize got = export_pread(p->export, p->buf, p->len, p->offset, NULL);
+    GBytes *bytes = export_read_bytes(p->export, p->len, p->offset, NULL);
 
     g_mutex_lock(&p->lock);
-    p->got = got;
+    p->bytes = bytes;
     p->done = TRUE;
     g_cond_broadcast(&p->cond);
     g_mutex_unlock(&p->lock);
@@ -736,7 +775,6 @@ prefetch_start(DiskReader *reader, guint64 offset, gsize len)
     p->export = export_ref(reader->export);
     p->offset = offset;
     p->len = len;
-    p->buf = g_malloc(len);
     g_mutex_init(&p->lock);
     g_cond_init(&p->cond);
     g_mutex_lock(&exports->lock);
@@ -753,21 +791,21 @@ prefetch_start(DiskReader *reader, guint64 offset, gsize len)
     return p;
 }
 
-/* Copies what @p read for [@offset, +@count) into @buf once it is done;
- * FALSE when it failed (the caller then reads it itself). */
-static gboolean
-prefetch_take(Prefetch *p, void *buf, gsize count, guint64 offset)
+/* What @p read for [@offset, +@count) once it is done, sharing its
+ * buffer; NULL when it failed (the caller then reads it itself). */
+static GBytes *
+prefetch_take(Prefetch *p, gsize count, guint64 offset)
 {
-    gboolean ok;
+    GBytes *whole;
 
     g_mutex_lock(&p->lock);
     while (!p->done)
         g_cond_wait(&p->cond, &p->lock);
-    ok = p->got >= 0 && (gsize)p->got == p->len;
+    whole = p->bytes;
     g_mutex_unlock(&p->lock);
-    if (ok)
-        memcpy(buf, p->buf + (offset - p->offset), count);
-    return ok;
+    if (whole == NULL || g_bytes_get_size(whole) != p->len)
+        return NULL;
+    return g_bytes_new_from_bytes(whole, offset - p->offset, count);
 }
 
 static gboolean
@@ -783,51 +821,79 @@ export_check_live(DiskExport *e, GError **error)
     return TRUE;
 }
 
-gssize
-disk_reader_pread(DiskReader *reader, void *buf, gsize count, guint64 offset,
-                  GError **error)
+/* A read ahead of @reader's that covers [@offset, +@count), or NULL.
+ * (transfer full) */
+static Prefetch *
+reader_find_ahead(DiskReader *reader, guint64 offset, gsize count)
+{
+    for (GList *l = reader->ahead.head; l != NULL; l = l->next)
+        if (prefetch_covers(l->data, offset, count))
+            return g_atomic_rc_box_acquire((Prefetch *)l->data);
+    return NULL;
+}
+
+/* After a sequential read of @count bytes that ended at reader->next:
+ * keeps the next READ_AHEAD ranges of that size read or being read,
+ * dropping those behind and, after a jump, those elsewhere. */
+static void
+reader_read_ahead(DiskReader *reader, gsize count)
+{
+    DiskExport *e = reader->export;
+    Prefetch *p;
+    guint64 end;
+
+    while ((p = g_queue_peek_head(&reader->ahead)) != NULL &&
+           p->offset + p->len <= reader->next)
+        prefetch_unref(g_queue_pop_head(&reader->ahead));
+    if (p != NULL && p->offset != reader->next)
+        g_queue_clear_full(&reader->ahead, (GDestroyNotify)prefetch_unref);
+    p = g_queue_peek_tail(&reader->ahead);
+    end = p != NULL ? p->offset + p->len : reader->next;
+    while (g_queue_get_length(&reader->ahead) < READ_AHEAD && end < e->size) {
+        p = prefetch_start(reader, end, MIN(count, e->size - end));
+        if (p == NULL)
+            break;
+        g_queue_push_tail(&reader->ahead, p);
+        end += p->len;
+    }
+}
+
+GBytes *
+disk_reader_read(DiskReader *reader, gsize count, guint64 offset, GError **error)
 {
     DiskExport *e = reader->export;
     Prefetch *ahead = NULL;
+    GBytes *bytes = NULL;
     gboolean sequential;
-    gssize n;
 
     if (offset >= e->size)
-        return 0;
+        return g_bytes_new(NULL, 0);
     count = MIN(count, e->size - offset);
     g_mutex_lock(&reader->lock);
     sequential = offset == reader->next;
-    if (prefetch_covers(reader->ahead, offset, count))
-        ahead = g_atomic_rc_box_acquire(reader->ahead);
+    ahead = reader_find_ahead(reader, offset, count);
     g_mutex_unlock(&reader->lock);
 
     if (ahead != NULL) {
-        /* Read before a deletion, asked for after it: refused too. */
-        if (prefetch_take(ahead, buf, count, offset))
-            n = export_check_live(e, error) ? (gssize)count : -1;
-        else
-            n = export_pread(e, buf, count, offset, error);
+        bytes = prefetch_take(ahead, count, offset);
         prefetch_unref(ahead);
+        /* Read before a deletion, asked for after it: refused too. */
+        if (bytes != NULL && !export_check_live(e, error))
+            g_clear_pointer(&bytes, g_bytes_unref);
+        else if (bytes == NULL)
+            bytes = export_read_bytes(e, count, offset, error);
     } else {
-        n = export_pread(e, buf, count, offset, error);
+        bytes = export_read_bytes(e, count, offset, error);
     }
-    if (n <= 0)
-        return n;
+    if (bytes == NULL)
+        return NULL;
 
-    /* A sequential reader gets the next range of the same size read
-     * ahead while it consumes this one. */
     g_mutex_lock(&reader->lock);
-    reader->next = offset + (guint64)n;
-    if ((sequential || ahead != NULL) && reader->next < e->size) {
-        gsize len = MIN(count, e->size - reader->next);
-
-        if (!prefetch_covers(reader->ahead, reader->next, len)) {
-            g_clear_pointer(&reader->ahead, prefetch_unref);
-            reader->ahead = prefetch_start(reader, reader->next, len);
-        }
-    }
+    reader->next = offset + g_bytes_get_size(bytes);
+    if (sequential || ahead != NULL)
+        reader_read_ahead(reader, count);
     g_mutex_unlock(&reader->lock);
-    return n;
+    return bytes;
 }
 
 typedef struct {
@@ -943,7 +1009,7 @@ disk_reader_close(DiskReader *reader)
         g_cond_broadcast(&exports->cond);
     }
     g_mutex_unlock(&exports->lock);
-    g_clear_pointer(&reader->ahead, prefetch_unref);
+    g_queue_clear_full(&reader->ahead, (GDestroyNotify)prefetch_unref);
     g_mutex_clear(&reader->lock);
     export_unref(e);
     exports_unref(exports);

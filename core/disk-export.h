@@ -61,12 +61,13 @@ guint disk_exports_count(DiskExports *exports);
 /* The size in bytes of what @reader reads: the guest-visible disk. */
 guint64 disk_reader_size(DiskReader *reader);
 
-/* Reads up to @count bytes at @offset into @buf: fewer only at the end of
- * the disk (0 at or past it). Readers and calls may run in parallel, each
- * on a connection of its own. -1 with SNAP_ERROR_STALE once the export was
- * stopped under the reader, SNAP_ERROR_QEMU when the read fails. */
-gssize disk_reader_pread(DiskReader *reader, void *buf, gsize count, guint64 offset,
-                         GError **error);
+/* Reads up to @count bytes at @offset: fewer only at the end of the disk
+ * (none at or past it). What a sequential reader asks for next is read
+ * ahead, and returned without a copy. Readers and calls may run in
+ * parallel, each on a connection of its own. NULL with SNAP_ERROR_STALE
+ * once the export was stopped under the reader, SNAP_ERROR_QEMU when the
+ * read fails. (transfer full) */
+GBytes *disk_reader_read(DiskReader *reader, gsize count, guint64 offset, GError **error);
 
 /* lseek(2)'s SEEK_DATA (@data TRUE) or SEEK_HOLE from @offset, from the
  * image's allocation (NBD block status "base:allocation"): a hole is a

@@ -330,11 +330,10 @@ snap_disk_reader_size(SnapDiskReader *reader)
     return disk_reader_size(reader->reader);
 }
 
-gssize
-snap_disk_reader_pread(SnapDiskReader *reader, void *buf, gsize count, guint64 offset,
-                       GError **error)
+GBytes *
+snap_disk_reader_read(SnapDiskReader *reader, gsize count, guint64 offset, GError **error)
 {
-    return disk_reader_pread(reader->reader, buf, count, offset, error);
+    return disk_reader_read(reader->reader, count, offset, error);
 }
 
 gboolean

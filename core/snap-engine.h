@@ -231,10 +231,10 @@ SnapDiskReader *snap_engine_disk_open(SnapEngine *engine, const char *domain,
 /* The exact size of the open disk, in bytes. */
 guint64 snap_disk_reader_size(SnapDiskReader *reader);
 
-/* Reads up to @count bytes at @offset; fewer only at the end (0 past it).
- * -1 on error. */
-gssize snap_disk_reader_pread(SnapDiskReader *reader, void *buf, gsize count,
-                              guint64 offset, GError **error);
+/* Reads up to @count bytes at @offset; fewer only at the end (none past
+ * it). NULL on error. (transfer full) */
+GBytes *snap_disk_reader_read(SnapDiskReader *reader, gsize count, guint64 offset,
+                              GError **error);
 
 /* lseek's SEEK_DATA (@data TRUE) or SEEK_HOLE from @offset; a hole is
  * what the image has not allocated. @found FALSE means ENXIO. */

@@ -126,18 +126,20 @@ static void
 do_read(DiskJob *job)
 {
     g_autoptr(GError) error = NULL;
-    g_autofree char *buf = g_malloc(MAX(job->size, 1));
-    gssize n;
+    g_autoptr(GBytes) bytes = NULL;
+    gsize n;
+    gconstpointer data;
 
-    n = snap_disk_reader_pread(job->file->reader, buf, job->size, (guint64)job->off,
-                               &error);
-    if (n < 0) {
+    bytes =
+        snap_disk_reader_read(job->file->reader, job->size, (guint64)job->off, &error);
+    if (bytes == NULL) {
         g_autofree char *what = disk_what(job->node, "read");
 
         fs_reply_gerror(job->req, error, what);
         return;
     }
-    fuse_reply_buf(job->req, buf, (size_t)n);
+    data = g_bytes_get_data(bytes, &n);
+    fuse_reply_buf(job->req, data, n);
 }
 
 static void
