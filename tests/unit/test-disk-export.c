@@ -249,6 +249,79 @@ test_export_read(void)
     g_unlink(file);
 }
 
+/* Byte @offset of the image of test_export_read_ahead. */
+static guint8
+chunk_byte(guint64 offset)
+{
+    return (guint8)(offset / (512 * 1024) + 1);
+}
+
+static void
+check_range(DiskReader *reader, guint64 offset, gsize count)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree guint8 *buf = g_malloc(count);
+
+    g_assert_cmpint(read_into(reader, buf, count, offset, &error), ==, count);
+    g_assert_no_error(error);
+    for (gsize i = 0; i < count; i++)
+        if (buf[i] != chunk_byte(offset + i))
+            g_error("byte %" G_GUINT64_FORMAT ": %#x, not %#x", offset + i, buf[i],
+                    chunk_byte(offset + i));
+}
+
+/* Reads served from what was read ahead (several ranges of it, handed out
+ * without a copy) return the bytes at their own offsets, also after the
+ * reader jumps back or reads across ranges. */
+static void
+test_export_read_ahead(void)
+{
+    g_autofree char *file = g_build_filename(tmpdir, "ahead.qcow2", NULL);
+    g_autofree char *run = g_build_filename(tmpdir, "run-ahead", NULL);
+    DiskExports *exports = disk_exports_new(run, 60000);
+    DiskExportSource active = {file, "qcow2", NULL};
+    g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GBytes) end = NULL;
+    g_autofree guint8 *big = g_malloc(MIB);
+    DiskReader *reader;
+
+    g_assert_true(qemu_img_create(file, "qcow2", 8 * MIB, &error));
+    g_assert_no_error(error);
+    g_ptr_array_add(argv, g_strdup("qemu-io"));
+    g_ptr_array_add(argv, g_strdup("-f"));
+    g_ptr_array_add(argv, g_strdup("qcow2"));
+    for (guint64 off = 0; off < 8 * MIB; off += 512 * 1024) {
+        g_ptr_array_add(argv, g_strdup("-c"));
+        g_ptr_array_add(argv, g_strdup_printf("write -P %u %" G_GUINT64_FORMAT " 512k",
+                                              chunk_byte(off), off));
+    }
+    g_ptr_array_add(argv, g_strdup(file));
+    g_ptr_array_add(argv, NULL);
+    run_ok((const char *const *)argv->pdata);
+
+    reader = disk_exports_open(exports, "d/active", &active, &error);
+    g_assert_no_error(error);
+    for (guint64 off = 0; off < 8 * MIB; off += 256 * 1024)
+        check_range(reader, off, 256 * 1024);
+    end = disk_reader_read(reader, 4096, 8 * MIB, &error);
+    g_assert_no_error(error);
+    g_assert_cmpuint(g_bytes_get_size(end), ==, 0);
+    /* A jump back, then sequential again with another size. */
+    for (guint64 off = MIB; off < 4 * MIB; off += 100 * 1024)
+        check_range(reader, off, 100 * 1024);
+    /* Reads that straddle ranges read ahead, and a short one at the end. */
+    check_range(reader, 700 * 1024, 300 * 1024);
+    check_range(reader, 1000 * 1024, 300 * 1024);
+    g_assert_cmpint(read_into(reader, big, MIB, 8 * MIB - 4096, &error), ==, 4096);
+    g_assert_no_error(error);
+
+    disk_reader_close(reader);
+    disk_exports_free(exports);
+    g_assert_cmpint(g_rmdir(run), ==, 0);
+    g_unlink(file);
+}
+
 static void
 test_export_retire(void)
 {
@@ -342,6 +415,7 @@ main(int argc, char *argv[])
     g_test_add_func("/disk-export/seek-error", test_seek_error);
     g_test_add_func("/disk-export/argv", test_argv);
     g_test_add_func("/disk-export/read", test_export_read);
+    g_test_add_func("/disk-export/read-ahead", test_export_read_ahead);
     g_test_add_func("/disk-export/retire", test_export_retire);
     g_test_add_func("/disk-export/idle-and-errors", test_export_idle_and_errors);
     ret = g_test_run();
