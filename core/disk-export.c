@@ -833,8 +833,8 @@ reader_find_ahead(DiskReader *reader, guint64 offset, gsize count)
 }
 
 /* After a sequential read of @count bytes that ended at reader->next:
- * keeps the next READ_AHEAD ranges of that size read or being read,
- * dropping those behind and, after a jump, those elsewhere. */
+ * keeps READ_AHEAD ranges from there on read or being read (new ones of
+ * that size), dropping those behind and, after a jump, those elsewhere. */
 static void
 reader_read_ahead(DiskReader *reader, gsize count)
 {
@@ -845,7 +845,9 @@ reader_read_ahead(DiskReader *reader, gsize count)
     while ((p = g_queue_peek_head(&reader->ahead)) != NULL &&
            p->offset + p->len <= reader->next)
         prefetch_unref(g_queue_pop_head(&reader->ahead));
-    if (p != NULL && p->offset != reader->next)
+    /* The first one left ends after next: unless it also starts at or
+     * before it, the reader jumped back. */
+    if (p != NULL && p->offset > reader->next)
         g_queue_clear_full(&reader->ahead, (GDestroyNotify)prefetch_unref);
     p = g_queue_peek_tail(&reader->ahead);
     end = p != NULL ? p->offset + p->len : reader->next;

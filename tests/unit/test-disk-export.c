@@ -253,7 +253,7 @@ test_export_read(void)
 static guint8
 chunk_byte(guint64 offset)
 {
-    return (guint8)(offset / (512 * 1024) + 1);
+    return (guint8)(offset / (64 * 1024) % 255 + 1);
 }
 
 static void
@@ -291,9 +291,9 @@ test_export_read_ahead(void)
     g_ptr_array_add(argv, g_strdup("qemu-io"));
     g_ptr_array_add(argv, g_strdup("-f"));
     g_ptr_array_add(argv, g_strdup("qcow2"));
-    for (guint64 off = 0; off < 8 * MIB; off += 512 * 1024) {
+    for (guint64 off = 0; off < 8 * MIB; off += 64 * 1024) {
         g_ptr_array_add(argv, g_strdup("-c"));
-        g_ptr_array_add(argv, g_strdup_printf("write -P %u %" G_GUINT64_FORMAT " 512k",
+        g_ptr_array_add(argv, g_strdup_printf("write -P %u %" G_GUINT64_FORMAT " 64k",
                                               chunk_byte(off), off));
     }
     g_ptr_array_add(argv, g_strdup(file));
@@ -307,6 +307,12 @@ test_export_read_ahead(void)
     end = disk_reader_read(reader, 4096, 8 * MIB, &error);
     g_assert_no_error(error);
     g_assert_cmpuint(g_bytes_get_size(end), ==, 0);
+    /* Smaller reads inside ranges read ahead: 0 and 256 KiB start them
+     * (256 KiB each from 512 KiB on), the next ones fall inside. */
+    check_range(reader, 0, 256 * 1024);
+    check_range(reader, 256 * 1024, 256 * 1024);
+    for (guint64 off = 512 * 1024; off < 2 * MIB; off += 48 * 1024)
+        check_range(reader, off, 48 * 1024);
     /* A jump back, then sequential again with another size. */
     for (guint64 off = MIB; off < 4 * MIB; off += 100 * 1024)
         check_range(reader, off, 100 * 1024);
