@@ -371,11 +371,13 @@ on_mkdir_done(const GError *error, gpointer user_data)
     struct stat st;
 
     if (error != NULL) {
+        r->failed = TRUE;
         fs_reply_gerror(req, error, r->what);
         return;
     }
     if (!fs_tree_stat(r->ctx, FS_NODE_SNAPSHOT, r->domain, r->name, &st)) {
         /* Created, then gone before we could describe it. */
+        r->failed = TRUE;
         fuse_reply_err(req, ENOENT);
         return;
     }
@@ -402,6 +404,7 @@ fs_op_mkdir(fuse_req_t req, fuse_ino_t parent_ino, const char *name, mode_t mode
                            parent->snapshot != NULL ? parent->snapshot : "",
                            parent->snapshot != NULL ? "/" : "", name);
     r = fs_request_new(req, parent->domain, name, what);
+    fs_request_hold_dir(r, parent_ino, name);
     snap_engine_create_async(ctx->engine, parent->domain, parent->snapshot, name,
                              r->cancellable, on_mkdir_done, r);
 }
@@ -412,6 +415,7 @@ on_rmdir_done(const GError *error, gpointer user_data)
     g_autoptr(FsRequest) r = user_data;
     fuse_req_t req = fs_request_finish(r);
 
+    r->failed = error != NULL;
     if (error != NULL)
         fs_reply_gerror(req, error, r->what);
     else
@@ -445,6 +449,7 @@ fs_op_rmdir(fuse_req_t req, fuse_ino_t parent_ino, const char *name)
 {
     FsContext *ctx = fs_ctx(req);
     g_autoptr(FsNode) parent = NULL;
+    g_autoptr(FsNode) victim = NULL;
     g_autofree char *what = NULL;
     FsNodeKind kind;
     FsRequest *r;
@@ -463,6 +468,11 @@ fs_op_rmdir(fuse_req_t req, fuse_ino_t parent_ino, const char *name)
     }
     what = g_strdup_printf("rmdir %s/%s", parent->domain, name);
     r = fs_request_new(req, parent->domain, name, what);
+    /* The kernel locks the directory removed as well as its parent. */
+    victim = fs_inode_table_find(ctx->inodes, FS_NODE_SNAPSHOT, parent->domain, name);
+    fs_request_hold_dir(r, parent_ino, name);
+    if (victim != NULL)
+        fs_request_hold_dir(r, victim->nodeid, NULL);
     snap_engine_delete_async(ctx->engine, parent->domain, name, 0, r->cancellable,
                              on_rmdir_done, r);
 }

@@ -72,6 +72,16 @@ fs_request_new(fuse_req_t req, const char *domain, const char *name, const char 
     return r;
 }
 
+void
+fs_request_hold_dir(FsRequest *r, fuse_ino_t dir, const char *name)
+{
+    g_return_if_fail(r->nheld < G_N_ELEMENTS(r->held));
+    fs_invalidator_hold(r->ctx->invalidator, dir, name);
+    r->held[r->nheld] = dir;
+    r->held_name[r->nheld] = g_strdup(name);
+    r->nheld++;
+}
+
 fuse_req_t
 fs_request_finish(FsRequest *r)
 {
@@ -84,6 +94,14 @@ fs_request_free(FsRequest *r)
 {
     if (r == NULL)
         return;
+    for (guint i = 0; i < r->nheld; i++) {
+        fs_invalidator_release(r->ctx->invalidator, r->held[i], r->held_name[i]);
+        /* A failure may still have changed the tree (a delete that lost
+         * the data it merged goes on to drop the snapshot). */
+        if (r->failed && r->held_name[i] != NULL)
+            fs_invalidator_entry(r->ctx->invalidator, r->held[i], r->held_name[i]);
+        g_free(r->held_name[i]);
+    }
     g_clear_object(&r->cancellable);
     g_free(r->domain);
     g_free(r->name);

@@ -41,10 +41,23 @@ typedef struct {
     char *what;      /* "mkdir d1/s1", for the log */
     size_t size;     /* write: the byte count to acknowledge */
     gpointer handle; /* write/flush: the open file's handle (not owned) */
+    /* Directories whose locks the kernel holds for it, and the entry in
+     * each it makes or removes (or NULL). */
+    fuse_ino_t held[2];
+    char *held_name[2];
+    guint nheld;
+    gboolean failed; /* it was answered with an error */
 } FsRequest;
 
 FsRequest *fs_request_new(fuse_req_t req, const char *domain, const char *name,
                           const char *what);
+
+/* Records that the kernel holds @dir's lock while it waits for this
+ * request's reply, and that the request makes or removes the entry
+ * @name (NULL: none) in it; see fs_invalidator_hold(). Released when @r
+ * is freed, which is after the reply; @name is then invalidated after all
+ * if r->failed was set, as the kernel changed nothing. At most two. */
+void fs_request_hold_dir(FsRequest *r, fuse_ino_t dir, const char *name);
 
 /* Unhooks the interrupt callback; call right before replying to r->req, so
  * no interrupt can touch the request or its cancellable afterwards. */

@@ -22,7 +22,8 @@ void fs_invalidator_start(FsInvalidator *inval, struct fuse_session *se);
  * NULL is allowed. */
 void fs_invalidator_free(FsInvalidator *inval);
 
-/* Queues fuse_lowlevel_notify_inval_entry(@parent, @name). */
+/* Queues fuse_lowlevel_notify_inval_entry(@parent, @name), unless a hold
+ * names that entry (see fs_invalidator_hold()). */
 void fs_invalidator_entry(FsInvalidator *inval, fuse_ino_t parent, const char *name);
 
 /* Queues fuse_lowlevel_notify_inval_inode(@ino, @off, 0): @off 0 drops
@@ -44,6 +45,21 @@ void fs_invalidator_inode_now(FsInvalidator *inval, fuse_ino_t ino, off_t off);
  * no request waiting on the caller can hold: the root, where every
  * mutation is refused without waiting. Never from a request handler. */
 void fs_invalidator_entry_now(FsInvalidator *inval, fuse_ino_t parent, const char *name);
+
+/* A request that the kernel sent while holding @dir's lock (mkdir and
+ * rmdir hold their parent's, rmdir its victim's too) is being answered.
+ * Entry invalidations in @dir wait, in this process, until every hold on
+ * it is released: the kernel would make them wait for the same reply, but
+ * uninterruptibly, so that a daemon killed meanwhile could never exit nor
+ * free the caller until someone aborted the connection. @name, if not
+ * NULL, is the entry the request itself makes or removes in @dir: the
+ * kernel updates it from the reply, so invalidations of it are dropped
+ * until the release. */
+void fs_invalidator_hold(FsInvalidator *inval, fuse_ino_t dir, const char *name);
+
+/* Ends one fs_invalidator_hold() with the same arguments; call after the
+ * reply was sent. */
+void fs_invalidator_release(FsInvalidator *inval, fuse_ino_t dir, const char *name);
 
 /* Calls @func(@data, NULL) on the invalidator's thread once every
  * notification queued before it has been sent (at once when the thread

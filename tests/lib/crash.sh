@@ -13,7 +13,6 @@ leader_dead() {
     case "$stat" in Z* | X*) return 0 ;; esac
     return 1
 }
-WEDGED=0
 
 # crash_run OP STEP: mounts with SNAPTREEFS_CRASH_AT=STEP, runs op_OP (its
 # stderr in $SCRATCH/op.err), waits for the daemon to die there, and
@@ -34,18 +33,23 @@ crash_run() {
         fi
         sleep 0.02
     done
-    # The operation gets ENOTCONN once the daemon is gone, unless a thread
-    # of the daemon, blocked in an entry invalidation on a directory whose
-    # lock that very operation holds, keeps it from dying: then only
-    # aborting the connection (umount -f) frees both.
+    # The operation gets ENOTCONN once the daemon is gone. A daemon thread
+    # blocked in the kernel on a directory lock that this very operation
+    # holds would keep the dead daemon from exiting and the operation
+    # waiting; entry invalidations wait for such requests' replies in the
+    # daemon instead (fs_invalidator_hold), so that must not happen. Only
+    # aborting the connection (umount -f) would free them.
     for _ in $(seq 40); do kill -0 "$opid" 2>/dev/null || break; sleep 0.05; done
     if kill -0 "$opid" 2>/dev/null; then
-        say "$op at $step: the killed daemon hangs in an entry invalidation; umount -f"
+        # Where each of them waits in the kernel (readable by root).
+        for t in /proc/"$DAEMON_PID"/task/* /proc/"$opid" $(pgrep -P "$opid" | sed 's|^|/proc/|'); do
+            echo "--- $(cat "$t/comm" 2>/dev/null) ($t)"
+            cat "$t/stack" 2>/dev/null
+        done >&2
         # It aborts the connection even when it then finds the mount busy.
         umount -f "$MNT" 2>/dev/null || true
-        WEDGED=$((WEDGED + 1))
         for _ in $(seq 100); do kill -0 "$opid" 2>/dev/null || break; sleep 0.05; done
-        kill -0 "$opid" 2>/dev/null && fail "$op at $step: still hung after umount -f"
+        fail "$op at $step: the killed daemon hung, and the operation with it, until umount -f"
     fi
     wait "$opid" || CRASH_RC=$?
     wait "$DAEMON_PID" 2>/dev/null || true
