@@ -147,8 +147,9 @@ invalidator_thread(gpointer data)
             wait_unheld(inval, item->ino);
             r = fuse_lowlevel_notify_inval_entry(inval->se, item->ino, item->name,
                                                  strlen(item->name));
-        } else
+        } else {
             r = fuse_lowlevel_notify_inval_inode(inval->se, item->ino, item->off, 0);
+        }
         /* -ENOENT: the kernel had nothing cached, which is what we want. */
         if (r != 0 && r != -ENOENT)
             g_debug("invalidate %s %" G_GUINT64_FORMAT "%s%s: %s",
