@@ -25,62 +25,6 @@
 /* A delete whose commit failed after it may have written into the deleted
  * snapshot's image (never leaves the engine). */
 #define MERGE_PARTIAL g_quark_from_static_string("snap-merge-partial")
-#define ACTIVE_LINE "  <active>1</active>\n"
-#define ACTIVE_LEN (sizeof(ACTIVE_LINE) - 1)
-
-typedef enum {
-    OP_CREATE,
-    OP_CREATE_XML,
-    OP_DELETE,
-    OP_REVERT,
-    OP_ACTION,
-    OP_RECOVER,
-    OP_RECONCILE,
-    OP_FLUSH,
-    OP_UNDEFINE,
-    OP_REFRESH,
-} OpKind;
-
-typedef struct {
-    SnapChangeKind kind;
-    char *snapshot;
-    char *parent;
-    char *old_parent;
-    char *message;
-} PendingChange;
-
-struct _SnapOp {
-    OpKind kind;
-    SnapEngine *engine;
-    SnapDomain *dom; /* NULL when the domain does not exist */
-    char *domain_name;
-    char *name; /* snapshot */
-    char *in_dir;
-    char *xml;
-    gsize len;
-    guint flags;
-    SnapDomainAction action;
-    GCancellable *cancellable;
-    SnapDoneFunc done;
-    gpointer user_data;
-    char *opname; /* "mkdir s1": the errors and job prefix */
-    gboolean job_set;
-    gboolean domain_file_changed;
-    GArray *changes; /* of PendingChange */
-    /* File work whose loss harms nothing, done after the reply so the
-     * caller does not wait for it: the old current snapshot's file loses
-     * its <active>, the journal is cleared. */
-    char *post_inactive;
-    gboolean post_journal_clear;
-    gboolean journaled; /* an intent of this operation is in the journal */
-    /* A queued operation that Ctrl-C cancels is answered at once by the
-     * engine's canceller, not when its domain's worker reaches it; the
-     * worker then only frees it. OP_QUEUED -> OP_CLAIMED (the worker runs
-     * it) or OP_QUEUED -> OP_CANCELLING -> OP_CANCELLED (the canceller
-     * answered it). */
-    gint claim;
-    gulong cancel_id;
-};
 
 enum {
     OP_QUEUED,
@@ -88,8 +32,6 @@ enum {
     OP_CANCELLING,
     OP_CANCELLED,
 };
-
-static SnapDomain *find_domain(SnapEngine *engine, const char *domain);
 
 static void
 pending_change_clear(gpointer data)
@@ -125,7 +67,7 @@ snap_op_new(SnapEngine *engine, OpKind kind, const char *domain,
     op->kind = kind;
     op->engine = engine;
     op->domain_name = g_strdup(domain);
-    op->dom = find_domain(engine, domain);
+    op->dom = snap_engine_find_domain(engine, domain);
     op->cancellable = cancellable ? g_object_ref(cancellable) : NULL;
     op->done = done;
     op->user_data = user_data;
@@ -154,8 +96,8 @@ snap_op_change(SnapOp *op, SnapChangeKind kind, const char *snapshot, const char
     g_array_append_val(op->changes, c);
 }
 
-static void
-emit_change(SnapEngine *engine, const char *domain, const PendingChange *c)
+void
+snap_engine_emit_change(SnapEngine *engine, const char *domain, const PendingChange *c)
 {
     SnapChangeFunc func;
     gpointer data;
@@ -195,8 +137,8 @@ snap_op_report(SnapOp *op, const char *operation, const char *message)
 
 /* Shows what a long step does in the `job` file; the event goes out at
  * once so a reader polling `job` sees the progress. */
-static void
-op_progress(const char *what, gpointer data)
+void
+snap_op_progress(const char *what, gpointer data)
 {
     SnapOp *op = data;
     SnapDomain *dom = op->dom;
@@ -208,12 +150,8 @@ op_progress(const char *what, gpointer data)
     dom->job = g_steal_pointer(&job);
     g_rw_lock_writer_unlock(&op->engine->lock);
     op->job_set = TRUE;
-    emit_change(op->engine, dom->name, &c);
+    snap_engine_emit_change(op->engine, dom->name, &c);
 }
-
-static gboolean write_snapshot_file_full(SnapDomain *dom, const char *name,
-                                         const char *xml, gboolean current,
-                                         SnapStoreSync sync, GError **error);
 
 /* The deferred file work of @op, on its worker, before the domain's next
  * operation starts. */
@@ -231,8 +169,8 @@ op_post_reply(SnapOp *op)
         SnapNode *node = snap_tree_lookup(dom->tree, op->post_inactive);
 
         if (node != NULL && node != snap_tree_get_current(dom->tree) &&
-            !write_snapshot_file_full(dom, node->name, node->xml, FALSE,
-                                      SNAP_STORE_SYNC_NONE, &error)) {
+            !snap_write_snapshot_file_full(dom, node->name, node->xml, FALSE,
+                                           SNAP_STORE_SYNC_NONE, &error)) {
             g_debug("%s: %s", dom->name, error->message);
             g_clear_error(&error);
         }
@@ -273,8 +211,8 @@ op_answer(SnapOp *op, const GError *error)
     if (op->domain_file_changed)
         snap_op_change(op, SNAP_CHANGE_DOMAIN_FILE, NULL, NULL, NULL);
     for (guint i = 0; i < op->changes->len; i++)
-        emit_change(op->engine, op->domain_name,
-                    &g_array_index(op->changes, PendingChange, i));
+        snap_engine_emit_change(op->engine, op->domain_name,
+                                &g_array_index(op->changes, PendingChange, i));
     if (op->done)
         op->done(error, op->user_data);
 }
@@ -299,49 +237,49 @@ op_refuse(SnapOp *op, SnapErrorCode code, const char *message)
 
 /* ---- helpers --------------------------------------------------------------- */
 
-static gint64
-now_seconds(void)
+gint64
+snap_now_seconds(void)
 {
     return g_get_real_time() / G_USEC_PER_SEC;
 }
 
 /* metadata.xml of a current snapshot: libvirt's <active>1</active> goes
  * last, so it is the plain text with one line inserted. */
-static char *
-xml_with_active(const char *xml)
+char *
+snap_xml_with_active(const char *xml)
 {
     const char *end = g_strrstr(xml, "</domainsnapshot>");
 
     if (end == NULL)
-        return g_strconcat(xml, ACTIVE_LINE, NULL);
-    return g_strdup_printf("%.*s" ACTIVE_LINE "%s", (int)(end - xml), xml, end);
+        return g_strconcat(xml, SNAP_ACTIVE_LINE, NULL);
+    return g_strdup_printf("%.*s" SNAP_ACTIVE_LINE "%s", (int)(end - xml), xml, end);
 }
 
-static gboolean
-check_cancelled(SnapOp *op, GError **error)
+gboolean
+snap_op_check_cancelled(SnapOp *op, GError **error)
 {
     return snap_error_check_cancelled(op->cancellable, error);
 }
 
-static SnapDomainState
-domain_state(SnapEngine *engine, SnapDomain *dom)
+SnapDomainState
+snap_domain_state(SnapEngine *engine, SnapDomain *dom)
 {
     return engine->backend->ops->domain_state(engine->backend, dom->def);
 }
 
-static SnapshotDef *
-node_def(SnapNode *node, GError **error)
+SnapshotDef *
+snap_node_def(SnapNode *node, GError **error)
 {
     return snapshot_xml_parse(node->xml, strlen(node->xml), error);
 }
 
-static gboolean
-write_snapshot_file_full(SnapDomain *dom, const char *name, const char *xml,
-                         gboolean current, SnapStoreSync sync, GError **error)
+gboolean
+snap_write_snapshot_file_full(SnapDomain *dom, const char *name, const char *xml,
+                              gboolean current, SnapStoreSync sync, GError **error)
 {
     g_autofree char *path =
         snap_store_snapshot_path(dom->engine->state_dir, dom->name, name);
-    g_autofree char *active = current ? xml_with_active(xml) : NULL;
+    g_autofree char *active = current ? snap_xml_with_active(xml) : NULL;
     const char *text = current ? active : xml;
 
     if (!snap_store_ensure_domain_dir(dom->engine->state_dir, dom->name, error))
@@ -350,19 +288,20 @@ write_snapshot_file_full(SnapDomain *dom, const char *name, const char *xml,
 }
 
 /* Writes @node's file durably, with <active> when @current. */
-static gboolean
-write_snapshot_file(SnapDomain *dom, const char *name, const char *xml, gboolean current,
-                    GError **error)
+gboolean
+snap_write_snapshot_file(SnapDomain *dom, const char *name, const char *xml,
+                         gboolean current, GError **error)
 {
-    return write_snapshot_file_full(dom, name, xml, current, SNAP_STORE_SYNC_ALL, error);
+    return snap_write_snapshot_file_full(dom, name, xml, current, SNAP_STORE_SYNC_ALL,
+                                         error);
 }
 
 /* The old current snapshot loses its <active>, after the new current's
  * file was written durably. Losing this write (a failure, a power cut)
  * only leaves two files claiming current, which loading settles: the
  * most recently written one wins. So it needs no fsync. */
-static void
-rewrite_inactive(SnapOp *op, SnapNode *node)
+void
+snap_op_rewrite_inactive(SnapOp *op, SnapNode *node)
 {
     if (node != NULL) {
         g_free(op->post_inactive);
@@ -380,9 +319,9 @@ disk_paths(GPtrArray *disks)
     return paths;
 }
 
-static gboolean
-journal_intent(SnapOp *op, const char *what, guint flags, const DomainDef *ddef,
-               const SnapshotDef *def, GError **error)
+gboolean
+snap_op_journal_intent(SnapOp *op, const char *what, guint flags, const DomainDef *ddef,
+                       const SnapshotDef *def, GError **error)
 {
     g_autoptr(GPtrArray) disks = snap_disks_internal(ddef, def);
     g_autoptr(GPtrArray) paths = disk_paths(disks);
@@ -396,8 +335,8 @@ journal_intent(SnapOp *op, const char *what, guint flags, const DomainDef *ddef,
 
 /* The operation is over, whatever its outcome: its intent goes once the
  * reply is out (see op_post_reply()). */
-static void
-journal_clear(SnapOp *op)
+void
+snap_op_journal_clear(SnapOp *op)
 {
     op->post_journal_clear = TRUE;
 }
@@ -406,18 +345,59 @@ journal_clear(SnapOp *op)
  * live and its QEMU still runs: a QEMU that did not answer in time can
  * resume and finish the job. Its intent then stays, to be finished or
  * rolled back before the domain's next operation (see op_run()). */
-static void
-journal_settle(SnapOp *op, gboolean live, GError **error)
+void
+snap_op_journal_settle(SnapOp *op, gboolean live, GError **error)
 {
     if (!live || error == NULL || !g_error_matches(*error, SNAP_ERROR, SNAP_ERROR_QEMU) ||
-        domain_state(op->engine, op->dom) == SNAP_DOMAIN_SHUTOFF)
-        journal_clear(op);
+        snap_domain_state(op->engine, op->dom) == SNAP_DOMAIN_SHUTOFF)
+        snap_op_journal_clear(op);
 }
 
-static void
-touch(SnapDomain *dom)
+void
+snap_touch(SnapDomain *dom)
 {
-    dom->mtime = now_seconds();
+    dom->mtime = snap_now_seconds();
+}
+
+/* Writes STATE/domains/NAME.xml durably. */
+gboolean
+snap_write_domain_file(SnapDomain *dom, const char *xml, GError **error)
+{
+    g_autofree char *file = g_strconcat(dom->name, ".xml", NULL);
+    g_autofree char *path =
+        g_build_filename(dom->engine->state_dir, "domains", file, NULL);
+
+    return snap_store_write_atomic(path, xml, strlen(xml), error);
+}
+
+/* Makes @def (already written to domain.xml) the domain's definition. */
+void
+snap_op_set_domain_def(SnapOp *op, DomainDef *def, char *def_xml)
+{
+    SnapDomain *dom = op->dom;
+
+    g_rw_lock_writer_lock(&op->engine->lock);
+    domain_def_free(dom->def);
+    dom->def = def;
+    g_free(dom->def_xml);
+    dom->def_xml = def_xml;
+    g_rw_lock_writer_unlock(&op->engine->lock);
+    op->domain_file_changed = TRUE;
+}
+
+/* The intent of an operation on external snapshot files: the files it
+ * creates or frees in "disks", its plan (or the metadata to write) in
+ * "steps". */
+gboolean
+snap_op_journal_intent_files(SnapOp *op, const char *what, const char *snapshot,
+                             GPtrArray *files, GPtrArray *steps, guint done,
+                             GError **error)
+{
+    /* A new intent replaces the one an earlier step of @op cleared. */
+    op->post_journal_clear = FALSE;
+    op->journaled = snap_journal_write_steps(op->engine->state_dir, op->dom->name, what,
+                                             snapshot, 0, files, steps, done, error);
+    return op->journaled;
 }
 
 /* ---- create ------------------------------------------------------------------ */
@@ -464,7 +444,7 @@ new_snapshot_def(SnapDomain *dom, SnapDomainState run, const SnapshotDef *tmpl,
     def->name = g_strdup(name);
     def->description = tmpl ? g_strdup(tmpl->description) : NULL;
     def->parent = current ? g_strdup(current->name) : NULL;
-    def->creation_time = now_seconds();
+    def->creation_time = snap_now_seconds();
     def->has_disks = TRUE;
     for (guint i = 0; i < dom->def->disks->len; i++) {
         DomainDisk *disk = dom->def->disks->pdata[i];
@@ -543,50 +523,10 @@ new_snapshot_def(SnapDomain *dom, SnapDomainState run, const SnapshotDef *tmpl,
     return g_steal_pointer(&def);
 }
 
-/* Writes STATE/domains/NAME.xml durably. */
-static gboolean
-write_domain_file(SnapDomain *dom, const char *xml, GError **error)
-{
-    g_autofree char *file = g_strconcat(dom->name, ".xml", NULL);
-    g_autofree char *path =
-        g_build_filename(dom->engine->state_dir, "domains", file, NULL);
-
-    return snap_store_write_atomic(path, xml, strlen(xml), error);
-}
-
-/* Makes @def (already written to domain.xml) the domain's definition. */
-static void
-set_domain_def(SnapOp *op, DomainDef *def, char *def_xml)
-{
-    SnapDomain *dom = op->dom;
-
-    g_rw_lock_writer_lock(&op->engine->lock);
-    domain_def_free(dom->def);
-    dom->def = def;
-    g_free(dom->def_xml);
-    dom->def_xml = def_xml;
-    g_rw_lock_writer_unlock(&op->engine->lock);
-    op->domain_file_changed = TRUE;
-}
-
-/* The intent of an operation on external snapshot files: the files it
- * creates or frees in "disks", its plan (or the metadata to write) in
- * "steps". */
-static gboolean
-journal_intent_files(SnapOp *op, const char *what, const char *snapshot, GPtrArray *files,
-                     GPtrArray *steps, guint done, GError **error)
-{
-    /* A new intent replaces the one an earlier step of @op cleared. */
-    op->post_journal_clear = FALSE;
-    op->journaled = snap_journal_write_steps(op->engine->state_dir, op->dom->name, what,
-                                             snapshot, 0, files, steps, done, error);
-    return op->journaled;
-}
-
 /* An external snapshot's files exist and hold it: the domain moves to the
  * overlays (domain.xml, durably). */
-static gboolean
-switch_to_overlays(SnapOp *op, const SnapshotDef *def, GError **error)
+gboolean
+snap_op_switch_to_overlays(SnapOp *op, const SnapshotDef *def, GError **error)
 {
     g_autoptr(DomainDef) new_def = snap_ext_def_after_create(op->dom, def, error);
     g_autofree char *new_xml = NULL;
@@ -594,9 +534,9 @@ switch_to_overlays(SnapOp *op, const SnapshotDef *def, GError **error)
     if (new_def == NULL)
         return FALSE;
     new_xml = domain_def_format(new_def);
-    if (!write_domain_file(op->dom, new_xml, error))
+    if (!snap_write_domain_file(op->dom, new_xml, error))
         return FALSE;
-    set_domain_def(op, g_steal_pointer(&new_def), g_steal_pointer(&new_xml));
+    snap_op_set_domain_def(op, g_steal_pointer(&new_def), g_steal_pointer(&new_xml));
     return TRUE;
 }
 
@@ -607,14 +547,14 @@ take_snapshot(SnapOp *op, SnapshotDef *def, GError **error)
     SnapEngine *engine = op->engine;
     SnapDomain *dom = op->dom;
     SnapNode *old = snap_tree_get_current(dom->tree);
-    gboolean live = domain_state(engine, dom) != SNAP_DOMAIN_SHUTOFF;
+    gboolean live = snap_domain_state(engine, dom) != SNAP_DOMAIN_SHUTOFF;
     g_autofree char *xml = NULL;
     g_autoptr(GError) local = NULL;
     g_autoptr(GPtrArray) files = g_ptr_array_new_with_free_func(g_free);
     gboolean external = snap_external_is_external(def);
     SnapNode *node = NULL;
 
-    if (!check_cancelled(op, error))
+    if (!snap_op_check_cancelled(op, error))
         return FALSE;
     if (external) {
         g_autoptr(GPtrArray) steps =
@@ -624,17 +564,18 @@ take_snapshot(SnapOp *op, SnapshotDef *def, GError **error)
             return FALSE;
         xml = snapshot_xml_format(def, FALSE);
         g_ptr_array_add(steps, g_strdupv((char *[]){"metadata", xml, NULL}));
-        if (!journal_intent_files(op, "create", def->name, files, steps, 0, error)) {
+        if (!snap_op_journal_intent_files(op, "create", def->name, files, steps, 0,
+                                          error)) {
             snap_ext_discard(files);
             return FALSE;
         }
-    } else if (!journal_intent(op, "create", 0, dom->def, def, error)) {
+    } else if (!snap_op_journal_intent(op, "create", 0, dom->def, def, error)) {
         return FALSE;
     }
     snap_crash_point("create-journaled");
-    if (!engine->backend->ops->create(engine->backend, dom->def, def, op_progress, op,
-                                      op->cancellable, error)) {
-        journal_settle(op, live, error);
+    if (!engine->backend->ops->create(engine->backend, dom->def, def, snap_op_progress,
+                                      op, op->cancellable, error)) {
+        snap_op_journal_settle(op, live, error);
         /* A QEMU that may still finish keeps its overlays: the intent
          * settles them before the next operation. */
         if (op->post_journal_clear)
@@ -644,7 +585,7 @@ take_snapshot(SnapOp *op, SnapshotDef *def, GError **error)
     snap_crash_point("create-disks-done");
     if (xml == NULL)
         xml = snapshot_xml_format(def, FALSE);
-    if (!write_snapshot_file(dom, def->name, xml, TRUE, error)) {
+    if (!snap_write_snapshot_file(dom, def->name, xml, TRUE, error)) {
         /* The metadata could not be kept: take the disk snapshots back
          * rather than leave snapshots nobody knows about. An external one
          * may have a running QEMU writing to its overlays already: its
@@ -654,7 +595,7 @@ take_snapshot(SnapOp *op, SnapshotDef *def, GError **error)
         if (!engine->backend->ops->delete (engine->backend, dom->def, def, NULL, NULL,
                                            NULL, &local))
             g_debug("%s: rolling back %s: %s", dom->name, def->name, local->message);
-        journal_clear(op);
+        snap_op_journal_clear(op);
         return FALSE;
     }
     snap_crash_point("create-metadata-written");
@@ -666,17 +607,17 @@ take_snapshot(SnapOp *op, SnapshotDef *def, GError **error)
             if (sd->snapshot == DISK_SNAPSHOT_EXTERNAL && disk != NULL)
                 snap_ext_remember_overlay(dom, sd->source_file, disk->source);
         }
-        if (!switch_to_overlays(op, def, error))
+        if (!snap_op_switch_to_overlays(op, def, error))
             return FALSE;
     }
-    rewrite_inactive(op, old);
-    journal_clear(op);
+    snap_op_rewrite_inactive(op, old);
+    snap_op_journal_clear(op);
 
     g_rw_lock_writer_lock(&engine->lock);
     snap_tree_add(dom->tree, def->name, old, def->creation_time, g_steal_pointer(&xml),
                   &node, NULL);
     snap_tree_set_current(dom->tree, node);
-    touch(dom);
+    snap_touch(dom);
     g_rw_lock_writer_unlock(&engine->lock);
 
     snap_op_change(op, SNAP_CHANGE_SNAPSHOT_ADDED, def->name, old ? old->name : NULL,
@@ -687,8 +628,8 @@ take_snapshot(SnapOp *op, SnapshotDef *def, GError **error)
     return TRUE;
 }
 
-static gboolean
-op_create(SnapOp *op, GError **error)
+gboolean
+snap_op_create(SnapOp *op, GError **error)
 {
     SnapDomain *dom = op->dom;
     SnapNode *current = snap_tree_get_current(dom->tree);
@@ -711,7 +652,8 @@ op_create(SnapOp *op, GError **error)
                                 "domain directory");
         return FALSE;
     }
-    def = new_snapshot_def(dom, domain_state(op->engine, dom), NULL, op->name, error);
+    def =
+        new_snapshot_def(dom, snap_domain_state(op->engine, dom), NULL, op->name, error);
     return def != NULL && take_snapshot(op, def, error);
 }
 
@@ -745,7 +687,7 @@ redefine(SnapOp *op, SnapshotDef *def, SnapNode *existing, GError **error)
         }
     }
     if (existing && (def->creation_time < 0 || def->state == SNAP_STATE_NONE)) {
-        g_autoptr(SnapshotDef) prev = node_def(existing, error);
+        g_autoptr(SnapshotDef) prev = snap_node_def(existing, error);
 
         if (prev == NULL)
             return FALSE;
@@ -759,11 +701,11 @@ redefine(SnapOp *op, SnapshotDef *def, SnapNode *existing, GError **error)
     make_current = def->active == 1 || (existing != NULL && existing == old_current);
     xml = snapshot_xml_format(def, FALSE);
 
-    if (!write_snapshot_file(dom, def->name, xml, make_current, error))
+    if (!snap_write_snapshot_file(dom, def->name, xml, make_current, error))
         return FALSE;
     snap_crash_point("redefine-metadata-written");
     if (make_current && old_current != existing)
-        rewrite_inactive(op, old_current);
+        snap_op_rewrite_inactive(op, old_current);
 
     g_rw_lock_writer_lock(&engine->lock);
     if (existing) {
@@ -779,7 +721,7 @@ redefine(SnapOp *op, SnapshotDef *def, SnapNode *existing, GError **error)
     }
     if (make_current)
         snap_tree_set_current(dom->tree, node);
-    touch(dom);
+    snap_touch(dom);
     g_rw_lock_writer_unlock(&engine->lock);
 
     if (existing == NULL)
@@ -887,8 +829,8 @@ redefine_agrees(SnapOp *op, const SnapshotDef *def, gboolean must_exist, GError 
     return TRUE;
 }
 
-static gboolean
-op_create_xml(SnapOp *op, GError **error)
+gboolean
+snap_op_create_xml(SnapOp *op, GError **error)
 {
     SnapDomain *dom = op->dom;
     g_autoptr(SnapshotDef) tmpl = snapshot_xml_parse(op->xml, op->len, error);
@@ -898,7 +840,7 @@ op_create_xml(SnapOp *op, GError **error)
     if (tmpl == NULL)
         return FALSE;
     if (tmpl->name == NULL)
-        tmpl->name = g_strdup_printf("%" G_GINT64_FORMAT, now_seconds());
+        tmpl->name = g_strdup_printf("%" G_GINT64_FORMAT, snap_now_seconds());
     if (!snap_name_validate(tmpl->name, error))
         return FALSE;
     if (!snap_confine_snapshot(dom->def, tmpl, op->engine->state_dir, error))
@@ -917,7 +859,8 @@ op_create_xml(SnapOp *op, GError **error)
                redefine(op, tmpl, existing, error);
     if (tmpl->creation_time >= 0)
         return redefine_agrees(op, tmpl, TRUE, error) && redefine(op, tmpl, NULL, error);
-    def = new_snapshot_def(dom, domain_state(op->engine, dom), tmpl, tmpl->name, error);
+    def = new_snapshot_def(dom, snap_domain_state(op->engine, dom), tmpl, tmpl->name,
+                           error);
     return def != NULL && take_snapshot(op, def, error);
 }
 
@@ -940,13 +883,13 @@ rename_image(SnapOp *op, const char *from, const char *to, GError **error)
 
         if (strstr(node->xml, from) == NULL)
             continue;
-        def = node_def(node, error);
+        def = snap_node_def(node, error);
         if (def == NULL)
             return FALSE;
         if (!snap_external_rename_file(def, from, to, op->engine->state_dir))
             continue;
         xml = snapshot_xml_format(def, FALSE);
-        if (!write_snapshot_file(dom, node->name, xml, node == current, error)) {
+        if (!snap_write_snapshot_file(dom, node->name, xml, node == current, error)) {
             g_free(xml);
             return FALSE;
         }
@@ -962,9 +905,9 @@ rename_image(SnapOp *op, const char *from, const char *to, GError **error)
     if (snap_external_rename_disk(new_def, from, to)) {
         g_autofree char *new_xml = domain_def_format(new_def);
 
-        if (!write_domain_file(dom, new_xml, error))
+        if (!snap_write_domain_file(dom, new_xml, error))
             return FALSE;
-        set_domain_def(op, g_steal_pointer(&new_def), g_steal_pointer(&new_xml));
+        snap_op_set_domain_def(op, g_steal_pointer(&new_def), g_steal_pointer(&new_xml));
     }
     return TRUE;
 }
@@ -1005,7 +948,7 @@ delete_external_data(SnapOp *op, SnapNode *node, const SnapshotDef *def,
             return FALSE;
         steps = planned;
     }
-    if (!journal_intent_files(op, "delete", def->name, NULL, steps, first, error))
+    if (!snap_op_journal_intent_files(op, "delete", def->name, NULL, steps, first, error))
         return FALSE;
     snap_crash_point("delete-journaled");
     for (guint i = first; i < steps->len; i++) {
@@ -1018,14 +961,14 @@ delete_external_data(SnapOp *op, SnapNode *node, const SnapshotDef *def,
         if (g_strcmp0(step[0], "rename") == 0)
             ok = rename_image(op, step[1], step[2], error);
         else
-            ok = snap_ext_run_file_step(dom, node, step, op_progress, op, error);
+            ok = snap_ext_run_file_step(dom, node, step, snap_op_progress, op, error);
         if (!ok) {
             /* A commit writes into the deleted snapshot's image; once it
              * may have started, that image no longer holds the snapshot.
              * The merge is left unfinished: what rests on the image still
              * shows its own data, only space is not reclaimed. Every other
              * step leaves each image showing what it showed. */
-            journal_clear(op);
+            snap_op_journal_clear(op);
             if (g_strcmp0(step[0], "commit") == 0 && image_changed(step[2], &before)) {
                 g_autofree char *msg =
                     g_strdup_printf("its image '%s' was partly merged with '%s', which "
@@ -1038,16 +981,13 @@ delete_external_data(SnapOp *op, SnapNode *node, const SnapshotDef *def,
             }
             return FALSE;
         }
-        if (!journal_intent_files(op, "delete", def->name, NULL, steps, i + 1, error))
+        if (!snap_op_journal_intent_files(op, "delete", def->name, NULL, steps, i + 1,
+                                          error))
             return FALSE;
         snap_crash_point("ext-step-done");
     }
     return TRUE;
 }
-
-static gboolean delete_one_full(SnapOp *op, const char *name, gboolean metadata_only,
-                                gboolean write_current, SnapJournal *resume,
-                                GError **error);
 
 /* Deletes one snapshot: its disk data (unless @metadata_only), then its
  * metadata; its children move to its parent and, when it was current,
@@ -1058,13 +998,13 @@ static gboolean
 delete_one(SnapOp *op, const char *name, gboolean metadata_only, gboolean write_current,
            GError **error)
 {
-    return delete_one_full(op, name, metadata_only, write_current, NULL, error);
+    return snap_op_delete_one_full(op, name, metadata_only, write_current, NULL, error);
 }
 
 /* delete_one(), resuming the interrupted delete @resume when not NULL. */
-static gboolean
-delete_one_full(SnapOp *op, const char *name, gboolean metadata_only,
-                gboolean write_current, SnapJournal *resume, GError **error)
+gboolean
+snap_op_delete_one_full(SnapOp *op, const char *name, gboolean metadata_only,
+                        gboolean write_current, SnapJournal *resume, GError **error)
 {
     SnapEngine *engine = op->engine;
     SnapDomain *dom = op->dom;
@@ -1072,12 +1012,12 @@ delete_one_full(SnapOp *op, const char *name, gboolean metadata_only,
     SnapNode *parent = snap_node_parent(node);
     SnapNode *current = snap_tree_get_current(dom->tree);
     gboolean was_current = current == node;
-    g_autoptr(SnapshotDef) def = node_def(node, error);
+    g_autoptr(SnapshotDef) def = snap_node_def(node, error);
     g_autoptr(GPtrArray) child_xml = g_ptr_array_new_with_free_func(g_free);
     g_autoptr(GPtrArray) children = g_ptr_array_new();
     g_autofree char *path = NULL;
     g_autofree char *parent_name = parent ? g_strdup(parent->name) : NULL;
-    gboolean live = domain_state(engine, dom) != SNAP_DOMAIN_SHUTOFF;
+    gboolean live = snap_domain_state(engine, dom) != SNAP_DOMAIN_SHUTOFF;
     g_autoptr(GError) merge_error = NULL;
 
     if (def == NULL)
@@ -1104,16 +1044,17 @@ delete_one_full(SnapOp *op, const char *name, gboolean metadata_only,
         /* A metadata-only delete has no intent: recovery would take it for
          * a delete of the disk data. Interrupted, it leaves the children
          * moved up beside a snapshot that is still there, a valid tree. */
-        if (!metadata_only && !journal_intent(op, "delete", 0, dom->def, def, error)) {
+        if (!metadata_only &&
+            !snap_op_journal_intent(op, "delete", 0, dom->def, def, error)) {
             snap_engine_disks_unretire(engine, dom->name, name);
             return FALSE;
         }
         snap_crash_point("delete-journaled");
         if (!metadata_only &&
-            !engine->backend->ops->delete (engine->backend, dom->def, def, op_progress,
-                                           op, NULL, error)) {
+            !engine->backend->ops->delete (engine->backend, dom->def, def,
+                                           snap_op_progress, op, NULL, error)) {
             snap_engine_disks_unretire(engine, dom->name, name);
-            journal_settle(op, live, error);
+            snap_op_journal_settle(op, live, error);
             return FALSE;
         }
     }
@@ -1121,7 +1062,7 @@ delete_one_full(SnapOp *op, const char *name, gboolean metadata_only,
     /* From here a failure keeps the journal: the disks changed, and the
      * next start finishes the delete. */
     for (SnapNode *c = node->first_child; c; c = c->next_sibling) {
-        g_autoptr(SnapshotDef) cdef = node_def(c, error);
+        g_autoptr(SnapshotDef) cdef = snap_node_def(c, error);
         char *cxml;
 
         if (cdef == NULL)
@@ -1131,14 +1072,14 @@ delete_one_full(SnapOp *op, const char *name, gboolean metadata_only,
         cxml = snapshot_xml_format(cdef, FALSE);
         g_ptr_array_add(child_xml, cxml);
         g_ptr_array_add(children, c);
-        if (!write_snapshot_file_full(dom, c->name, cxml, c == current,
-                                      SNAP_STORE_SYNC_FILE, error))
+        if (!snap_write_snapshot_file_full(dom, c->name, cxml, c == current,
+                                           SNAP_STORE_SYNC_FILE, error))
             return FALSE;
         snap_crash_point("delete-child-written");
     }
     if (was_current && parent && write_current) {
-        if (!write_snapshot_file_full(dom, parent->name, parent->xml, TRUE,
-                                      SNAP_STORE_SYNC_FILE, error))
+        if (!snap_write_snapshot_file_full(dom, parent->name, parent->xml, TRUE,
+                                           SNAP_STORE_SYNC_FILE, error))
             return FALSE;
         snap_crash_point("delete-parent-written");
     }
@@ -1148,7 +1089,7 @@ delete_one_full(SnapOp *op, const char *name, gboolean metadata_only,
     if (!snap_store_remove(path, error))
         return FALSE;
     snap_crash_point("delete-metadata-removed");
-    journal_clear(op);
+    snap_op_journal_clear(op);
 
     g_rw_lock_writer_lock(&engine->lock);
     for (guint i = 0; i < children->len; i++) {
@@ -1157,7 +1098,7 @@ delete_one_full(SnapOp *op, const char *name, gboolean metadata_only,
         snap_tree_set_xml(c, g_steal_pointer(&child_xml->pdata[i]), c->creation_time);
     }
     snap_tree_remove(dom->tree, node);
-    touch(dom);
+    snap_touch(dom);
     g_rw_lock_writer_unlock(&engine->lock);
     snap_engine_disks_unretire(engine, dom->name, name);
 
@@ -1181,8 +1122,8 @@ delete_one_full(SnapOp *op, const char *name, gboolean metadata_only,
     return TRUE;
 }
 
-static gboolean
-op_delete(SnapOp *op, GError **error)
+gboolean
+snap_op_delete(SnapOp *op, GError **error)
 {
     SnapDomain *dom = op->dom;
     SnapNode *node = snap_tree_lookup(dom->tree, op->name);
@@ -1198,7 +1139,7 @@ op_delete(SnapOp *op, GError **error)
                     op->name);
         return FALSE;
     }
-    if (!check_cancelled(op, error))
+    if (!snap_op_check_cancelled(op, error))
         return FALSE;
     if (!(op->flags & (SNAP_DELETE_CHILDREN | SNAP_DELETE_CHILDREN_ONLY)))
         return delete_one(op, op->name, metadata_only, TRUE, error);
@@ -1217,8 +1158,8 @@ op_delete(SnapOp *op, GError **error)
     }
     new_current = snap_tree_get_current(dom->tree);
     if (g_strcmp0(old_name, new_current ? new_current->name : NULL) != 0) {
-        if (new_current &&
-            !write_snapshot_file(dom, new_current->name, new_current->xml, TRUE, error))
+        if (new_current && !snap_write_snapshot_file(dom, new_current->name,
+                                                     new_current->xml, TRUE, error))
             return FALSE;
         if (new_current)
             snap_op_change(op, SNAP_CHANGE_SNAPSHOT_XML, new_current->name, NULL, NULL);
@@ -1229,8 +1170,8 @@ op_delete(SnapOp *op, GError **error)
 
 /* ---- undefine ------------------------------------------------------------------ */
 
-static const char *
-undefine_word(SnapUndefineMode mode)
+const char *
+snap_undefine_word(SnapUndefineMode mode)
 {
     return mode == SNAP_UNDEFINE_FULL ? "full" : "metadata";
 }
@@ -1300,8 +1241,8 @@ undefine_files(SnapOp *op)
 /* The journaled steps of an undefine, also what recovery repeats:
  * snapshot metadata, @files, the definition (from here the domain no
  * longer loads), run files, and last the intent itself. */
-static gboolean
-undefine_steps(SnapOp *op, GPtrArray *files, GError **error)
+gboolean
+snap_op_undefine_steps(SnapOp *op, GPtrArray *files, GError **error)
 {
     SnapEngine *engine = op->engine;
     SnapDomain *dom = op->dom;
@@ -1318,29 +1259,29 @@ undefine_steps(SnapOp *op, GPtrArray *files, GError **error)
     return TRUE;
 }
 
-static gboolean
-op_undefine(SnapOp *op, GError **error)
+gboolean
+snap_op_undefine(SnapOp *op, GError **error)
 {
     SnapDomain *dom = op->dom;
     SnapUndefineMode mode = (SnapUndefineMode)op->flags;
     g_autoptr(GPtrArray) files = NULL;
 
-    if (domain_state(op->engine, dom) != SNAP_DOMAIN_SHUTOFF) {
+    if (snap_domain_state(op->engine, dom) != SNAP_DOMAIN_SHUTOFF) {
         g_set_error(error, SNAP_ERROR, SNAP_ERROR_BUSY,
                     "domain %s is not shut off; stop it (write destroy or shutdown to "
                     "state) before undefining it",
                     dom->name);
         return FALSE;
     }
-    if (!check_cancelled(op, error))
+    if (!snap_op_check_cancelled(op, error))
         return FALSE;
     files = mode == SNAP_UNDEFINE_FULL ? undefine_files(op)
                                        : g_ptr_array_new_with_free_func(g_free);
     if (!snap_journal_write(op->engine->state_dir, dom->name, "undefine",
-                            undefine_word(mode), 0, files, error))
+                            snap_undefine_word(mode), 0, files, error))
         return FALSE;
     /* From here a failure keeps the intent: the next start finishes it. */
-    return undefine_steps(op, files, error);
+    return snap_op_undefine_steps(op, files, error);
 }
 
 /* ---- revert ----------------------------------------------------------------------- */
@@ -1354,7 +1295,7 @@ static gboolean
 revert_allowed(SnapOp *op, const SnapshotDef *def, gboolean def_differs,
                SnapRevertFlags flags, gboolean *restart, GError **error)
 {
-    gboolean active = domain_state(op->engine, op->dom) != SNAP_DOMAIN_SHUTOFF;
+    gboolean active = snap_domain_state(op->engine, op->dom) != SNAP_DOMAIN_SHUTOFF;
     const char *why = NULL;
 
     *restart = FALSE;
@@ -1407,8 +1348,8 @@ external_def_differs(SnapDomain *dom, const SnapshotDef *def)
 /* Drops the overlays a revert left behind (@files: the active images
  * before it), once nothing needs them. A failure leaves a file, which
  * harms nothing: it is only logged. */
-static void
-drop_abandoned(SnapOp *op, GPtrArray *files)
+void
+snap_op_drop_abandoned(SnapOp *op, GPtrArray *files)
 {
     SnapBackend *backend = op->engine->backend;
 
@@ -1462,35 +1403,36 @@ revert_external(SnapOp *op, const SnapshotDef *def, SnapRevertFlags flags,
         g_ptr_array_add(steps,
                         g_strdupv((char *[]){"abandon", abandoned->pdata[i], NULL}));
     g_ptr_array_add(steps, g_strdupv((char *[]){"domain", target_xml, NULL}));
-    if (!journal_intent_files(op, "revert", def->name, files, steps, 0, error)) {
+    if (!snap_op_journal_intent_files(op, "revert", def->name, files, steps, 0, error)) {
         snap_ext_discard(files);
         return FALSE;
     }
     snap_crash_point("revert-journaled");
     if (!engine->backend->ops->revert(engine->backend, dom->def, target, restart, def,
-                                      flags, op_progress, op, op->cancellable, error)) {
+                                      flags, snap_op_progress, op, op->cancellable,
+                                      error)) {
         snap_ext_discard(files);
-        journal_clear(op);
+        snap_op_journal_clear(op);
         return FALSE;
     }
     snap_crash_point("revert-disks-done");
     remember_overlays(dom, target, def);
     /* From here the journal stays on failure: the next start finishes. */
-    if (!write_domain_file(dom, target_xml, error))
+    if (!snap_write_domain_file(dom, target_xml, error))
         return FALSE;
     snap_crash_point("revert-domain-written");
-    set_domain_def(op, g_steal_pointer(&target), g_steal_pointer(&target_xml));
-    drop_abandoned(op, abandoned);
+    snap_op_set_domain_def(op, g_steal_pointer(&target), g_steal_pointer(&target_xml));
+    snap_op_drop_abandoned(op, abandoned);
     return TRUE;
 }
 
-static gboolean
-do_revert(SnapOp *op, SnapNode *node, SnapRevertFlags flags, GError **error)
+gboolean
+snap_op_do_revert(SnapOp *op, SnapNode *node, SnapRevertFlags flags, GError **error)
 {
     SnapEngine *engine = op->engine;
     SnapDomain *dom = op->dom;
     SnapNode *old = snap_tree_get_current(dom->tree);
-    g_autoptr(SnapshotDef) def = node_def(node, error);
+    g_autoptr(SnapshotDef) def = snap_node_def(node, error);
     g_autoptr(DomainDef) new_def = NULL;
     g_autofree char *new_def_xml = NULL;
     gboolean restart = FALSE;
@@ -1498,7 +1440,7 @@ do_revert(SnapOp *op, SnapNode *node, SnapRevertFlags flags, GError **error)
 
     if (def == NULL)
         return FALSE;
-    if (!check_cancelled(op, error))
+    if (!snap_op_check_cancelled(op, error))
         return FALSE;
     external = snap_external_is_external(def);
 
@@ -1535,35 +1477,37 @@ do_revert(SnapOp *op, SnapNode *node, SnapRevertFlags flags, GError **error)
         if (!revert_external(op, def, flags, restart, error))
             return FALSE;
     } else {
-        if (!journal_intent(op, "revert", flags, dom->def, def, error))
+        if (!snap_op_journal_intent(op, "revert", flags, dom->def, def, error))
             return FALSE;
         snap_crash_point("revert-journaled");
         if (!engine->backend->ops->revert(
                 engine->backend, dom->def, new_def ? new_def : dom->def, restart, def,
-                flags, op_progress, op, op->cancellable, error)) {
-            journal_settle(op, domain_state(engine, dom) != SNAP_DOMAIN_SHUTOFF, error);
+                flags, snap_op_progress, op, op->cancellable, error)) {
+            snap_op_journal_settle(
+                op, snap_domain_state(engine, dom) != SNAP_DOMAIN_SHUTOFF, error);
             return FALSE;
         }
         snap_crash_point("revert-disks-done");
         if (new_def) {
-            if (!write_domain_file(dom, new_def_xml, error))
+            if (!snap_write_domain_file(dom, new_def_xml, error))
                 return FALSE;
             snap_crash_point("revert-domain-written");
         }
     }
     if (old != node) {
-        if (!write_snapshot_file(dom, node->name, node->xml, TRUE, error))
+        if (!snap_write_snapshot_file(dom, node->name, node->xml, TRUE, error))
             return FALSE;
         snap_crash_point("revert-metadata-written");
-        rewrite_inactive(op, old);
+        snap_op_rewrite_inactive(op, old);
     }
-    journal_clear(op);
+    snap_op_journal_clear(op);
 
     if (new_def)
-        set_domain_def(op, g_steal_pointer(&new_def), g_steal_pointer(&new_def_xml));
+        snap_op_set_domain_def(op, g_steal_pointer(&new_def),
+                               g_steal_pointer(&new_def_xml));
     g_rw_lock_writer_lock(&engine->lock);
     snap_tree_set_current(dom->tree, node);
-    touch(dom);
+    snap_touch(dom);
     g_rw_lock_writer_unlock(&engine->lock);
 
     if (old != node) {
@@ -1575,8 +1519,8 @@ do_revert(SnapOp *op, SnapNode *node, SnapRevertFlags flags, GError **error)
     return TRUE;
 }
 
-static gboolean
-op_revert(SnapOp *op, GError **error)
+gboolean
+snap_op_revert(SnapOp *op, GError **error)
 {
     SnapNode *node = snap_tree_lookup(op->dom->tree, op->name);
 
@@ -1585,7 +1529,7 @@ op_revert(SnapOp *op, GError **error)
                     op->name);
         return FALSE;
     }
-    return do_revert(op, node, op->flags, error);
+    return snap_op_do_revert(op, node, op->flags, error);
 }
 
 /* ---- domain actions ---------------------------------------------------------------- */
@@ -1595,7 +1539,7 @@ op_action(SnapOp *op, GError **error)
 {
     SnapBackend *backend = op->engine->backend;
 
-    if (!check_cancelled(op, error))
+    if (!snap_op_check_cancelled(op, error))
         return FALSE;
     if (op->action == SNAP_ACTION_START)
         return backend->ops->start(backend, op->dom->def, FALSE, error);
@@ -1615,7 +1559,7 @@ remove_tags(SnapOp *op, GPtrArray *paths, const char *tag, GPtrArray *problems, 
     SnapBackend *backend = op->engine->backend;
     g_autoptr(SnapshotDef) def = snapshot_def_new();
     g_autoptr(GError) local = NULL;
-    gboolean live = domain_state(op->engine, op->dom) != SNAP_DOMAIN_SHUTOFF;
+    gboolean live = snap_domain_state(op->engine, op->dom) != SNAP_DOMAIN_SHUTOFF;
 
     *n = 0;
     def->name = g_strdup(tag);
@@ -1746,20 +1690,20 @@ recover_external_create(SnapOp *op, SnapJournal *j, SnapNode *node, GPtrArray *p
                                j->snapshot, n, j->disks->len);
     }
     if (node == NULL) {
-        if (!write_snapshot_file(dom, def->name, xml, TRUE, error))
+        if (!snap_write_snapshot_file(dom, def->name, xml, TRUE, error))
             return NULL;
         g_rw_lock_writer_lock(&op->engine->lock);
         snap_tree_add(dom->tree, def->name, old, def->creation_time, g_strdup(xml),
                       &added, NULL);
         snap_tree_set_current(dom->tree, added);
-        touch(dom);
+        snap_touch(dom);
         g_rw_lock_writer_unlock(&op->engine->lock);
-        rewrite_inactive(op, old);
+        snap_op_rewrite_inactive(op, old);
         snap_op_change(op, SNAP_CHANGE_SNAPSHOT_ADDED, def->name, old ? old->name : NULL,
                        NULL);
         snap_op_change(op, SNAP_CHANGE_CURRENT, NULL, NULL, NULL);
     }
-    if (!switch_to_overlays(op, def, error))
+    if (!snap_op_switch_to_overlays(op, def, error))
         return NULL;
     return g_strdup_printf("recovered: finished the interrupted create of '%s'",
                            j->snapshot);
@@ -1786,9 +1730,9 @@ recover_external_revert(SnapOp *op, SnapJournal *j, SnapNode *node, GPtrArray *p
                                j->snapshot, n, j->disks->len);
     }
     if (old != node) {
-        if (!write_snapshot_file(dom, node->name, node->xml, TRUE, error))
+        if (!snap_write_snapshot_file(dom, node->name, node->xml, TRUE, error))
             return NULL;
-        rewrite_inactive(op, old);
+        snap_op_rewrite_inactive(op, old);
         g_rw_lock_writer_lock(&op->engine->lock);
         snap_tree_set_current(dom->tree, node);
         g_rw_lock_writer_unlock(&op->engine->lock);
@@ -1801,7 +1745,7 @@ recover_external_revert(SnapOp *op, SnapJournal *j, SnapNode *node, GPtrArray *p
             g_file_test(step[1], G_FILE_TEST_EXISTS))
             g_ptr_array_add(abandoned, g_strdup(step[1]));
     }
-    drop_abandoned(op, abandoned);
+    snap_op_drop_abandoned(op, abandoned);
     return g_strdup_printf("recovered: finished the interrupted revert to '%s'",
                            j->snapshot);
 }
@@ -1809,8 +1753,8 @@ recover_external_revert(SnapOp *op, SnapJournal *j, SnapNode *node, GPtrArray *p
 /* Finishes or rolls back the operation the journal names, at start or
  * (@label: the operation waiting for it) before the domain's next
  * operation. FALSE when the intent stays: recovering failed. */
-static gboolean
-op_recover(SnapOp *op, const char *label)
+gboolean
+snap_op_recover(SnapOp *op, const char *label)
 {
     SnapEngine *engine = op->engine;
     SnapDomain *dom = op->dom;
@@ -1827,7 +1771,7 @@ op_recover(SnapOp *op, const char *label)
         g_autoptr(GError) local = NULL;
 
         if (stale != NULL && stale != snap_tree_get_current(dom->tree) &&
-            !write_snapshot_file(dom, stale->name, stale->xml, FALSE, &local))
+            !snap_write_snapshot_file(dom, stale->name, stale->xml, FALSE, &local))
             snap_op_report(op, label, local->message);
     }
     g_clear_pointer(&dom->stale_active, g_ptr_array_unref);
@@ -1841,13 +1785,13 @@ op_recover(SnapOp *op, const char *label)
                 error->message);
 
             snap_op_report(op, label, msg);
-            journal_clear(op);
+            snap_op_journal_clear(op);
         }
         return TRUE;
     }
     if (g_str_equal(j->op, "undefine")) {
         /* The domain goes: nothing is left to report into. */
-        if (undefine_steps(op, j->disks, &error))
+        if (snap_op_undefine_steps(op, j->disks, &error))
             g_debug("%s: recovered: finished the interrupted undefine (%s)", dom->name,
                     j->snapshot);
         else
@@ -1877,7 +1821,7 @@ op_recover(SnapOp *op, const char *label)
         }
     } else if (g_str_equal(j->op, "delete")) {
         if (node != NULL) {
-            if (delete_one_full(op, j->snapshot, FALSE, TRUE, j, &error))
+            if (snap_op_delete_one_full(op, j->snapshot, FALSE, TRUE, j, &error))
                 done = g_strdup_printf(
                     "recovered: finished the interrupted delete of '%s'", j->snapshot);
         } else {
@@ -1893,7 +1837,7 @@ op_recover(SnapOp *op, const char *label)
             done = g_strdup_printf("recovered: the interrupted revert to '%s' cannot be "
                                    "re-applied: no such snapshot",
                                    j->snapshot);
-        else if (do_revert(op, node, j->flags, &error))
+        else if (snap_op_do_revert(op, node, j->flags, &error))
             done = g_strdup_printf("recovered: re-applied the interrupted revert to '%s'",
                                    j->snapshot);
     } else {
@@ -1913,7 +1857,7 @@ op_recover(SnapOp *op, const char *label)
         return FALSE;
     }
     snap_op_report(op, label, done);
-    journal_clear(op);
+    snap_op_journal_clear(op);
     return TRUE;
 }
 
@@ -1968,27 +1912,27 @@ op_run(SnapOp *op)
     if (op->dom != NULL && op->dom->recover_pending && op->kind != OP_FLUSH &&
         op->kind != OP_RECONCILE) {
         op->dom->recover_pending = FALSE;
-        if (!op_recover(op, op->opname ? op->opname : "recover"))
+        if (!snap_op_recover(op, op->opname ? op->opname : "recover"))
             op->dom->recover_pending = TRUE;
     }
     switch (op->kind) {
     case OP_CREATE:
-        ok = op_create(op, &error);
+        ok = snap_op_create(op, &error);
         break;
     case OP_CREATE_XML:
-        ok = op_create_xml(op, &error);
+        ok = snap_op_create_xml(op, &error);
         break;
     case OP_DELETE:
-        ok = op_delete(op, &error);
+        ok = snap_op_delete(op, &error);
         break;
     case OP_REVERT:
-        ok = op_revert(op, &error);
+        ok = snap_op_revert(op, &error);
         break;
     case OP_ACTION:
         ok = op_action(op, &error);
         break;
     case OP_RECOVER:
-        if (!op_recover(op, "start"))
+        if (!snap_op_recover(op, "start"))
             op->dom->recover_pending = TRUE;
         break;
     case OP_RECONCILE:
@@ -1997,7 +1941,7 @@ op_run(SnapOp *op)
     case OP_FLUSH:
         break;
     case OP_UNDEFINE:
-        ok = op_undefine(op, &error);
+        ok = snap_op_undefine(op, &error);
         break;
     case OP_REFRESH:
         break;
@@ -2012,8 +1956,8 @@ op_run(SnapOp *op)
     op_finish(op, ok ? NULL : error);
 }
 
-static void
-op_worker(gpointer data, gpointer pool_data)
+void
+snap_op_worker(gpointer data, gpointer pool_data)
 {
     SnapOp *op = data;
 
@@ -2291,7 +2235,7 @@ load_snapshots(SnapEngine *engine, SnapDomain *dom)
 
             if (g_strcmp0(value, parent ? parent->name : NULL) == 0)
                 continue;
-            def = node_def(node, NULL);
+            def = snap_node_def(node, NULL);
             if (def == NULL)
                 continue;
             g_free(def->parent);
@@ -2342,15 +2286,15 @@ load_domain(SnapEngine *engine, const char *path, const char *name)
     dom->errors = error_log_new(ERROR_LOG_LINES);
     dom->job = g_strdup("");
     dom->early = g_ptr_array_new();
-    dom->mtime = g_stat(path, &st) == 0 ? st.st_mtime : now_seconds();
+    dom->mtime = g_stat(path, &st) == 0 ? st.st_mtime : snap_now_seconds();
     load_snapshots(engine, dom);
     g_hash_table_insert(engine->domains, dom->name, dom);
 }
 
 /* An undefined domain leaves the table but is not freed before the
  * engine is, so a pointer found here stays valid. */
-static SnapDomain *
-find_domain(SnapEngine *engine, const char *domain)
+SnapDomain *
+snap_engine_find_domain(SnapEngine *engine, const char *domain)
 {
     SnapDomain *dom;
 
@@ -2369,7 +2313,7 @@ on_backend_event(const char *domain, SnapDomainState state, const char *message,
                  gpointer user_data)
 {
     SnapEngine *engine = user_data;
-    SnapDomain *dom = find_domain(engine, domain);
+    SnapDomain *dom = snap_engine_find_domain(engine, domain);
     PendingChange file = {.kind = SNAP_CHANGE_DOMAIN_FILE};
     /* The libvirt backend reports on its connection. */
     const char *label = snap_engine_is_remote(engine) ? "libvirt" : "qemu";
@@ -2379,16 +2323,16 @@ on_backend_event(const char *domain, SnapDomainState state, const char *message,
     g_rw_lock_writer_lock(&engine->lock);
     if (message != NULL)
         error_log_add(dom->errors, label, message);
-    touch(dom);
+    snap_touch(dom);
     g_rw_lock_writer_unlock(&engine->lock);
     if (message != NULL) {
         g_autofree char *line = g_strdup_printf("%s: %s", label, message);
         PendingChange err = {.kind = SNAP_CHANGE_ERROR, .message = line};
 
         g_debug("%s: %s", domain, line);
-        emit_change(engine, domain, &err);
+        snap_engine_emit_change(engine, domain, &err);
     }
-    emit_change(engine, domain, &file);
+    snap_engine_emit_change(engine, domain, &file);
 }
 
 /* Takes over the QEMUs an earlier run left running, before the mount is
@@ -2501,16 +2445,16 @@ snap_engine_add_domain(SnapEngine *engine, const char *name)
         dom->errors = error_log_new(ERROR_LOG_LINES);
         dom->job = g_strdup("");
         dom->early = g_ptr_array_new();
-        dom->mtime = now_seconds();
+        dom->mtime = snap_now_seconds();
         if (engine->started)
-            dom->pool = g_thread_pool_new(op_worker, NULL, 1, FALSE, NULL);
+            dom->pool = g_thread_pool_new(snap_op_worker, NULL, 1, FALSE, NULL);
         g_hash_table_insert(engine->domains, dom->name, dom);
         added = TRUE;
     }
     g_rw_lock_writer_unlock(&engine->lock);
     g_mutex_unlock(&engine->start_lock);
     if (added)
-        emit_change(engine, name, &c);
+        snap_engine_emit_change(engine, name, &c);
     return dom;
 }
 
@@ -2638,7 +2582,7 @@ snap_engine_start(SnapEngine *engine)
         SnapDomain *dom = value;
         g_autoptr(GError) error = NULL;
 
-        dom->pool = g_thread_pool_new(op_worker, NULL, 1, FALSE, &error);
+        dom->pool = g_thread_pool_new(snap_op_worker, NULL, 1, FALSE, &error);
         if (dom->pool == NULL)
             g_debug("%s: no worker, operations run inline: %s", dom->name,
                     error->message);
@@ -2756,14 +2700,14 @@ snap_engine_list_domains(SnapEngine *engine)
 gboolean
 snap_engine_domain_info(SnapEngine *engine, const char *domain, SnapDomainInfo *info)
 {
-    SnapDomain *dom = find_domain(engine, domain);
+    SnapDomain *dom = snap_engine_find_domain(engine, domain);
 
     if (dom == NULL)
         return FALSE;
     if (info == NULL)
         return TRUE;
     g_rw_lock_reader_lock(&engine->lock);
-    info->state = domain_state(engine, dom);
+    info->state = snap_domain_state(engine, dom);
     info->nroots = snap_tree_metaroot(dom->tree)->nchildren;
     info->nsnapshots = snap_tree_size(dom->tree);
     info->has_current = snap_tree_get_current(dom->tree) != NULL;
@@ -2789,7 +2733,7 @@ state_word(SnapDomainState state)
 GBytes *
 snap_engine_domain_file(SnapEngine *engine, const char *domain, SnapDomainFile file)
 {
-    SnapDomain *dom = find_domain(engine, domain);
+    SnapDomain *dom = snap_engine_find_domain(engine, domain);
     GBytes *out = NULL;
 
     if (dom == NULL)
@@ -2800,7 +2744,7 @@ snap_engine_domain_file(SnapEngine *engine, const char *domain, SnapDomainFile f
         out = g_bytes_new(dom->def_xml, strlen(dom->def_xml));
         break;
     case SNAP_DOMAIN_FILE_STATE: {
-        const char *word = state_word(domain_state(engine, dom));
+        const char *word = state_word(snap_domain_state(engine, dom));
 
         out = g_bytes_new_static(word, strlen(word));
         break;
@@ -2822,7 +2766,7 @@ fill_info(SnapDomain *dom, SnapNode *node, SnapSnapshotInfo *info)
     info->creation_time = node->creation_time;
     info->nchildren = node->nchildren;
     info->is_current = snap_tree_get_current(dom->tree) == node;
-    info->xml_size = strlen(node->xml) + (info->is_current ? ACTIVE_LEN : 0);
+    info->xml_size = strlen(node->xml) + (info->is_current ? SNAP_ACTIVE_LEN : 0);
 }
 
 gboolean
@@ -2830,7 +2774,7 @@ snap_engine_snapshot_info(SnapEngine *engine, const char *domain, const char *sn
                           gboolean parent_check, const char *parent,
                           SnapSnapshotInfo *info)
 {
-    SnapDomain *dom = find_domain(engine, domain);
+    SnapDomain *dom = snap_engine_find_domain(engine, domain);
     SnapNode *node;
     gboolean ok = FALSE;
 
@@ -2882,7 +2826,7 @@ entry_cmp_time(gconstpointer a, gconstpointer b)
 GPtrArray *
 snap_engine_list_children(SnapEngine *engine, const char *domain, const char *parent)
 {
-    SnapDomain *dom = find_domain(engine, domain);
+    SnapDomain *dom = snap_engine_find_domain(engine, domain);
     GPtrArray *out = NULL;
     SnapNode *top;
 
@@ -2905,7 +2849,7 @@ GPtrArray *
 snap_engine_list_snapshots(SnapEngine *engine, const char *domain, const char *from,
                            SnapListFlags flags)
 {
-    SnapDomain *dom = find_domain(engine, domain);
+    SnapDomain *dom = snap_engine_find_domain(engine, domain);
     GPtrArray *out = NULL;
     SnapNode *top = NULL;
 
@@ -2929,7 +2873,7 @@ gboolean
 snap_engine_snapshot_parent(SnapEngine *engine, const char *domain, const char *snapshot,
                             char **out_parent)
 {
-    SnapDomain *dom = find_domain(engine, domain);
+    SnapDomain *dom = snap_engine_find_domain(engine, domain);
     SnapNode *node;
 
     if (dom == NULL)
@@ -2948,7 +2892,7 @@ snap_engine_snapshot_parent(SnapEngine *engine, const char *domain, const char *
 GBytes *
 snap_engine_snapshot_xml(SnapEngine *engine, const char *domain, const char *snapshot)
 {
-    SnapDomain *dom = find_domain(engine, domain);
+    SnapDomain *dom = snap_engine_find_domain(engine, domain);
     SnapNode *node;
     GBytes *out = NULL;
 
@@ -2958,7 +2902,7 @@ snap_engine_snapshot_xml(SnapEngine *engine, const char *domain, const char *sna
     node = snap_tree_lookup(dom->tree, snapshot);
     if (node != NULL) {
         if (snap_tree_get_current(dom->tree) == node) {
-            char *xml = xml_with_active(node->xml);
+            char *xml = snap_xml_with_active(node->xml);
 
             out = g_bytes_new_take(xml, strlen(xml));
         } else {
@@ -2972,7 +2916,7 @@ snap_engine_snapshot_xml(SnapEngine *engine, const char *domain, const char *sna
 char *
 snap_engine_snapshot_path(SnapEngine *engine, const char *domain, const char *snapshot)
 {
-    SnapDomain *dom = find_domain(engine, domain);
+    SnapDomain *dom = snap_engine_find_domain(engine, domain);
     SnapNode *node;
     char *out = NULL;
 
@@ -2989,7 +2933,7 @@ snap_engine_snapshot_path(SnapEngine *engine, const char *domain, const char *sn
 char *
 snap_engine_current(SnapEngine *engine, const char *domain)
 {
-    SnapDomain *dom = find_domain(engine, domain);
+    SnapDomain *dom = snap_engine_find_domain(engine, domain);
     SnapNode *node;
     char *out = NULL;
 
@@ -3009,7 +2953,7 @@ snap_engine_report_error(SnapEngine *engine, const char *domain, const char *ope
 {
     SnapOp *op;
 
-    if (find_domain(engine, domain) == NULL) {
+    if (snap_engine_find_domain(engine, domain) == NULL) {
         g_debug("%s: %s: %s", domain, operation, error->message);
         return;
     }
@@ -3134,7 +3078,7 @@ snap_engine_undefine_async(SnapEngine *engine, const char *domain, SnapUndefineM
     SnapOp *op = snap_op_new(engine, OP_UNDEFINE, domain, cancellable, done, user_data);
 
     op->flags = mode;
-    op->opname = g_strdup_printf("undefine %s", undefine_word(mode));
+    op->opname = g_strdup_printf("undefine %s", snap_undefine_word(mode));
     if (op_precheck(op))
         return;
     op_submit(op);
@@ -3163,7 +3107,7 @@ snap_engine_flush(SnapEngine *engine, const char *domain)
     FlushWait w = {.done = FALSE};
     SnapOp *op;
 
-    if (find_domain(engine, domain) == NULL)
+    if (snap_engine_find_domain(engine, domain) == NULL)
         return;
     g_mutex_init(&w.lock);
     g_cond_init(&w.cond);
