@@ -211,7 +211,7 @@ gboolean snap_write_domain_file(SnapDomain *dom, const char *xml, GError **error
 /* Makes @def (transfer full, already in domain.xml) @op's domain's definition. */
 void snap_op_set_domain_def(SnapOp *op, DomainDef *def, char *def_xml);
 
-/* ---- loading and the domain table ---- */
+/* ---- loading and the domain table (snap-engine-load.c) ---- */
 
 /* The domain @domain in the table, or NULL. (transfer none) */
 SnapDomain *snap_engine_find_domain(SnapEngine *engine, const char *domain);
