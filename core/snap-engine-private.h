@@ -218,6 +218,8 @@ SnapDomain *snap_engine_find_domain(SnapEngine *engine, const char *domain);
 
 /* ---- the operations, on the domain's worker ---- */
 
+/* snap-engine-create.c */
+
 /* Creates snapshot @op->name in @op->in_dir (mkdir). */
 gboolean snap_op_create(SnapOp *op, GError **error);
 
@@ -254,8 +256,7 @@ gboolean snap_op_do_revert(SnapOp *op, SnapNode *node, SnapRevertFlags flags,
 /* Removes the images @files that nothing needs any more; a failure is only logged. */
 void snap_op_drop_abandoned(SnapOp *op, GPtrArray *files);
 
-/* Finishes or rolls back the journal's intent (@label: who reports). FALSE if it stays.
- */
+/* Finishes or rolls back the journal's intent; FALSE when it stays. */
 gboolean snap_op_recover(SnapOp *op, const char *label);
 
 /* ---- external snapshots (snap-engine-external.c), on the worker ---- */
