@@ -229,6 +229,8 @@ gboolean snap_op_create_xml(SnapOp *op, GError **error);
 /* The domain moves onto external snapshot @def's overlays (domain.xml, durably). */
 gboolean snap_op_switch_to_overlays(SnapOp *op, const SnapshotDef *def, GError **error);
 
+/* snap-engine-delete.c */
+
 /* Deletes snapshot @op->name as @op->flags say. */
 gboolean snap_op_delete(SnapOp *op, GError **error);
 
