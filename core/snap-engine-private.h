@@ -248,6 +248,8 @@ gboolean snap_op_undefine_steps(SnapOp *op, GPtrArray *files, GError **error);
 /* "full" or "metadata". */
 const char *snap_undefine_word(SnapUndefineMode mode);
 
+/* snap-engine-revert.c */
+
 /* Reverts to snapshot @op->name. */
 gboolean snap_op_revert(SnapOp *op, GError **error);
 
