@@ -260,6 +260,8 @@ gboolean snap_op_do_revert(SnapOp *op, SnapNode *node, SnapRevertFlags flags,
 /* Removes the images @files that nothing needs any more; a failure is only logged. */
 void snap_op_drop_abandoned(SnapOp *op, GPtrArray *files);
 
+/* snap-engine-recover.c */
+
 /* Finishes or rolls back the journal's intent; FALSE when it stays. */
 gboolean snap_op_recover(SnapOp *op, const char *label);
 
