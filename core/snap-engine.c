@@ -1,22 +1,11 @@
-/* snap-engine.c: domains, snapshot trees and the per-domain mutation workers. */
+/* snap-engine.c: the operations' life, the domain workers, the shared helpers. */
 #include "snap-engine-private.h"
 
-#include <errno.h>
 #include <string.h>
-#include <sys/stat.h>
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
 
-#include <glib/gstdio.h>
-
-#include "domain-removal.h"
 #include "crash-point.h"
 #include "journal.h"
-#include "qemu-img.h"
-#include "snap-confine.h"
 #include "snap-disks.h"
-#include "snap-external.h"
 #include "snap-names.h"
 #include "snapshot-store.h"
 #include "snapshot-xml.h"
