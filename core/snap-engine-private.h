@@ -5,6 +5,8 @@
 #include "backend.h"
 #include "domain-def.h"
 #include "error-log.h"
+#include "journal.h"
+#include "snapshot-store.h"
 #include "snapshot-tree.h"
 
 G_BEGIN_DECLS
@@ -58,6 +60,62 @@ struct _SnapEngine {
     SnapEngineRemote *remote;
 };
 
+/* What a SnapOp does. */
+typedef enum {
+    OP_CREATE,
+    OP_CREATE_XML,
+    OP_DELETE,
+    OP_REVERT,
+    OP_ACTION,
+    OP_RECOVER,
+    OP_RECONCILE,
+    OP_FLUSH,
+    OP_UNDEFINE,
+    OP_REFRESH,
+} OpKind;
+
+/* A change event an operation queued, emitted once it is answered. */
+typedef struct {
+    SnapChangeKind kind;
+    char *snapshot;
+    char *parent;
+    char *old_parent;
+    char *message;
+} PendingChange;
+
+struct _SnapOp {
+    OpKind kind;
+    SnapEngine *engine;
+    SnapDomain *dom; /* NULL when the domain does not exist */
+    char *domain_name;
+    char *name; /* snapshot */
+    char *in_dir;
+    char *xml;
+    gsize len;
+    guint flags;
+    SnapDomainAction action;
+    GCancellable *cancellable;
+    SnapDoneFunc done;
+    gpointer user_data;
+    char *opname; /* "mkdir s1": the errors and job prefix */
+    gboolean job_set;
+    gboolean domain_file_changed;
+    GArray *changes; /* of PendingChange */
+    /* File work whose loss harms nothing, done after the reply so the
+     * caller does not wait for it: the old current snapshot's file loses
+     * its <active>, the journal is cleared. */
+    char *post_inactive;
+    gboolean post_journal_clear;
+    gboolean journaled; /* an intent of this operation is in the journal */
+    /* A queued operation that Ctrl-C cancels is answered at once by the
+     * engine's canceller, not when its domain's worker reaches it; the
+     * worker then only frees it. OP_QUEUED -> OP_CLAIMED (the worker runs
+     * it) or OP_QUEUED -> OP_CANCELLING -> OP_CANCELLED (the canceller
+     * answered it). */
+    gint claim;
+    gulong cancel_id;
+};
+
 /* Queues a change event of @op, emitted after its completion callback. */
 void snap_op_change(SnapOp *op, SnapChangeKind kind, const char *snapshot,
                     const char *parent, const char *old_parent);
@@ -84,6 +142,128 @@ void snap_engine_disks_free(SnapEngine *engine);
 /* The start-up check of one domain's metadata against its images; reports
  * on the domain's errors, changes nothing. Runs on the domain's worker. */
 void snap_engine_reconcile_domain(SnapOp *op);
+
+/* ---- the op machinery and shared helpers (snap-engine.c) ---- */
+
+/* The last line of a current snapshot's metadata.xml (libvirt's). */
+#define SNAP_ACTIVE_LINE "  <active>1</active>\n"
+#define SNAP_ACTIVE_LEN (sizeof(SNAP_ACTIVE_LINE) - 1)
+
+/* Calls the engine's change function with @c; takes the reader lock. */
+void snap_engine_emit_change(SnapEngine *engine, const char *domain,
+                             const PendingChange *c);
+
+/* The SnapProgressFunc of an operation (@data: its SnapOp): sets the job file. */
+void snap_op_progress(const char *what, gpointer data);
+
+/* A domain worker's GThreadPool function: runs one SnapOp (@data). */
+void snap_op_worker(gpointer data, gpointer pool_data);
+
+/* The wall-clock time in seconds. */
+gint64 snap_now_seconds(void);
+
+/* @xml with SNAP_ACTIVE_LINE inserted last. (transfer full) */
+char *snap_xml_with_active(const char *xml);
+
+/* FALSE with SNAP_ERROR_CANCELLED once @op was cancelled. */
+gboolean snap_op_check_cancelled(SnapOp *op, GError **error);
+
+/* @dom's run state, from the backend. */
+SnapDomainState snap_domain_state(SnapEngine *engine, SnapDomain *dom);
+
+/* @node's XML, parsed. (transfer full) */
+SnapshotDef *snap_node_def(SnapNode *node, GError **error);
+
+/* Writes snapshot @name's file (@xml, with <active> when @current) as @sync says. */
+gboolean snap_write_snapshot_file_full(SnapDomain *dom, const char *name, const char *xml,
+                                       gboolean current, SnapStoreSync sync,
+                                       GError **error);
+
+/* Writes snapshot @name's file durably, with <active> when @current. */
+gboolean snap_write_snapshot_file(SnapDomain *dom, const char *name, const char *xml,
+                                  gboolean current, GError **error);
+
+/* After @op's reply, @node's file (the old current) loses its <active>. */
+void snap_op_rewrite_inactive(SnapOp *op, SnapNode *node);
+
+/* Journals the intent @what of @op on snapshot @def and its internal disks. */
+gboolean snap_op_journal_intent(SnapOp *op, const char *what, guint flags,
+                                const DomainDef *ddef, const SnapshotDef *def,
+                                GError **error);
+
+/* Journals the intent of @op on external snapshot files: @files, @steps (@done done). */
+gboolean snap_op_journal_intent_files(SnapOp *op, const char *what, const char *snapshot,
+                                      GPtrArray *files, GPtrArray *steps, guint done,
+                                      GError **error);
+
+/* @op's intent goes from the journal once its reply is out. */
+void snap_op_journal_clear(SnapOp *op);
+
+/* After the backend failed: clears @op's intent unless its QEMU may still finish. */
+void snap_op_journal_settle(SnapOp *op, gboolean live, GError **error);
+
+/* @dom changed now (its mtime). Under the writer lock. */
+void snap_touch(SnapDomain *dom);
+
+/* Writes STATE/domains/NAME.xml durably. */
+gboolean snap_write_domain_file(SnapDomain *dom, const char *xml, GError **error);
+
+/* Makes @def (transfer full, already in domain.xml) @op's domain's definition. */
+void snap_op_set_domain_def(SnapOp *op, DomainDef *def, char *def_xml);
+
+/* ---- loading and the domain table (snap-engine-load.c) ---- */
+
+/* The domain @domain in the table, or NULL. (transfer none) */
+SnapDomain *snap_engine_find_domain(SnapEngine *engine, const char *domain);
+
+/* ---- the operations, on the domain's worker ---- */
+
+/* snap-engine-create.c */
+
+/* Creates snapshot @op->name in @op->in_dir (mkdir). */
+gboolean snap_op_create(SnapOp *op, GError **error);
+
+/* Creates or redefines the snapshot @op->xml describes (the create file). */
+gboolean snap_op_create_xml(SnapOp *op, GError **error);
+
+/* The domain moves onto external snapshot @def's overlays (domain.xml, durably). */
+gboolean snap_op_switch_to_overlays(SnapOp *op, const SnapshotDef *def, GError **error);
+
+/* snap-engine-delete.c */
+
+/* Deletes snapshot @op->name as @op->flags say. */
+gboolean snap_op_delete(SnapOp *op, GError **error);
+
+/* Deletes snapshot @name, resuming the interrupted delete @resume when not NULL. */
+gboolean snap_op_delete_one_full(SnapOp *op, const char *name, gboolean metadata_only,
+                                 gboolean write_current, SnapJournal *resume,
+                                 GError **error);
+
+/* Undefines @op's domain (mode in @op->flags). */
+gboolean snap_op_undefine(SnapOp *op, GError **error);
+
+/* The journaled steps of an undefine that removes @files; recovery repeats them. */
+gboolean snap_op_undefine_steps(SnapOp *op, GPtrArray *files, GError **error);
+
+/* "full" or "metadata". */
+const char *snap_undefine_word(SnapUndefineMode mode);
+
+/* snap-engine-revert.c */
+
+/* Reverts to snapshot @op->name. */
+gboolean snap_op_revert(SnapOp *op, GError **error);
+
+/* Reverts @op's domain to @node with @flags. */
+gboolean snap_op_do_revert(SnapOp *op, SnapNode *node, SnapRevertFlags flags,
+                           GError **error);
+
+/* Removes the images @files that nothing needs any more; a failure is only logged. */
+void snap_op_drop_abandoned(SnapOp *op, GPtrArray *files);
+
+/* snap-engine-recover.c */
+
+/* Finishes or rolls back the journal's intent; FALSE when it stays. */
+gboolean snap_op_recover(SnapOp *op, const char *label);
 
 /* ---- external snapshots (snap-engine-external.c), on the worker ---- */
 

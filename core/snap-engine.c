@@ -1,86 +1,14 @@
-/* snap-engine.c: domains, snapshot trees and the per-domain mutation workers. */
+/* snap-engine.c: the operations' life, the domain workers, the shared helpers. */
 #include "snap-engine-private.h"
 
-#include <errno.h>
 #include <string.h>
-#include <sys/stat.h>
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
 
-#include <glib/gstdio.h>
-
-#include "domain-removal.h"
 #include "crash-point.h"
 #include "journal.h"
-#include "qemu-img.h"
-#include "snap-confine.h"
 #include "snap-disks.h"
-#include "snap-external.h"
 #include "snap-names.h"
 #include "snapshot-store.h"
 #include "snapshot-xml.h"
-
-#define ERROR_LOG_LINES 100
-/* A delete whose commit failed after it may have written into the deleted
- * snapshot's image (never leaves the engine). */
-#define MERGE_PARTIAL g_quark_from_static_string("snap-merge-partial")
-#define ACTIVE_LINE "  <active>1</active>\n"
-#define ACTIVE_LEN (sizeof(ACTIVE_LINE) - 1)
-
-typedef enum {
-    OP_CREATE,
-    OP_CREATE_XML,
-    OP_DELETE,
-    OP_REVERT,
-    OP_ACTION,
-    OP_RECOVER,
-    OP_RECONCILE,
-    OP_FLUSH,
-    OP_UNDEFINE,
-    OP_REFRESH,
-} OpKind;
-
-typedef struct {
-    SnapChangeKind kind;
-    char *snapshot;
-    char *parent;
-    char *old_parent;
-    char *message;
-} PendingChange;
-
-struct _SnapOp {
-    OpKind kind;
-    SnapEngine *engine;
-    SnapDomain *dom; /* NULL when the domain does not exist */
-    char *domain_name;
-    char *name; /* snapshot */
-    char *in_dir;
-    char *xml;
-    gsize len;
-    guint flags;
-    SnapDomainAction action;
-    GCancellable *cancellable;
-    SnapDoneFunc done;
-    gpointer user_data;
-    char *opname; /* "mkdir s1": the errors and job prefix */
-    gboolean job_set;
-    gboolean domain_file_changed;
-    GArray *changes; /* of PendingChange */
-    /* File work whose loss harms nothing, done after the reply so the
-     * caller does not wait for it: the old current snapshot's file loses
-     * its <active>, the journal is cleared. */
-    char *post_inactive;
-    gboolean post_journal_clear;
-    gboolean journaled; /* an intent of this operation is in the journal */
-    /* A queued operation that Ctrl-C cancels is answered at once by the
-     * engine's canceller, not when its domain's worker reaches it; the
-     * worker then only frees it. OP_QUEUED -> OP_CLAIMED (the worker runs
-     * it) or OP_QUEUED -> OP_CANCELLING -> OP_CANCELLED (the canceller
-     * answered it). */
-    gint claim;
-    gulong cancel_id;
-};
 
 enum {
     OP_QUEUED,
@@ -88,8 +16,6 @@ enum {
     OP_CANCELLING,
     OP_CANCELLED,
 };
-
-static SnapDomain *find_domain(SnapEngine *engine, const char *domain);
 
 static void
 pending_change_clear(gpointer data)
@@ -125,7 +51,7 @@ snap_op_new(SnapEngine *engine, OpKind kind, const char *domain,
     op->kind = kind;
     op->engine = engine;
     op->domain_name = g_strdup(domain);
-    op->dom = find_domain(engine, domain);
+    op->dom = snap_engine_find_domain(engine, domain);
     op->cancellable = cancellable ? g_object_ref(cancellable) : NULL;
     op->done = done;
     op->user_data = user_data;
@@ -154,8 +80,8 @@ snap_op_change(SnapOp *op, SnapChangeKind kind, const char *snapshot, const char
     g_array_append_val(op->changes, c);
 }
 
-static void
-emit_change(SnapEngine *engine, const char *domain, const PendingChange *c)
+void
+snap_engine_emit_change(SnapEngine *engine, const char *domain, const PendingChange *c)
 {
     SnapChangeFunc func;
     gpointer data;
@@ -195,8 +121,8 @@ snap_op_report(SnapOp *op, const char *operation, const char *message)
 
 /* Shows what a long step does in the `job` file; the event goes out at
  * once so a reader polling `job` sees the progress. */
-static void
-op_progress(const char *what, gpointer data)
+void
+snap_op_progress(const char *what, gpointer data)
 {
     SnapOp *op = data;
     SnapDomain *dom = op->dom;
@@ -208,12 +134,8 @@ op_progress(const char *what, gpointer data)
     dom->job = g_steal_pointer(&job);
     g_rw_lock_writer_unlock(&op->engine->lock);
     op->job_set = TRUE;
-    emit_change(op->engine, dom->name, &c);
+    snap_engine_emit_change(op->engine, dom->name, &c);
 }
-
-static gboolean write_snapshot_file_full(SnapDomain *dom, const char *name,
-                                         const char *xml, gboolean current,
-                                         SnapStoreSync sync, GError **error);
 
 /* The deferred file work of @op, on its worker, before the domain's next
  * operation starts. */
@@ -231,8 +153,8 @@ op_post_reply(SnapOp *op)
         SnapNode *node = snap_tree_lookup(dom->tree, op->post_inactive);
 
         if (node != NULL && node != snap_tree_get_current(dom->tree) &&
-            !write_snapshot_file_full(dom, node->name, node->xml, FALSE,
-                                      SNAP_STORE_SYNC_NONE, &error)) {
+            !snap_write_snapshot_file_full(dom, node->name, node->xml, FALSE,
+                                           SNAP_STORE_SYNC_NONE, &error)) {
             g_debug("%s: %s", dom->name, error->message);
             g_clear_error(&error);
         }
@@ -273,8 +195,8 @@ op_answer(SnapOp *op, const GError *error)
     if (op->domain_file_changed)
         snap_op_change(op, SNAP_CHANGE_DOMAIN_FILE, NULL, NULL, NULL);
     for (guint i = 0; i < op->changes->len; i++)
-        emit_change(op->engine, op->domain_name,
-                    &g_array_index(op->changes, PendingChange, i));
+        snap_engine_emit_change(op->engine, op->domain_name,
+                                &g_array_index(op->changes, PendingChange, i));
     if (op->done)
         op->done(error, op->user_data);
 }
@@ -299,49 +221,49 @@ op_refuse(SnapOp *op, SnapErrorCode code, const char *message)
 
 /* ---- helpers --------------------------------------------------------------- */
 
-static gint64
-now_seconds(void)
+gint64
+snap_now_seconds(void)
 {
     return g_get_real_time() / G_USEC_PER_SEC;
 }
 
 /* metadata.xml of a current snapshot: libvirt's <active>1</active> goes
  * last, so it is the plain text with one line inserted. */
-static char *
-xml_with_active(const char *xml)
+char *
+snap_xml_with_active(const char *xml)
 {
     const char *end = g_strrstr(xml, "</domainsnapshot>");
 
     if (end == NULL)
-        return g_strconcat(xml, ACTIVE_LINE, NULL);
-    return g_strdup_printf("%.*s" ACTIVE_LINE "%s", (int)(end - xml), xml, end);
+        return g_strconcat(xml, SNAP_ACTIVE_LINE, NULL);
+    return g_strdup_printf("%.*s" SNAP_ACTIVE_LINE "%s", (int)(end - xml), xml, end);
 }
 
-static gboolean
-check_cancelled(SnapOp *op, GError **error)
+gboolean
+snap_op_check_cancelled(SnapOp *op, GError **error)
 {
     return snap_error_check_cancelled(op->cancellable, error);
 }
 
-static SnapDomainState
-domain_state(SnapEngine *engine, SnapDomain *dom)
+SnapDomainState
+snap_domain_state(SnapEngine *engine, SnapDomain *dom)
 {
     return engine->backend->ops->domain_state(engine->backend, dom->def);
 }
 
-static SnapshotDef *
-node_def(SnapNode *node, GError **error)
+SnapshotDef *
+snap_node_def(SnapNode *node, GError **error)
 {
     return snapshot_xml_parse(node->xml, strlen(node->xml), error);
 }
 
-static gboolean
-write_snapshot_file_full(SnapDomain *dom, const char *name, const char *xml,
-                         gboolean current, SnapStoreSync sync, GError **error)
+gboolean
+snap_write_snapshot_file_full(SnapDomain *dom, const char *name, const char *xml,
+                              gboolean current, SnapStoreSync sync, GError **error)
 {
     g_autofree char *path =
         snap_store_snapshot_path(dom->engine->state_dir, dom->name, name);
-    g_autofree char *active = current ? xml_with_active(xml) : NULL;
+    g_autofree char *active = current ? snap_xml_with_active(xml) : NULL;
     const char *text = current ? active : xml;
 
     if (!snap_store_ensure_domain_dir(dom->engine->state_dir, dom->name, error))
@@ -350,19 +272,20 @@ write_snapshot_file_full(SnapDomain *dom, const char *name, const char *xml,
 }
 
 /* Writes @node's file durably, with <active> when @current. */
-static gboolean
-write_snapshot_file(SnapDomain *dom, const char *name, const char *xml, gboolean current,
-                    GError **error)
+gboolean
+snap_write_snapshot_file(SnapDomain *dom, const char *name, const char *xml,
+                         gboolean current, GError **error)
 {
-    return write_snapshot_file_full(dom, name, xml, current, SNAP_STORE_SYNC_ALL, error);
+    return snap_write_snapshot_file_full(dom, name, xml, current, SNAP_STORE_SYNC_ALL,
+                                         error);
 }
 
 /* The old current snapshot loses its <active>, after the new current's
  * file was written durably. Losing this write (a failure, a power cut)
  * only leaves two files claiming current, which loading settles: the
  * most recently written one wins. So it needs no fsync. */
-static void
-rewrite_inactive(SnapOp *op, SnapNode *node)
+void
+snap_op_rewrite_inactive(SnapOp *op, SnapNode *node)
 {
     if (node != NULL) {
         g_free(op->post_inactive);
@@ -380,9 +303,9 @@ disk_paths(GPtrArray *disks)
     return paths;
 }
 
-static gboolean
-journal_intent(SnapOp *op, const char *what, guint flags, const DomainDef *ddef,
-               const SnapshotDef *def, GError **error)
+gboolean
+snap_op_journal_intent(SnapOp *op, const char *what, guint flags, const DomainDef *ddef,
+                       const SnapshotDef *def, GError **error)
 {
     g_autoptr(GPtrArray) disks = snap_disks_internal(ddef, def);
     g_autoptr(GPtrArray) paths = disk_paths(disks);
@@ -396,8 +319,8 @@ journal_intent(SnapOp *op, const char *what, guint flags, const DomainDef *ddef,
 
 /* The operation is over, whatever its outcome: its intent goes once the
  * reply is out (see op_post_reply()). */
-static void
-journal_clear(SnapOp *op)
+void
+snap_op_journal_clear(SnapOp *op)
 {
     op->post_journal_clear = TRUE;
 }
@@ -406,146 +329,23 @@ journal_clear(SnapOp *op)
  * live and its QEMU still runs: a QEMU that did not answer in time can
  * resume and finish the job. Its intent then stays, to be finished or
  * rolled back before the domain's next operation (see op_run()). */
-static void
-journal_settle(SnapOp *op, gboolean live, GError **error)
+void
+snap_op_journal_settle(SnapOp *op, gboolean live, GError **error)
 {
     if (!live || error == NULL || !g_error_matches(*error, SNAP_ERROR, SNAP_ERROR_QEMU) ||
-        domain_state(op->engine, op->dom) == SNAP_DOMAIN_SHUTOFF)
-        journal_clear(op);
+        snap_domain_state(op->engine, op->dom) == SNAP_DOMAIN_SHUTOFF)
+        snap_op_journal_clear(op);
 }
 
-static void
-touch(SnapDomain *dom)
+void
+snap_touch(SnapDomain *dom)
 {
-    dom->mtime = now_seconds();
-}
-
-/* ---- create ------------------------------------------------------------------ */
-
-static SnapshotDiskDef *
-template_disk(const SnapshotDef *tmpl, const DomainDisk *disk)
-{
-    for (guint i = 0; tmpl && tmpl->disks && i < tmpl->disks->len; i++) {
-        SnapshotDiskDef *sd = tmpl->disks->pdata[i];
-
-        if (g_strcmp0(sd->name, disk->target) == 0 ||
-            g_strcmp0(sd->name, disk->source) == 0)
-            return sd;
-    }
-    return NULL;
-}
-
-/* The definition of a new snapshot of @dom in run state @run: libvirt's
- * defaults (shut off: the disks; running or paused: memory and disks,
- * internal, or external memory with external disks), with the
- * description, memory and disk choices of @tmpl when given, refused where
- * libvirt's qemu driver refuses them. */
-static SnapshotDef *
-new_snapshot_def(SnapDomain *dom, SnapDomainState run, const SnapshotDef *tmpl,
-                 const char *name, GError **error)
-{
-    g_autoptr(SnapshotDef) def = snapshot_def_new();
-    SnapNode *current = snap_tree_get_current(dom->tree);
-    SnapMemoryMode memory = tmpl ? tmpl->memory : SNAP_MEMORY_DEFAULT;
-    gboolean live = run != SNAP_DOMAIN_SHUTOFF;
-    guint ninternal = 0;
-    guint nexternal = 0;
-
-    for (guint i = 0; tmpl && tmpl->disks && i < tmpl->disks->len; i++) {
-        SnapshotDiskDef *sd = tmpl->disks->pdata[i];
-
-        if (snap_disk_resolve(dom->def, sd->name) == NULL) {
-            g_set_error(error, SNAP_ERROR, SNAP_ERROR_INVALID,
-                        "domain '%s' has no disk '%s'", dom->name, sd->name);
-            return NULL;
-        }
-    }
-
-    def->name = g_strdup(name);
-    def->description = tmpl ? g_strdup(tmpl->description) : NULL;
-    def->parent = current ? g_strdup(current->name) : NULL;
-    def->creation_time = now_seconds();
-    def->has_disks = TRUE;
-    for (guint i = 0; i < dom->def->disks->len; i++) {
-        DomainDisk *disk = dom->def->disks->pdata[i];
-        SnapshotDiskDef *sd = template_disk(tmpl, disk);
-        DiskSnapshotMode mode = domain_disk_snapshot_mode(disk);
-        SnapshotDiskDef *out;
-
-        if (sd != NULL && sd->snapshot != DISK_SNAPSHOT_DEFAULT)
-            mode = sd->snapshot;
-        if (mode == DISK_SNAPSHOT_MANUAL) {
-            g_set_error(error, SNAP_ERROR, SNAP_ERROR_UNSUPPORTED,
-                        "disk %s: manual snapshots are not supported", disk->target);
-            return NULL;
-        }
-        if (mode == DISK_SNAPSHOT_INTERNAL && disk->format != DISK_FORMAT_QCOW2) {
-            g_set_error(error, SNAP_ERROR, SNAP_ERROR_INVALID,
-                        "disk %s: internal snapshots need a qcow2 image, not %s",
-                        disk->target, disk_format_to_string(disk->format));
-            return NULL;
-        }
-        if (mode == DISK_SNAPSHOT_INTERNAL)
-            ninternal++;
-        if (mode == DISK_SNAPSHOT_EXTERNAL)
-            nexternal++;
-        out = g_new0(SnapshotDiskDef, 1);
-        out->name = g_strdup(disk->target);
-        out->snapshot = mode;
-        if (mode == DISK_SNAPSHOT_EXTERNAL && sd != NULL)
-            out->source_file = g_strdup(sd->source_file);
-        g_ptr_array_add(def->disks, out);
-    }
-    if (ninternal == 0 && nexternal == 0) {
-        g_set_error(error, SNAP_ERROR, SNAP_ERROR_INVALID,
-                    "domain '%s' has no disk to snapshot", dom->name);
-        return NULL;
-    }
-    if (!snap_ext_check_mixing(dom, def, error))
-        return NULL;
-
-    if (!live && (memory == SNAP_MEMORY_INTERNAL || memory == SNAP_MEMORY_EXTERNAL)) {
-        g_set_error_literal(error, SNAP_ERROR, SNAP_ERROR_INVALID,
-                            "memory state cannot be saved with offline or disk-only "
-                            "snapshot");
-        return NULL;
-    }
-    if (live && nexternal == 0 && memory == SNAP_MEMORY_NO) {
-        g_set_error_literal(error, SNAP_ERROR, SNAP_ERROR_INVALID,
-                            "internal snapshot of a running VM must include the memory "
-                            "state");
-        return NULL;
-    }
-    if (live && nexternal == 0 && memory == SNAP_MEMORY_EXTERNAL) {
-        g_set_error_literal(error, SNAP_ERROR, SNAP_ERROR_INVALID,
-                            "external memory needs external disk snapshots");
-        return NULL;
-    }
-    if (live && nexternal > 0 && memory == SNAP_MEMORY_INTERNAL) {
-        g_set_error_literal(error, SNAP_ERROR, SNAP_ERROR_INVALID,
-                            "internal memory needs internal disk snapshots");
-        return NULL;
-    }
-    if (!live) {
-        def->state = SNAP_STATE_SHUTOFF;
-        def->memory = SNAP_MEMORY_NO;
-    } else if (nexternal > 0 && memory == SNAP_MEMORY_NO) {
-        /* --disk-only of a running domain: the disks alone, no memory. */
-        def->state = SNAP_STATE_DISK_SNAPSHOT;
-        def->memory = SNAP_MEMORY_NO;
-    } else {
-        def->state = run == SNAP_DOMAIN_RUNNING ? SNAP_STATE_RUNNING : SNAP_STATE_PAUSED;
-        def->memory = nexternal > 0 ? SNAP_MEMORY_EXTERNAL : SNAP_MEMORY_INTERNAL;
-        if (nexternal > 0 && tmpl != NULL)
-            def->memory_file = g_strdup(tmpl->memory_file);
-    }
-    def->domain_xml = g_strdup(dom->def_xml);
-    return g_steal_pointer(&def);
+    dom->mtime = snap_now_seconds();
 }
 
 /* Writes STATE/domains/NAME.xml durably. */
-static gboolean
-write_domain_file(SnapDomain *dom, const char *xml, GError **error)
+gboolean
+snap_write_domain_file(SnapDomain *dom, const char *xml, GError **error)
 {
     g_autofree char *file = g_strconcat(dom->name, ".xml", NULL);
     g_autofree char *path =
@@ -555,8 +355,8 @@ write_domain_file(SnapDomain *dom, const char *xml, GError **error)
 }
 
 /* Makes @def (already written to domain.xml) the domain's definition. */
-static void
-set_domain_def(SnapOp *op, DomainDef *def, char *def_xml)
+void
+snap_op_set_domain_def(SnapOp *op, DomainDef *def, char *def_xml)
 {
     SnapDomain *dom = op->dom;
 
@@ -572,1020 +372,16 @@ set_domain_def(SnapOp *op, DomainDef *def, char *def_xml)
 /* The intent of an operation on external snapshot files: the files it
  * creates or frees in "disks", its plan (or the metadata to write) in
  * "steps". */
-static gboolean
-journal_intent_files(SnapOp *op, const char *what, const char *snapshot, GPtrArray *files,
-                     GPtrArray *steps, guint done, GError **error)
+gboolean
+snap_op_journal_intent_files(SnapOp *op, const char *what, const char *snapshot,
+                             GPtrArray *files, GPtrArray *steps, guint done,
+                             GError **error)
 {
     /* A new intent replaces the one an earlier step of @op cleared. */
     op->post_journal_clear = FALSE;
     op->journaled = snap_journal_write_steps(op->engine->state_dir, op->dom->name, what,
                                              snapshot, 0, files, steps, done, error);
     return op->journaled;
-}
-
-/* An external snapshot's files exist and hold it: the domain moves to the
- * overlays (domain.xml, durably). */
-static gboolean
-switch_to_overlays(SnapOp *op, const SnapshotDef *def, GError **error)
-{
-    g_autoptr(DomainDef) new_def = snap_ext_def_after_create(op->dom, def, error);
-    g_autofree char *new_xml = NULL;
-
-    if (new_def == NULL)
-        return FALSE;
-    new_xml = domain_def_format(new_def);
-    if (!write_domain_file(op->dom, new_xml, error))
-        return FALSE;
-    set_domain_def(op, g_steal_pointer(&new_def), g_steal_pointer(&new_xml));
-    return TRUE;
-}
-
-/* Takes @def on the disks, writes its metadata and makes it current. */
-static gboolean
-take_snapshot(SnapOp *op, SnapshotDef *def, GError **error)
-{
-    SnapEngine *engine = op->engine;
-    SnapDomain *dom = op->dom;
-    SnapNode *old = snap_tree_get_current(dom->tree);
-    gboolean live = domain_state(engine, dom) != SNAP_DOMAIN_SHUTOFF;
-    g_autofree char *xml = NULL;
-    g_autoptr(GError) local = NULL;
-    g_autoptr(GPtrArray) files = g_ptr_array_new_with_free_func(g_free);
-    gboolean external = snap_external_is_external(def);
-    SnapNode *node = NULL;
-
-    if (!check_cancelled(op, error))
-        return FALSE;
-    if (external) {
-        g_autoptr(GPtrArray) steps =
-            g_ptr_array_new_with_free_func((GDestroyNotify)g_strfreev);
-
-        if (!snap_ext_reserve_create(dom, def, files, error))
-            return FALSE;
-        xml = snapshot_xml_format(def, FALSE);
-        g_ptr_array_add(steps, g_strdupv((char *[]){"metadata", xml, NULL}));
-        if (!journal_intent_files(op, "create", def->name, files, steps, 0, error)) {
-            snap_ext_discard(files);
-            return FALSE;
-        }
-    } else if (!journal_intent(op, "create", 0, dom->def, def, error)) {
-        return FALSE;
-    }
-    snap_crash_point("create-journaled");
-    if (!engine->backend->ops->create(engine->backend, dom->def, def, op_progress, op,
-                                      op->cancellable, error)) {
-        journal_settle(op, live, error);
-        /* A QEMU that may still finish keeps its overlays: the intent
-         * settles them before the next operation. */
-        if (op->post_journal_clear)
-            snap_ext_discard(files);
-        return FALSE;
-    }
-    snap_crash_point("create-disks-done");
-    if (xml == NULL)
-        xml = snapshot_xml_format(def, FALSE);
-    if (!write_snapshot_file(dom, def->name, xml, TRUE, error)) {
-        /* The metadata could not be kept: take the disk snapshots back
-         * rather than leave snapshots nobody knows about. An external one
-         * may have a running QEMU writing to its overlays already: its
-         * intent stays, and the next start finishes it. */
-        if (external)
-            return FALSE;
-        if (!engine->backend->ops->delete (engine->backend, dom->def, def, NULL, NULL,
-                                           NULL, &local))
-            g_debug("%s: rolling back %s: %s", dom->name, def->name, local->message);
-        journal_clear(op);
-        return FALSE;
-    }
-    snap_crash_point("create-metadata-written");
-    if (external) {
-        for (guint i = 0; i < def->disks->len; i++) {
-            SnapshotDiskDef *sd = def->disks->pdata[i];
-            DomainDisk *disk = snap_disk_resolve(dom->def, sd->name);
-
-            if (sd->snapshot == DISK_SNAPSHOT_EXTERNAL && disk != NULL)
-                snap_ext_remember_overlay(dom, sd->source_file, disk->source);
-        }
-        if (!switch_to_overlays(op, def, error))
-            return FALSE;
-    }
-    rewrite_inactive(op, old);
-    journal_clear(op);
-
-    g_rw_lock_writer_lock(&engine->lock);
-    snap_tree_add(dom->tree, def->name, old, def->creation_time, g_steal_pointer(&xml),
-                  &node, NULL);
-    snap_tree_set_current(dom->tree, node);
-    touch(dom);
-    g_rw_lock_writer_unlock(&engine->lock);
-
-    snap_op_change(op, SNAP_CHANGE_SNAPSHOT_ADDED, def->name, old ? old->name : NULL,
-                   NULL);
-    if (old)
-        snap_op_change(op, SNAP_CHANGE_SNAPSHOT_XML, old->name, NULL, NULL);
-    snap_op_change(op, SNAP_CHANGE_CURRENT, NULL, NULL, NULL);
-    return TRUE;
-}
-
-static gboolean
-op_create(SnapOp *op, GError **error)
-{
-    SnapDomain *dom = op->dom;
-    SnapNode *current = snap_tree_get_current(dom->tree);
-    g_autoptr(SnapshotDef) def = NULL;
-
-    if (snap_tree_lookup(dom->tree, op->name)) {
-        g_set_error(error, SNAP_ERROR, SNAP_ERROR_EXISTS, "snapshot '%s' already exists",
-                    op->name);
-        return FALSE;
-    }
-    if (g_strcmp0(op->in_dir, current ? current->name : NULL) != 0) {
-        if (current)
-            g_set_error(error, SNAP_ERROR, SNAP_ERROR_NOT_CURRENT,
-                        "a new snapshot's parent is the current snapshot '%s'; create it "
-                        "in that directory",
-                        current->name);
-        else
-            g_set_error_literal(error, SNAP_ERROR, SNAP_ERROR_NOT_CURRENT,
-                                "there is no current snapshot; create the new one in the "
-                                "domain directory");
-        return FALSE;
-    }
-    def = new_snapshot_def(dom, domain_state(op->engine, dom), NULL, op->name, error);
-    return def != NULL && take_snapshot(op, def, error);
-}
-
-/* ---- redefine ------------------------------------------------------------------ */
-
-static gboolean
-redefine(SnapOp *op, SnapshotDef *def, SnapNode *existing, GError **error)
-{
-    SnapEngine *engine = op->engine;
-    SnapDomain *dom = op->dom;
-    SnapNode *parent = NULL;
-    SnapNode *old_current = snap_tree_get_current(dom->tree);
-    SnapNode *node = existing;
-    g_autofree char *old_parent = NULL;
-    g_autofree char *xml = NULL;
-    gboolean make_current;
-    gboolean moved = FALSE;
-
-    if (def->parent != NULL) {
-        parent = snap_tree_lookup(dom->tree, def->parent);
-        if (parent == NULL) {
-            g_set_error(error, SNAP_ERROR, SNAP_ERROR_INVALID, "parent %s not found",
-                        def->parent);
-            return FALSE;
-        }
-        if (existing && (parent == existing || snap_node_is_ancestor(existing, parent))) {
-            g_set_error(error, SNAP_ERROR, SNAP_ERROR_INVALID,
-                        "parent %s would make snapshot %s its own ancestor", def->parent,
-                        def->name);
-            return FALSE;
-        }
-    }
-    if (existing && (def->creation_time < 0 || def->state == SNAP_STATE_NONE)) {
-        g_autoptr(SnapshotDef) prev = node_def(existing, error);
-
-        if (prev == NULL)
-            return FALSE;
-        if (def->creation_time < 0)
-            def->creation_time = prev->creation_time;
-        if (def->state == SNAP_STATE_NONE)
-            def->state = prev->state;
-    }
-    if (def->state == SNAP_STATE_NONE)
-        def->state = SNAP_STATE_SHUTOFF;
-    make_current = def->active == 1 || (existing != NULL && existing == old_current);
-    xml = snapshot_xml_format(def, FALSE);
-
-    if (!write_snapshot_file(dom, def->name, xml, make_current, error))
-        return FALSE;
-    snap_crash_point("redefine-metadata-written");
-    if (make_current && old_current != existing)
-        rewrite_inactive(op, old_current);
-
-    g_rw_lock_writer_lock(&engine->lock);
-    if (existing) {
-        SnapNode *prev_parent = snap_node_parent(existing);
-
-        old_parent = prev_parent ? g_strdup(prev_parent->name) : NULL;
-        moved = prev_parent != parent;
-        snap_tree_reparent(dom->tree, existing, parent, NULL);
-        snap_tree_set_xml(existing, g_steal_pointer(&xml), def->creation_time);
-    } else {
-        snap_tree_add(dom->tree, def->name, parent, def->creation_time,
-                      g_steal_pointer(&xml), &node, NULL);
-    }
-    if (make_current)
-        snap_tree_set_current(dom->tree, node);
-    touch(dom);
-    g_rw_lock_writer_unlock(&engine->lock);
-
-    if (existing == NULL)
-        snap_op_change(op, SNAP_CHANGE_SNAPSHOT_ADDED, def->name, def->parent, NULL);
-    else if (moved)
-        snap_op_change(op, SNAP_CHANGE_SNAPSHOT_MOVED, def->name, def->parent,
-                       old_parent);
-    if (existing)
-        snap_op_change(op, SNAP_CHANGE_SNAPSHOT_XML, def->name, NULL, NULL);
-    if (make_current && old_current != node) {
-        if (old_current)
-            snap_op_change(op, SNAP_CHANGE_SNAPSHOT_XML, old_current->name, NULL, NULL);
-        snap_op_change(op, SNAP_CHANGE_CURRENT, NULL, NULL, NULL);
-    }
-    return TRUE;
-}
-
-/* A redefine must agree with the disks: each disk it lists is one of the
- * domain's, each internal one holds the tag @def->name, and memory it
- * claims (a live snapshot) is a VM state in one of those tags. With
- * @must_exist (no metadata names the snapshot) at least one internal disk
- * must be listed: the snapshot exists only if a disk holds it. */
-static gboolean
-redefine_agrees(SnapOp *op, const SnapshotDef *def, gboolean must_exist, GError **error)
-{
-    gboolean wants_memory =
-        snapshot_def_has_memory(def) || def->memory == SNAP_MEMORY_INTERNAL;
-    gboolean has_memory = FALSE;
-    guint ninternal = 0;
-
-    /* An external snapshot's data is the files its <domain> names. */
-    if (snap_external_is_external(def)) {
-        g_autoptr(GPtrArray) ext =
-            must_exist ? snap_external_disks(def, op->engine->state_dir, NULL) : NULL;
-
-        for (guint i = 0; ext && i < ext->len; i++) {
-            const char *frozen = ((SnapExtDisk *)ext->pdata[i])->frozen;
-
-            if (!g_file_test(frozen, G_FILE_TEST_EXISTS)) {
-                g_set_error(error, SNAP_ERROR, SNAP_ERROR_INVALID,
-                            "snapshot %s does not exist on the disks: its image %s is "
-                            "missing; omit creationTime to create it",
-                            def->name, frozen);
-                return FALSE;
-            }
-        }
-        if (must_exist && (ext == NULL || ext->len == 0)) {
-            g_set_error(error, SNAP_ERROR, SNAP_ERROR_INVALID,
-                        "snapshot %s does not exist on the disks (its <domain> names no "
-                        "image); omit creationTime to create it",
-                        def->name);
-            return FALSE;
-        }
-        return TRUE;
-    }
-    for (guint i = 0; def->disks && i < def->disks->len; i++) {
-        SnapshotDiskDef *sd = def->disks->pdata[i];
-        DomainDisk *disk = snap_disk_resolve(op->dom->def, sd->name);
-        g_autoptr(GPtrArray) tags = NULL;
-        gboolean found = FALSE;
-
-        if (disk == NULL) {
-            g_set_error(error, SNAP_ERROR, SNAP_ERROR_INVALID,
-                        "snapshot %s names disk '%s', which domain %s does not have",
-                        def->name, sd->name, op->dom->name);
-            return FALSE;
-        }
-        if (sd->snapshot != DISK_SNAPSHOT_INTERNAL)
-            continue;
-        ninternal++;
-        tags = qemu_img_info(disk->source, NULL, NULL, op->cancellable, error);
-        if (tags == NULL)
-            return FALSE;
-        for (guint j = 0; j < tags->len; j++) {
-            QemuImgSnapshot *t = tags->pdata[j];
-
-            if (g_strcmp0(t->name, def->name) != 0)
-                continue;
-            found = TRUE;
-            has_memory = has_memory || t->vm_state_size > 0;
-        }
-        if (!found) {
-            g_set_error(error, SNAP_ERROR, SNAP_ERROR_INVALID,
-                        "snapshot %s does not exist on the disks: disk %s (%s) does not "
-                        "hold it%s",
-                        def->name, disk->target, disk->source,
-                        must_exist ? "; omit creationTime to create it" : "");
-            return FALSE;
-        }
-    }
-    if (must_exist && ninternal == 0) {
-        g_set_error(error, SNAP_ERROR, SNAP_ERROR_INVALID,
-                    "snapshot %s does not exist on the disks (its <disks> lists no "
-                    "internal one); omit creationTime to create it",
-                    def->name);
-        return FALSE;
-    }
-    if (wants_memory && ninternal > 0 && !has_memory) {
-        g_set_error(error, SNAP_ERROR, SNAP_ERROR_INVALID,
-                    "snapshot %s claims the memory of a running domain (state %s), but "
-                    "no disk holds a VM state for it",
-                    def->name, snap_state_to_string(def->state));
-        return FALSE;
-    }
-    return TRUE;
-}
-
-static gboolean
-op_create_xml(SnapOp *op, GError **error)
-{
-    SnapDomain *dom = op->dom;
-    g_autoptr(SnapshotDef) tmpl = snapshot_xml_parse(op->xml, op->len, error);
-    g_autoptr(SnapshotDef) def = NULL;
-    SnapNode *existing;
-
-    if (tmpl == NULL)
-        return FALSE;
-    if (tmpl->name == NULL)
-        tmpl->name = g_strdup_printf("%" G_GINT64_FORMAT, now_seconds());
-    if (!snap_name_validate(tmpl->name, error))
-        return FALSE;
-    if (!snap_confine_snapshot(dom->def, tmpl, op->engine->state_dir, error))
-        return FALSE;
-    existing = snap_tree_lookup(dom->tree, tmpl->name);
-    /* A redefine names its snapshot's creationTime, as metadata.xml does;
-     * without it this asks for a new snapshot under a name that is taken. */
-    if (existing && tmpl->creation_time < 0) {
-        g_set_error(error, SNAP_ERROR, SNAP_ERROR_EXISTS,
-                    "snapshot '%s' already exists (a redefine gives its creationTime)",
-                    tmpl->name);
-        return FALSE;
-    }
-    if (existing)
-        return redefine_agrees(op, tmpl, FALSE, error) &&
-               redefine(op, tmpl, existing, error);
-    if (tmpl->creation_time >= 0)
-        return redefine_agrees(op, tmpl, TRUE, error) && redefine(op, tmpl, NULL, error);
-    def = new_snapshot_def(dom, domain_state(op->engine, dom), tmpl, tmpl->name, error);
-    return def != NULL && take_snapshot(op, def, error);
-}
-
-/* ---- delete --------------------------------------------------------------------- */
-
-/* Every snapshot file and domain.xml that names image @from names @to
- * from now on (a delete merged @from into @to). */
-static gboolean
-rename_image(SnapOp *op, const char *from, const char *to, GError **error)
-{
-    SnapDomain *dom = op->dom;
-    SnapNode *current = snap_tree_get_current(dom->tree);
-    g_autoptr(GPtrArray) all = snap_tree_postorder(snap_tree_metaroot(dom->tree), FALSE);
-    g_autoptr(DomainDef) new_def = NULL;
-
-    for (guint i = 0; i < all->len; i++) {
-        SnapNode *node = all->pdata[i];
-        g_autoptr(SnapshotDef) def = NULL;
-        char *xml;
-
-        if (strstr(node->xml, from) == NULL)
-            continue;
-        def = node_def(node, error);
-        if (def == NULL)
-            return FALSE;
-        if (!snap_external_rename_file(def, from, to, op->engine->state_dir))
-            continue;
-        xml = snapshot_xml_format(def, FALSE);
-        if (!write_snapshot_file(dom, node->name, xml, node == current, error)) {
-            g_free(xml);
-            return FALSE;
-        }
-        g_rw_lock_writer_lock(&op->engine->lock);
-        snap_tree_set_xml(node, xml, node->creation_time);
-        g_rw_lock_writer_unlock(&op->engine->lock);
-        snap_op_change(op, SNAP_CHANGE_SNAPSHOT_XML, node->name, NULL, NULL);
-    }
-    new_def = domain_def_parse(dom->def_xml, strlen(dom->def_xml), op->engine->state_dir,
-                               error);
-    if (new_def == NULL)
-        return FALSE;
-    if (snap_external_rename_disk(new_def, from, to)) {
-        g_autofree char *new_xml = domain_def_format(new_def);
-
-        if (!write_domain_file(dom, new_xml, error))
-            return FALSE;
-        set_domain_def(op, g_steal_pointer(&new_def), g_steal_pointer(&new_xml));
-    }
-    return TRUE;
-}
-
-/* Whether @file was written since @before was taken of it: a commit that
- * failed without writing (it could not open the image) changed nothing. */
-static gboolean
-image_changed(const char *file, const GStatBuf *before)
-{
-    GStatBuf now;
-
-    if (g_stat(file, &now) < 0)
-        return TRUE;
-    return now.st_size != before->st_size ||
-           now.st_mtim.tv_sec != before->st_mtim.tv_sec ||
-           now.st_mtim.tv_nsec != before->st_mtim.tv_nsec;
-}
-
-/* The data of external snapshot @node goes: the steps of its plan (or of
- * the interrupted delete @resume, from its first step not done), each
- * marked done in the journal as it ends. A failure keeps the journal once
- * an image may have changed, so the next start finishes the delete. */
-static gboolean
-delete_external_data(SnapOp *op, SnapNode *node, const SnapshotDef *def,
-                     SnapJournal *resume, GError **error)
-{
-    SnapDomain *dom = op->dom;
-    g_autoptr(GPtrArray) planned = NULL;
-    GPtrArray *steps;
-    guint first = 0;
-
-    if (resume != NULL && resume->steps != NULL && resume->steps->len > 0) {
-        steps = resume->steps;
-        first = resume->done;
-    } else {
-        planned = snap_ext_plan_delete(dom, node, def, error);
-        if (planned == NULL)
-            return FALSE;
-        steps = planned;
-    }
-    if (!journal_intent_files(op, "delete", def->name, NULL, steps, first, error))
-        return FALSE;
-    snap_crash_point("delete-journaled");
-    for (guint i = first; i < steps->len; i++) {
-        char **step = steps->pdata[i];
-        GStatBuf before;
-        gboolean ok;
-
-        if (g_strcmp0(step[0], "commit") == 0 && g_stat(step[2], &before) < 0)
-            memset(&before, 0, sizeof(before));
-        if (g_strcmp0(step[0], "rename") == 0)
-            ok = rename_image(op, step[1], step[2], error);
-        else
-            ok = snap_ext_run_file_step(dom, node, step, op_progress, op, error);
-        if (!ok) {
-            /* A commit writes into the deleted snapshot's image; once it
-             * may have started, that image no longer holds the snapshot.
-             * The merge is left unfinished: what rests on the image still
-             * shows its own data, only space is not reclaimed. Every other
-             * step leaves each image showing what it showed. */
-            journal_clear(op);
-            if (g_strcmp0(step[0], "commit") == 0 && image_changed(step[2], &before)) {
-                g_autofree char *msg =
-                    g_strdup_printf("its image '%s' was partly merged with '%s', which "
-                                    "still rests on it: "
-                                    "%s",
-                                    step[2], step[1], (*error)->message);
-
-                g_clear_error(error);
-                g_set_error_literal(error, MERGE_PARTIAL, 0, msg);
-            }
-            return FALSE;
-        }
-        if (!journal_intent_files(op, "delete", def->name, NULL, steps, i + 1, error))
-            return FALSE;
-        snap_crash_point("ext-step-done");
-    }
-    return TRUE;
-}
-
-static gboolean delete_one_full(SnapOp *op, const char *name, gboolean metadata_only,
-                                gboolean write_current, SnapJournal *resume,
-                                GError **error);
-
-/* Deletes one snapshot: its disk data (unless @metadata_only), then its
- * metadata; its children move to its parent and, when it was current,
- * the parent becomes current. With @write_current FALSE the new current
- * snapshot's file is left for the caller (a subtree delete writes it once
- * at the end). */
-static gboolean
-delete_one(SnapOp *op, const char *name, gboolean metadata_only, gboolean write_current,
-           GError **error)
-{
-    return delete_one_full(op, name, metadata_only, write_current, NULL, error);
-}
-
-/* delete_one(), resuming the interrupted delete @resume when not NULL. */
-static gboolean
-delete_one_full(SnapOp *op, const char *name, gboolean metadata_only,
-                gboolean write_current, SnapJournal *resume, GError **error)
-{
-    SnapEngine *engine = op->engine;
-    SnapDomain *dom = op->dom;
-    SnapNode *node = snap_tree_lookup(dom->tree, name);
-    SnapNode *parent = snap_node_parent(node);
-    SnapNode *current = snap_tree_get_current(dom->tree);
-    gboolean was_current = current == node;
-    g_autoptr(SnapshotDef) def = node_def(node, error);
-    g_autoptr(GPtrArray) child_xml = g_ptr_array_new_with_free_func(g_free);
-    g_autoptr(GPtrArray) children = g_ptr_array_new();
-    g_autofree char *path = NULL;
-    g_autofree char *parent_name = parent ? g_strdup(parent->name) : NULL;
-    gboolean live = domain_state(engine, dom) != SNAP_DOMAIN_SHUTOFF;
-    g_autoptr(GError) merge_error = NULL;
-
-    if (def == NULL)
-        return FALSE;
-    /* Open disk files of the snapshot must fail, never read what reuses
-     * its clusters: their exports stop before its data goes. */
-    if (!metadata_only)
-        snap_engine_disks_retire(engine, dom->name, name);
-    if (!metadata_only && snap_external_is_external(def)) {
-        if (!delete_external_data(op, node, def, resume, &merge_error)) {
-            /* A commit that started changed the snapshot's own image: its
-             * data is gone, so its metadata must go too, and what rests on
-             * that image is intact. Anything else changed nothing. */
-            if (!g_error_matches(merge_error, MERGE_PARTIAL, 0)) {
-                snap_engine_disks_unretire(engine, dom->name, name);
-                g_propagate_error(error, g_steal_pointer(&merge_error));
-                return FALSE;
-            }
-        }
-        /* The renames may have rewritten these. */
-        parent = snap_node_parent(node);
-        current = snap_tree_get_current(dom->tree);
-    } else {
-        /* A metadata-only delete has no intent: recovery would take it for
-         * a delete of the disk data. Interrupted, it leaves the children
-         * moved up beside a snapshot that is still there, a valid tree. */
-        if (!metadata_only && !journal_intent(op, "delete", 0, dom->def, def, error)) {
-            snap_engine_disks_unretire(engine, dom->name, name);
-            return FALSE;
-        }
-        snap_crash_point("delete-journaled");
-        if (!metadata_only &&
-            !engine->backend->ops->delete (engine->backend, dom->def, def, op_progress,
-                                           op, NULL, error)) {
-            snap_engine_disks_unretire(engine, dom->name, name);
-            journal_settle(op, live, error);
-            return FALSE;
-        }
-    }
-    snap_crash_point("delete-disks-done");
-    /* From here a failure keeps the journal: the disks changed, and the
-     * next start finishes the delete. */
-    for (SnapNode *c = node->first_child; c; c = c->next_sibling) {
-        g_autoptr(SnapshotDef) cdef = node_def(c, error);
-        char *cxml;
-
-        if (cdef == NULL)
-            return FALSE;
-        g_free(cdef->parent);
-        cdef->parent = g_strdup(parent_name);
-        cxml = snapshot_xml_format(cdef, FALSE);
-        g_ptr_array_add(child_xml, cxml);
-        g_ptr_array_add(children, c);
-        if (!write_snapshot_file_full(dom, c->name, cxml, c == current,
-                                      SNAP_STORE_SYNC_FILE, error))
-            return FALSE;
-        snap_crash_point("delete-child-written");
-    }
-    if (was_current && parent && write_current) {
-        if (!write_snapshot_file_full(dom, parent->name, parent->xml, TRUE,
-                                      SNAP_STORE_SYNC_FILE, error))
-            return FALSE;
-        snap_crash_point("delete-parent-written");
-    }
-    /* Every file above is in this one directory: syncing it once, after
-     * the removal, makes all the renames and the removal durable. */
-    path = snap_store_snapshot_path(engine->state_dir, dom->name, name);
-    if (!snap_store_remove(path, error))
-        return FALSE;
-    snap_crash_point("delete-metadata-removed");
-    journal_clear(op);
-
-    g_rw_lock_writer_lock(&engine->lock);
-    for (guint i = 0; i < children->len; i++) {
-        SnapNode *c = children->pdata[i];
-
-        snap_tree_set_xml(c, g_steal_pointer(&child_xml->pdata[i]), c->creation_time);
-    }
-    snap_tree_remove(dom->tree, node);
-    touch(dom);
-    g_rw_lock_writer_unlock(&engine->lock);
-    snap_engine_disks_unretire(engine, dom->name, name);
-
-    for (guint i = 0; i < children->len; i++) {
-        SnapNode *c = children->pdata[i];
-
-        snap_op_change(op, SNAP_CHANGE_SNAPSHOT_MOVED, c->name, parent_name, name);
-        snap_op_change(op, SNAP_CHANGE_SNAPSHOT_XML, c->name, NULL, NULL);
-    }
-    snap_op_change(op, SNAP_CHANGE_SNAPSHOT_REMOVED, name, NULL, parent_name);
-    if (was_current && write_current) {
-        if (parent_name)
-            snap_op_change(op, SNAP_CHANGE_SNAPSHOT_XML, parent_name, NULL, NULL);
-        snap_op_change(op, SNAP_CHANGE_CURRENT, NULL, NULL, NULL);
-    }
-    if (merge_error != NULL) {
-        g_set_error(error, SNAP_ERROR, SNAP_ERROR_QEMU,
-                    "snapshot '%s' is deleted, but %s", name, merge_error->message);
-        return FALSE;
-    }
-    return TRUE;
-}
-
-static gboolean
-op_delete(SnapOp *op, GError **error)
-{
-    SnapDomain *dom = op->dom;
-    SnapNode *node = snap_tree_lookup(dom->tree, op->name);
-    gboolean metadata_only = (op->flags & SNAP_DELETE_METADATA_ONLY) != 0;
-    g_autoptr(GPtrArray) order = NULL;
-    g_autoptr(GPtrArray) names = NULL;
-    g_autofree char *old_name = NULL;
-    SnapNode *old_current;
-    SnapNode *new_current;
-
-    if (node == NULL) {
-        g_set_error(error, SNAP_ERROR, SNAP_ERROR_NOT_FOUND, "snapshot '%s' not found",
-                    op->name);
-        return FALSE;
-    }
-    if (!check_cancelled(op, error))
-        return FALSE;
-    if (!(op->flags & (SNAP_DELETE_CHILDREN | SNAP_DELETE_CHILDREN_ONLY)))
-        return delete_one(op, op->name, metadata_only, TRUE, error);
-
-    /* Post-order: every snapshot deleted is a leaf by then, so nothing is
-     * re-parented, and `current` climbs to the first survivor. */
-    order = snap_tree_postorder(node, (op->flags & SNAP_DELETE_CHILDREN) != 0);
-    names = g_ptr_array_new_with_free_func(g_free);
-    for (guint i = 0; i < order->len; i++)
-        g_ptr_array_add(names, g_strdup(((SnapNode *)order->pdata[i])->name));
-    old_current = snap_tree_get_current(dom->tree);
-    old_name = old_current ? g_strdup(old_current->name) : NULL;
-    for (guint i = 0; i < names->len; i++) {
-        if (!delete_one(op, names->pdata[i], metadata_only, FALSE, error))
-            return FALSE;
-    }
-    new_current = snap_tree_get_current(dom->tree);
-    if (g_strcmp0(old_name, new_current ? new_current->name : NULL) != 0) {
-        if (new_current &&
-            !write_snapshot_file(dom, new_current->name, new_current->xml, TRUE, error))
-            return FALSE;
-        if (new_current)
-            snap_op_change(op, SNAP_CHANGE_SNAPSHOT_XML, new_current->name, NULL, NULL);
-        snap_op_change(op, SNAP_CHANGE_CURRENT, NULL, NULL, NULL);
-    }
-    return TRUE;
-}
-
-/* ---- undefine ------------------------------------------------------------------ */
-
-static const char *
-undefine_word(SnapUndefineMode mode)
-{
-    return mode == SNAP_UNDEFINE_FULL ? "full" : "metadata";
-}
-
-/* The domain leaves the table (readers no longer find it) and its worker
- * answers NOT_FOUND from now on; its memory stays until the engine goes. */
-static void
-unlink_domain(SnapOp *op)
-{
-    SnapEngine *engine = op->engine;
-    SnapDomain *dom = op->dom;
-
-    g_rw_lock_writer_lock(&engine->lock);
-    g_hash_table_steal(engine->domains, dom->name);
-    dom->removed = TRUE;
-    g_ptr_array_add(engine->removed, dom);
-    g_rw_lock_writer_unlock(&engine->lock);
-    snap_op_change(op, SNAP_CHANGE_DOMAIN_REMOVED, NULL, NULL, NULL);
-}
-
-void
-snap_op_unlink_domain(SnapOp *op)
-{
-    unlink_domain(op);
-}
-
-/* The files of a full removal that no other domain's definition names. */
-static GPtrArray *
-undefine_files(SnapOp *op)
-{
-    SnapEngine *engine = op->engine;
-    SnapDomain *dom = op->dom;
-    g_autoptr(GPtrArray) nodes = snap_tree_list(dom->tree, NULL, SNAP_LIST_ALL);
-    g_autoptr(GPtrArray) xmls = g_ptr_array_new();
-    g_autoptr(GPtrArray) named = NULL;
-    GPtrArray *files = g_ptr_array_new_with_free_func(g_free);
-    GHashTableIter iter;
-    gpointer value;
-
-    for (guint i = 0; i < nodes->len; i++)
-        g_ptr_array_add(xmls, ((SnapNode *)nodes->pdata[i])->xml);
-    named = domain_removal_files(dom->def, xmls, engine->state_dir);
-    for (guint i = 0; i < named->len; i++) {
-        const char *file = named->pdata[i];
-        const char *other = NULL;
-
-        g_rw_lock_reader_lock(&engine->lock);
-        g_hash_table_iter_init(&iter, engine->domains);
-        while (other == NULL && g_hash_table_iter_next(&iter, NULL, &value)) {
-            SnapDomain *od = value;
-
-            for (guint j = 0; od != dom && j < od->def->disks->len; j++)
-                if (g_strcmp0(((DomainDisk *)od->def->disks->pdata[j])->source, file) ==
-                    0)
-                    other = od->name;
-        }
-        g_rw_lock_reader_unlock(&engine->lock);
-        if (other != NULL)
-            g_debug("%s: undefine full keeps '%s': domain %s uses it", dom->name, file,
-                    other);
-        else
-            g_ptr_array_add(files, g_strdup(file));
-    }
-    return files;
-}
-
-/* The journaled steps of an undefine, also what recovery repeats:
- * snapshot metadata, @files, the definition (from here the domain no
- * longer loads), run files, and last the intent itself. */
-static gboolean
-undefine_steps(SnapOp *op, GPtrArray *files, GError **error)
-{
-    SnapEngine *engine = op->engine;
-    SnapDomain *dom = op->dom;
-    g_autoptr(GPtrArray) all = snap_tree_postorder(snap_tree_metaroot(dom->tree), FALSE);
-
-    /* Open disk files of its snapshots fail from here: their images go. */
-    for (guint i = 0; i < all->len; i++)
-        snap_engine_disks_retire(engine, dom->name, ((SnapNode *)all->pdata[i])->name);
-    if (!domain_removal_run(engine->state_dir, dom->name, files, error))
-        return FALSE;
-    if (!snap_journal_unlink(engine->state_dir, dom->name, error))
-        return FALSE;
-    unlink_domain(op);
-    return TRUE;
-}
-
-static gboolean
-op_undefine(SnapOp *op, GError **error)
-{
-    SnapDomain *dom = op->dom;
-    SnapUndefineMode mode = (SnapUndefineMode)op->flags;
-    g_autoptr(GPtrArray) files = NULL;
-
-    if (domain_state(op->engine, dom) != SNAP_DOMAIN_SHUTOFF) {
-        g_set_error(error, SNAP_ERROR, SNAP_ERROR_BUSY,
-                    "domain %s is not shut off; stop it (write destroy or shutdown to "
-                    "state) before undefining it",
-                    dom->name);
-        return FALSE;
-    }
-    if (!check_cancelled(op, error))
-        return FALSE;
-    files = mode == SNAP_UNDEFINE_FULL ? undefine_files(op)
-                                       : g_ptr_array_new_with_free_func(g_free);
-    if (!snap_journal_write(op->engine->state_dir, dom->name, "undefine",
-                            undefine_word(mode), 0, files, error))
-        return FALSE;
-    /* From here a failure keeps the intent: the next start finishes it. */
-    return undefine_steps(op, files, error);
-}
-
-/* ---- revert ----------------------------------------------------------------------- */
-
-/* libvirt's rule for REVERT_FORCE: loading a live snapshot into a running
- * QEMU whose definition differs from the snapshot's (@def_differs) means
- * replacing that QEMU, and a snapshot without its <domain> cannot be
- * checked at all; both are refused without force. @restart tells the
- * backend to replace the running QEMU. */
-static gboolean
-revert_allowed(SnapOp *op, const SnapshotDef *def, gboolean def_differs,
-               SnapRevertFlags flags, gboolean *restart, GError **error)
-{
-    gboolean active = domain_state(op->engine, op->dom) != SNAP_DOMAIN_SHUTOFF;
-    const char *why = NULL;
-
-    *restart = FALSE;
-    if (!snapshot_def_has_memory(def))
-        return TRUE;
-    if (def->domain_xml == NULL)
-        why = "the snapshot records no domain definition to check against";
-    else if (active && def_differs)
-        why = "the snapshot's domain definition differs from the running one, so "
-              "QEMU must be restarted";
-    if (why != NULL && !(flags & SNAP_REVERT_FORCE)) {
-        g_set_error(error, SNAP_ERROR, SNAP_ERROR_BUSY,
-                    "revert to '%s' requires force: %s (write 'force' to revert)",
-                    def->name, why);
-        return FALSE;
-    }
-    *restart = active && def_differs;
-    return TRUE;
-}
-
-/* Whether external snapshot @def's recorded domain differs from @dom's
- * definition in more than the files its disks are on (those always
- * differ: a revert puts them on new overlays). */
-static gboolean
-external_def_differs(SnapDomain *dom, const SnapshotDef *def)
-{
-    g_autoptr(DomainDef) recorded = NULL;
-    g_autofree char *xml = NULL;
-
-    if (def->domain_xml == NULL)
-        return FALSE;
-    recorded = domain_def_parse(def->domain_xml, strlen(def->domain_xml),
-                                dom->engine->state_dir, NULL);
-    if (recorded == NULL)
-        return TRUE;
-    for (guint i = 0; i < recorded->disks->len; i++) {
-        DomainDisk *disk = recorded->disks->pdata[i];
-        DomainDisk *now = domain_def_find_disk(dom->def, disk->target);
-
-        if (now != NULL) {
-            g_free(disk->source);
-            disk->source = g_strdup(now->source);
-            disk->format = now->format;
-        }
-    }
-    xml = domain_def_format(recorded);
-    return g_strcmp0(xml, dom->def_xml) != 0;
-}
-
-/* Drops the overlays a revert left behind (@files: the active images
- * before it), once nothing needs them. A failure leaves a file, which
- * harms nothing: it is only logged. */
-static void
-drop_abandoned(SnapOp *op, GPtrArray *files)
-{
-    SnapBackend *backend = op->engine->backend;
-
-    for (guint i = 0; files && i < files->len; i++) {
-        g_autoptr(GError) local = NULL;
-
-        if (!snap_ext_verify_unused(op->dom, files->pdata[i], NULL, &local) ||
-            !backend->ops->remove_image(backend, op->dom->def, files->pdata[i], &local))
-            g_debug("%s: keeping '%s': %s", op->dom->name, (char *)files->pdata[i],
-                    local->message);
-    }
-}
-
-/* The new overlays of @target rest on the files @def froze: known without
- * asking qemu-img. */
-static void
-remember_overlays(SnapDomain *dom, const DomainDef *target, const SnapshotDef *def)
-{
-    g_autoptr(GPtrArray) ext = snap_external_disks(def, NULL, NULL);
-
-    for (guint i = 0; ext && i < ext->len; i++) {
-        SnapExtDisk *e = ext->pdata[i];
-        DomainDisk *disk = domain_def_find_disk(target, e->target);
-
-        if (disk != NULL)
-            snap_ext_remember_overlay(dom, disk->source, e->frozen);
-    }
-}
-
-/* The external half of a revert: new overlays on the snapshot's images
- * become the active layers, domain.xml says so, and the overlays the
- * domain used before are dropped when nothing needs them. */
-static gboolean
-revert_external(SnapOp *op, const SnapshotDef *def, SnapRevertFlags flags,
-                gboolean restart, GError **error)
-{
-    SnapEngine *engine = op->engine;
-    SnapDomain *dom = op->dom;
-    g_autoptr(GPtrArray) files = g_ptr_array_new_with_free_func(g_free);
-    g_autoptr(GPtrArray) steps =
-        g_ptr_array_new_with_free_func((GDestroyNotify)g_strfreev);
-    g_autoptr(GPtrArray) abandoned = NULL;
-    g_autoptr(DomainDef) target = snap_ext_revert_target(dom, def, files, error);
-    g_autofree char *target_xml = NULL;
-
-    if (target == NULL)
-        return FALSE;
-    target_xml = domain_def_format(target);
-    abandoned = snap_ext_abandoned(dom, dom->def, target);
-    for (guint i = 0; i < abandoned->len; i++)
-        g_ptr_array_add(steps,
-                        g_strdupv((char *[]){"abandon", abandoned->pdata[i], NULL}));
-    g_ptr_array_add(steps, g_strdupv((char *[]){"domain", target_xml, NULL}));
-    if (!journal_intent_files(op, "revert", def->name, files, steps, 0, error)) {
-        snap_ext_discard(files);
-        return FALSE;
-    }
-    snap_crash_point("revert-journaled");
-    if (!engine->backend->ops->revert(engine->backend, dom->def, target, restart, def,
-                                      flags, op_progress, op, op->cancellable, error)) {
-        snap_ext_discard(files);
-        journal_clear(op);
-        return FALSE;
-    }
-    snap_crash_point("revert-disks-done");
-    remember_overlays(dom, target, def);
-    /* From here the journal stays on failure: the next start finishes. */
-    if (!write_domain_file(dom, target_xml, error))
-        return FALSE;
-    snap_crash_point("revert-domain-written");
-    set_domain_def(op, g_steal_pointer(&target), g_steal_pointer(&target_xml));
-    drop_abandoned(op, abandoned);
-    return TRUE;
-}
-
-static gboolean
-do_revert(SnapOp *op, SnapNode *node, SnapRevertFlags flags, GError **error)
-{
-    SnapEngine *engine = op->engine;
-    SnapDomain *dom = op->dom;
-    SnapNode *old = snap_tree_get_current(dom->tree);
-    g_autoptr(SnapshotDef) def = node_def(node, error);
-    g_autoptr(DomainDef) new_def = NULL;
-    g_autofree char *new_def_xml = NULL;
-    gboolean restart = FALSE;
-    gboolean external;
-
-    if (def == NULL)
-        return FALSE;
-    if (!check_cancelled(op, error))
-        return FALSE;
-    external = snap_external_is_external(def);
-
-    /* The definition to return to: the one the snapshot recorded, when
-     * it parses and differs from today's. Both are written by
-     * domain_def_format(), so the same text means the same definition and
-     * the common case needs no parse. */
-    if (!external && def->domain_xml != NULL &&
-        g_strcmp0(def->domain_xml, dom->def_xml) != 0) {
-        g_autoptr(GError) local = NULL;
-
-        new_def = domain_def_parse(def->domain_xml, strlen(def->domain_xml),
-                                   engine->state_dir, &local);
-        if (new_def == NULL)
-            g_debug("%s: snapshot %s: embedded domain: %s", dom->name, def->name,
-                    local->message);
-        else if (g_strcmp0(new_def->name, dom->name) != 0)
-            g_clear_pointer(&new_def, domain_def_free);
-        if (new_def) {
-            new_def_xml = domain_def_format(new_def);
-            if (g_strcmp0(new_def_xml, dom->def_xml) == 0) {
-                g_clear_pointer(&new_def, domain_def_free);
-                g_clear_pointer(&new_def_xml, g_free);
-            }
-        }
-    }
-
-    if (!revert_allowed(op, def,
-                        external ? external_def_differs(dom, def) : new_def != NULL,
-                        flags, &restart, error))
-        return FALSE;
-
-    if (external) {
-        if (!revert_external(op, def, flags, restart, error))
-            return FALSE;
-    } else {
-        if (!journal_intent(op, "revert", flags, dom->def, def, error))
-            return FALSE;
-        snap_crash_point("revert-journaled");
-        if (!engine->backend->ops->revert(
-                engine->backend, dom->def, new_def ? new_def : dom->def, restart, def,
-                flags, op_progress, op, op->cancellable, error)) {
-            journal_settle(op, domain_state(engine, dom) != SNAP_DOMAIN_SHUTOFF, error);
-            return FALSE;
-        }
-        snap_crash_point("revert-disks-done");
-        if (new_def) {
-            if (!write_domain_file(dom, new_def_xml, error))
-                return FALSE;
-            snap_crash_point("revert-domain-written");
-        }
-    }
-    if (old != node) {
-        if (!write_snapshot_file(dom, node->name, node->xml, TRUE, error))
-            return FALSE;
-        snap_crash_point("revert-metadata-written");
-        rewrite_inactive(op, old);
-    }
-    journal_clear(op);
-
-    if (new_def)
-        set_domain_def(op, g_steal_pointer(&new_def), g_steal_pointer(&new_def_xml));
-    g_rw_lock_writer_lock(&engine->lock);
-    snap_tree_set_current(dom->tree, node);
-    touch(dom);
-    g_rw_lock_writer_unlock(&engine->lock);
-
-    if (old != node) {
-        if (old)
-            snap_op_change(op, SNAP_CHANGE_SNAPSHOT_XML, old->name, NULL, NULL);
-        snap_op_change(op, SNAP_CHANGE_SNAPSHOT_XML, node->name, NULL, NULL);
-        snap_op_change(op, SNAP_CHANGE_CURRENT, NULL, NULL, NULL);
-    }
-    return TRUE;
-}
-
-static gboolean
-op_revert(SnapOp *op, GError **error)
-{
-    SnapNode *node = snap_tree_lookup(op->dom->tree, op->name);
-
-    if (node == NULL) {
-        g_set_error(error, SNAP_ERROR, SNAP_ERROR_NOT_FOUND, "snapshot '%s' not found",
-                    op->name);
-        return FALSE;
-    }
-    return do_revert(op, node, op->flags, error);
 }
 
 /* ---- domain actions ---------------------------------------------------------------- */
@@ -1595,326 +391,11 @@ op_action(SnapOp *op, GError **error)
 {
     SnapBackend *backend = op->engine->backend;
 
-    if (!check_cancelled(op, error))
+    if (!snap_op_check_cancelled(op, error))
         return FALSE;
     if (op->action == SNAP_ACTION_START)
         return backend->ops->start(backend, op->dom->def, FALSE, error);
     return backend->ops->action(backend, op->dom->def, op->action, error);
-}
-
-/* ---- journal recovery ---------------------------------------------------------------
- */
-
-/* Removes @tag from the image files @paths that still hold it, through
- * the backend: a running QEMU holds its images, and only it can change
- * them then. Files the domain no longer has are left alone. @n: how many
- * held it. FALSE when the backend failed (said in @problems). */
-static gboolean
-remove_tags(SnapOp *op, GPtrArray *paths, const char *tag, GPtrArray *problems, guint *n)
-{
-    SnapBackend *backend = op->engine->backend;
-    g_autoptr(SnapshotDef) def = snapshot_def_new();
-    g_autoptr(GError) local = NULL;
-    gboolean live = domain_state(op->engine, op->dom) != SNAP_DOMAIN_SHUTOFF;
-
-    *n = 0;
-    def->name = g_strdup(tag);
-    def->has_disks = TRUE;
-    for (guint i = 0; i < paths->len; i++) {
-        const char *file = paths->pdata[i];
-        g_autoptr(GPtrArray) snaps = qemu_img_info(file, NULL, NULL, NULL, &local);
-        gboolean has = FALSE;
-
-        for (guint j = 0; snaps && j < snaps->len; j++)
-            has = has || g_strcmp0(((QemuImgSnapshot *)snaps->pdata[j])->name, tag) == 0;
-        if (local != NULL) {
-            g_ptr_array_add(problems, g_strdup_printf("%s: %s", file, local->message));
-            g_clear_error(&local);
-        }
-        *n += has;
-        /* A running QEMU may still be finishing a job that adds the tag:
-         * its snapshot-delete waits for that job, and skips a disk that
-         * does not hold the tag. */
-        if (has || live) {
-            SnapshotDiskDef *disk = g_new0(SnapshotDiskDef, 1);
-
-            disk->name = g_strdup(file);
-            disk->snapshot = DISK_SNAPSHOT_INTERNAL;
-            g_ptr_array_add(def->disks, disk);
-        }
-    }
-    if (def->disks->len == 0)
-        return TRUE;
-    if (!backend->ops->delete (backend, op->dom->def, def, NULL, NULL, NULL, &local)) {
-        g_ptr_array_add(problems, g_strdup(local->message));
-        return FALSE;
-    }
-    return TRUE;
-}
-
-/* The first step of @j whose verb is @verb, or NULL. */
-static char **
-journal_step(SnapJournal *j, const char *verb)
-{
-    for (guint i = 0; j->steps && i < j->steps->len; i++) {
-        char **step = j->steps->pdata[i];
-
-        if (g_strcmp0(step[0], verb) == 0)
-            return step;
-    }
-    return NULL;
-}
-
-/* Removes the files an interrupted operation made, unless something uses
- * them (a running QEMU, a snapshot); returns how many went. */
-static guint
-remove_made_files(SnapOp *op, GPtrArray *files, GPtrArray *problems)
-{
-    SnapBackend *backend = op->engine->backend;
-    guint n = 0;
-
-    for (guint i = 0; i < files->len; i++) {
-        g_autoptr(GError) local = NULL;
-
-        if (!g_file_test(files->pdata[i], G_FILE_TEST_EXISTS))
-            continue;
-        if (snap_ext_verify_unused(op->dom, files->pdata[i], NULL, &local) &&
-            backend->ops->remove_image(backend, op->dom->def, files->pdata[i], &local))
-            n++;
-        else
-            g_ptr_array_add(problems, g_strdup(local->message));
-    }
-    return n;
-}
-
-/* TRUE when every overlay and memory file of external snapshot @def was
- * made: each overlay rests on the disk's image, the memory file is not
- * empty. */
-static gboolean
-external_files_made(SnapOp *op, const SnapshotDef *def)
-{
-    SnapBackend *backend = op->engine->backend;
-
-    for (guint i = 0; def->disks && i < def->disks->len; i++) {
-        SnapshotDiskDef *sd = def->disks->pdata[i];
-        DomainDisk *disk = snap_disk_resolve(op->dom->def, sd->name);
-        g_autoptr(GPtrArray) chain = NULL;
-
-        if (sd->snapshot != DISK_SNAPSHOT_EXTERNAL)
-            continue;
-        if (disk == NULL || sd->source_file == NULL)
-            return FALSE;
-        /* Switched already: the domain runs on the overlay. */
-        if (g_strcmp0(disk->source, sd->source_file) == 0)
-            continue;
-        chain = backend->ops->image_chain(backend, op->dom->def, sd->source_file, NULL);
-        if (chain == NULL || chain->len < 2 ||
-            g_strcmp0(((SnapImageLayer *)chain->pdata[1])->file, disk->source) != 0)
-            return FALSE;
-    }
-    if (def->memory == SNAP_MEMORY_EXTERNAL) {
-        GStatBuf st;
-
-        if (def->memory_file == NULL || g_stat(def->memory_file, &st) < 0 ||
-            st.st_size == 0)
-            return FALSE;
-    }
-    return TRUE;
-}
-
-/* An external create that stopped after its files were made is finished
- * (the user asked for it, and a running QEMU may write to the overlays
- * already); one that stopped before is undone. */
-static char *
-recover_external_create(SnapOp *op, SnapJournal *j, SnapNode *node, GPtrArray *problems,
-                        GError **error)
-{
-    SnapDomain *dom = op->dom;
-    char **meta = journal_step(j, "metadata");
-    const char *xml = meta != NULL && meta[1] != NULL ? meta[1] : "";
-    g_autoptr(SnapshotDef) def = snapshot_xml_parse(xml, strlen(xml), error);
-    SnapNode *old = snap_tree_get_current(dom->tree);
-    SnapNode *added = NULL;
-
-    if (def == NULL)
-        return NULL;
-    if (node == NULL && !external_files_made(op, def)) {
-        guint n = remove_made_files(op, j->disks, problems);
-
-        return g_strdup_printf("recovered: rolled back the interrupted create of '%s' "
-                               "(removed %u of %u files)",
-                               j->snapshot, n, j->disks->len);
-    }
-    if (node == NULL) {
-        if (!write_snapshot_file(dom, def->name, xml, TRUE, error))
-            return NULL;
-        g_rw_lock_writer_lock(&op->engine->lock);
-        snap_tree_add(dom->tree, def->name, old, def->creation_time, g_strdup(xml),
-                      &added, NULL);
-        snap_tree_set_current(dom->tree, added);
-        touch(dom);
-        g_rw_lock_writer_unlock(&op->engine->lock);
-        rewrite_inactive(op, old);
-        snap_op_change(op, SNAP_CHANGE_SNAPSHOT_ADDED, def->name, old ? old->name : NULL,
-                       NULL);
-        snap_op_change(op, SNAP_CHANGE_CURRENT, NULL, NULL, NULL);
-    }
-    if (!switch_to_overlays(op, def, error))
-        return NULL;
-    return g_strdup_printf("recovered: finished the interrupted create of '%s'",
-                           j->snapshot);
-}
-
-/* An external revert whose domain.xml names the new overlays is finished
- * (current snapshot, overlays left behind); one that stopped before loses
- * the overlays it made, and the domain stays where it was. */
-static char *
-recover_external_revert(SnapOp *op, SnapJournal *j, SnapNode *node, GPtrArray *problems,
-                        GError **error)
-{
-    SnapDomain *dom = op->dom;
-    char **target = journal_step(j, "domain");
-    const char *target_xml = target != NULL && target[1] != NULL ? target[1] : "";
-    SnapNode *old = snap_tree_get_current(dom->tree);
-    g_autoptr(GPtrArray) abandoned = g_ptr_array_new_with_free_func(g_free);
-
-    if (node == NULL || g_strcmp0(target_xml, dom->def_xml) != 0) {
-        guint n = remove_made_files(op, j->disks, problems);
-
-        return g_strdup_printf("recovered: rolled back the interrupted revert to '%s' "
-                               "(removed %u of %u new overlays)",
-                               j->snapshot, n, j->disks->len);
-    }
-    if (old != node) {
-        if (!write_snapshot_file(dom, node->name, node->xml, TRUE, error))
-            return NULL;
-        rewrite_inactive(op, old);
-        g_rw_lock_writer_lock(&op->engine->lock);
-        snap_tree_set_current(dom->tree, node);
-        g_rw_lock_writer_unlock(&op->engine->lock);
-        snap_op_change(op, SNAP_CHANGE_CURRENT, NULL, NULL, NULL);
-    }
-    for (guint i = 0; i < j->steps->len; i++) {
-        char **step = j->steps->pdata[i];
-
-        if (g_strcmp0(step[0], "abandon") == 0 &&
-            g_file_test(step[1], G_FILE_TEST_EXISTS))
-            g_ptr_array_add(abandoned, g_strdup(step[1]));
-    }
-    drop_abandoned(op, abandoned);
-    return g_strdup_printf("recovered: finished the interrupted revert to '%s'",
-                           j->snapshot);
-}
-
-/* Finishes or rolls back the operation the journal names, at start or
- * (@label: the operation waiting for it) before the domain's next
- * operation. FALSE when the intent stays: recovering failed. */
-static gboolean
-op_recover(SnapOp *op, const char *label)
-{
-    SnapEngine *engine = op->engine;
-    SnapDomain *dom = op->dom;
-    g_autoptr(GError) error = NULL;
-    g_autoptr(SnapJournal) j = snap_journal_read(engine->state_dir, dom->name, &error);
-    g_autoptr(GPtrArray) problems = g_ptr_array_new_with_free_func(g_free);
-    g_autofree char *done = NULL;
-    SnapNode *node;
-
-    /* What the interrupted operation's deferred work would have done:
-     * the old current snapshot's file loses its <active>. */
-    for (guint i = 0; dom->stale_active && i < dom->stale_active->len; i++) {
-        SnapNode *stale = snap_tree_lookup(dom->tree, dom->stale_active->pdata[i]);
-        g_autoptr(GError) local = NULL;
-
-        if (stale != NULL && stale != snap_tree_get_current(dom->tree) &&
-            !write_snapshot_file(dom, stale->name, stale->xml, FALSE, &local))
-            snap_op_report(op, label, local->message);
-    }
-    g_clear_pointer(&dom->stale_active, g_ptr_array_unref);
-    if (j == NULL) {
-        /* An intent that does not parse was cut short while being
-         * written: nothing of it reached a disk. */
-        if (error) {
-            g_autofree char *msg = g_strdup_printf(
-                "%s; it was being written when snaptreefs stopped, before any "
-                "disk was touched, and is cleared",
-                error->message);
-
-            snap_op_report(op, label, msg);
-            journal_clear(op);
-        }
-        return TRUE;
-    }
-    if (g_str_equal(j->op, "undefine")) {
-        /* The domain goes: nothing is left to report into. */
-        if (undefine_steps(op, j->disks, &error))
-            g_debug("%s: recovered: finished the interrupted undefine (%s)", dom->name,
-                    j->snapshot);
-        else
-            snap_op_report(op, label, error->message);
-        return TRUE;
-    }
-    node = snap_tree_lookup(dom->tree, j->snapshot);
-    if (journal_step(j, "metadata") != NULL && g_str_equal(j->op, "create")) {
-        done = recover_external_create(op, j, node, problems, &error);
-    } else if (journal_step(j, "domain") != NULL && g_str_equal(j->op, "revert")) {
-        done = recover_external_revert(op, j, node, problems, &error);
-    } else if (g_str_equal(j->op, "create")) {
-        g_autofree char *path =
-            snap_store_snapshot_path(engine->state_dir, dom->name, j->snapshot);
-
-        if (g_file_test(path, G_FILE_TEST_EXISTS)) {
-            done = g_strdup_printf(
-                "recovered: the interrupted create of '%s' had completed", j->snapshot);
-        } else {
-            guint n = 0;
-
-            if (remove_tags(op, j->disks, j->snapshot, problems, &n))
-                done = g_strdup_printf(
-                    "recovered: rolled back the interrupted create of '%s' "
-                    "(removed from %u of %u disks)",
-                    j->snapshot, n, j->disks->len);
-        }
-    } else if (g_str_equal(j->op, "delete")) {
-        if (node != NULL) {
-            if (delete_one_full(op, j->snapshot, FALSE, TRUE, j, &error))
-                done = g_strdup_printf(
-                    "recovered: finished the interrupted delete of '%s'", j->snapshot);
-        } else {
-            guint n = 0;
-
-            if (remove_tags(op, j->disks, j->snapshot, problems, &n))
-                done = g_strdup_printf("recovered: finished the interrupted delete of "
-                                       "'%s' (removed from %u disks)",
-                                       j->snapshot, n);
-        }
-    } else if (g_str_equal(j->op, "revert")) {
-        if (node == NULL)
-            done = g_strdup_printf("recovered: the interrupted revert to '%s' cannot be "
-                                   "re-applied: no such snapshot",
-                                   j->snapshot);
-        else if (do_revert(op, node, j->flags, &error))
-            done = g_strdup_printf("recovered: re-applied the interrupted revert to '%s'",
-                                   j->snapshot);
-    } else {
-        done = g_strdup_printf("recovered: ignored a journal entry for unknown operation "
-                               "'%s'",
-                               j->op);
-    }
-    for (guint i = 0; i < problems->len; i++)
-        snap_op_report(op, label, problems->pdata[i]);
-    if (done == NULL) {
-        g_autofree char *msg =
-            g_strdup_printf("recovering the interrupted %s of '%s' "
-                            "failed: %s",
-                            j->op, j->snapshot, error ? error->message : "unknown error");
-
-        snap_op_report(op, label, msg);
-        return FALSE;
-    }
-    snap_op_report(op, label, done);
-    journal_clear(op);
-    return TRUE;
 }
 
 /* ---- the worker
@@ -1968,27 +449,27 @@ op_run(SnapOp *op)
     if (op->dom != NULL && op->dom->recover_pending && op->kind != OP_FLUSH &&
         op->kind != OP_RECONCILE) {
         op->dom->recover_pending = FALSE;
-        if (!op_recover(op, op->opname ? op->opname : "recover"))
+        if (!snap_op_recover(op, op->opname ? op->opname : "recover"))
             op->dom->recover_pending = TRUE;
     }
     switch (op->kind) {
     case OP_CREATE:
-        ok = op_create(op, &error);
+        ok = snap_op_create(op, &error);
         break;
     case OP_CREATE_XML:
-        ok = op_create_xml(op, &error);
+        ok = snap_op_create_xml(op, &error);
         break;
     case OP_DELETE:
-        ok = op_delete(op, &error);
+        ok = snap_op_delete(op, &error);
         break;
     case OP_REVERT:
-        ok = op_revert(op, &error);
+        ok = snap_op_revert(op, &error);
         break;
     case OP_ACTION:
         ok = op_action(op, &error);
         break;
     case OP_RECOVER:
-        if (!op_recover(op, "start"))
+        if (!snap_op_recover(op, "start"))
             op->dom->recover_pending = TRUE;
         break;
     case OP_RECONCILE:
@@ -1997,7 +478,7 @@ op_run(SnapOp *op)
     case OP_FLUSH:
         break;
     case OP_UNDEFINE:
-        ok = op_undefine(op, &error);
+        ok = snap_op_undefine(op, &error);
         break;
     case OP_REFRESH:
         break;
@@ -2012,8 +493,8 @@ op_run(SnapOp *op)
     op_finish(op, ok ? NULL : error);
 }
 
-static void
-op_worker(gpointer data, gpointer pool_data)
+void
+snap_op_worker(gpointer data, gpointer pool_data)
 {
     SnapOp *op = data;
 
@@ -2097,438 +578,6 @@ op_precheck(SnapOp *op)
     return FALSE;
 }
 
-/* ---- loading
- * ----------------------------------------------------------------------------- */
-
-static void
-domain_free(SnapDomain *dom)
-{
-    if (dom == NULL)
-        return;
-    g_free(dom->name);
-    domain_def_free(dom->def);
-    g_free(dom->def_xml);
-    snap_tree_free(dom->tree);
-    error_log_free(dom->errors);
-    g_clear_pointer(&dom->chains, g_hash_table_unref);
-    g_free(dom->job);
-    g_clear_pointer(&dom->stale_active, g_ptr_array_unref);
-    if (dom->early)
-        g_ptr_array_unref(dom->early);
-    g_free(dom);
-}
-
-static gboolean
-has_xml_suffix(const char *file)
-{
-    return file[0] != '.' && g_str_has_suffix(file, ".xml") && strlen(file) > 4;
-}
-
-/* One snapshot file, read and parsed; filled by a loader thread. */
-typedef struct {
-    char *path;
-    char *name;       /* from the file name */
-    gint64 mtime_ns;  /* when it was last written */
-    SnapshotDef *def; /* NULL when it did not load */
-    char *xml;        /* snapshot_xml_format(def, FALSE) */
-    char *problem;
-} LoadItem;
-
-typedef struct {
-    GPtrArray *items;
-    guint first;
-    guint step;
-} LoadSlice;
-
-static void
-load_item_clear(LoadItem *item)
-{
-    g_free(item->path);
-    g_free(item->name);
-    snapshot_def_free(item->def);
-    g_free(item->xml);
-    g_free(item->problem);
-}
-
-static gpointer
-load_slice(gpointer data)
-{
-    LoadSlice *slice = data;
-
-    for (guint i = slice->first; i < slice->items->len; i += slice->step) {
-        LoadItem *item = slice->items->pdata[i];
-        g_autofree char *text = NULL;
-        g_autoptr(GError) error = NULL;
-        gsize len;
-
-        GStatBuf st;
-
-        if (!g_file_get_contents(item->path, &text, &len, &error) ||
-            (item->def = snapshot_xml_parse(text, len, &error)) == NULL) {
-            item->problem = g_strdup_printf("snapshot file '%s' skipped: %s", item->path,
-                                            error->message);
-            continue;
-        }
-        if (g_strcmp0(item->def->name, item->name) != 0) {
-            item->problem =
-                g_strdup_printf("snapshot file '%s' skipped: it names snapshot "
-                                "'%s'",
-                                item->path, item->def->name ? item->def->name : "");
-            g_clear_pointer(&item->def, snapshot_def_free);
-            continue;
-        }
-        if (g_stat(item->path, &st) == 0)
-            item->mtime_ns = (gint64)st.st_mtim.tv_sec * G_GINT64_CONSTANT(1000000000) +
-                             st.st_mtim.tv_nsec;
-        item->xml = snapshot_xml_format(item->def, FALSE);
-    }
-    return NULL;
-}
-
-/* Parsing dominates a large load, so it is spread over the CPUs. The
- * threads are joined before this returns: the engine still owns no
- * thread when the daemon forks. */
-static void
-load_parse_all(GPtrArray *items)
-{
-    guint nthreads = MIN(g_get_num_processors(), 8);
-    g_autofree LoadSlice *slices = NULL;
-    g_autofree GThread **threads = NULL;
-
-    if (items->len < 512 || nthreads < 2) {
-        LoadSlice one = {items, 0, 1};
-
-        load_slice(&one);
-        return;
-    }
-    slices = g_new0(LoadSlice, nthreads);
-    threads = g_new0(GThread *, nthreads);
-    for (guint t = 0; t < nthreads; t++) {
-        slices[t] = (LoadSlice){items, t, nthreads};
-        threads[t] = t ? g_thread_new("snap-load", load_slice, &slices[t]) : NULL;
-    }
-    load_slice(&slices[0]);
-    for (guint t = 1; t < nthreads; t++)
-        g_thread_join(threads[t]);
-}
-
-static void
-load_item_free(gpointer data)
-{
-    load_item_clear(data);
-    g_free(data);
-}
-
-static void
-load_snapshots(SnapEngine *engine, SnapDomain *dom)
-{
-    g_autofree char *dir =
-        g_build_filename(engine->state_dir, "snapshots", dom->name, NULL);
-    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
-    g_autoptr(GPtrArray) problems = g_ptr_array_new_with_free_func(g_free);
-    g_autoptr(GHashTable) parents =
-        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-    g_autoptr(GPtrArray) items = g_ptr_array_new_with_free_func(load_item_free);
-    g_autofree char *current = NULL;
-    g_autoptr(GPtrArray) claimants = g_ptr_array_new_with_free_func(g_free);
-    gint64 current_mtime = G_MININT64;
-    guint ncurrent = 0;
-    const char *file;
-
-    if (d == NULL)
-        return;
-    while ((file = g_dir_read_name(d)) != NULL) {
-        LoadItem *item;
-
-        if (!has_xml_suffix(file))
-            continue;
-        item = g_new0(LoadItem, 1);
-        item->path = g_build_filename(dir, file, NULL);
-        item->name = g_strndup(file, strlen(file) - 4);
-        g_ptr_array_add(items, item);
-    }
-    load_parse_all(items);
-
-    for (guint i = 0; i < items->len; i++) {
-        LoadItem *item = items->pdata[i];
-        SnapshotDef *def = item->def;
-
-        if (def == NULL) {
-            g_ptr_array_add(problems, g_steal_pointer(&item->problem));
-            continue;
-        }
-        /* The current snapshot's file is written before the old one's
-         * <active> goes, so of several claimants the last written is
-         * current. */
-        if (def->active == 1) {
-            ncurrent++;
-            g_ptr_array_add(claimants, g_strdup(def->name));
-            if (current == NULL || item->mtime_ns > current_mtime) {
-                g_free(current);
-                current = g_strdup(def->name);
-                current_mtime = item->mtime_ns;
-            }
-        }
-        g_hash_table_insert(parents, g_strdup(def->name), g_strdup(def->parent));
-        snap_tree_add_unlinked(dom->tree, def->name, def->parent, def->creation_time,
-                               g_steal_pointer(&item->xml), NULL);
-        /* Free as we go: 10,000 parsed definitions add up. */
-        g_clear_pointer(&item->def, snapshot_def_free);
-    }
-    g_clear_pointer(&items, g_ptr_array_unref);
-    snap_tree_link_all(dom->tree, problems);
-    if (problems->len > 0) {
-        /* A repaired link must show in metadata.xml too, so what `ls`
-         * shows and what the XML says agree. The files stay as they are. */
-        GHashTableIter iter;
-        gpointer key, value;
-
-        g_hash_table_iter_init(&iter, parents);
-        while (g_hash_table_iter_next(&iter, &key, &value)) {
-            SnapNode *node = snap_tree_lookup(dom->tree, key);
-            SnapNode *parent = snap_node_parent(node);
-            g_autoptr(SnapshotDef) def = NULL;
-
-            if (g_strcmp0(value, parent ? parent->name : NULL) == 0)
-                continue;
-            def = node_def(node, NULL);
-            if (def == NULL)
-                continue;
-            g_free(def->parent);
-            def->parent = parent ? g_strdup(parent->name) : NULL;
-            snap_tree_set_xml(node, snapshot_xml_format(def, FALSE), node->creation_time);
-        }
-    }
-    if (ncurrent > 1)
-        g_ptr_array_add(problems, g_strdup_printf("%u snapshots claim to be current; the "
-                                                  "last written, '%s', is",
-                                                  ncurrent, current));
-    snap_tree_set_current(dom->tree, snap_tree_lookup(dom->tree, current));
-    if (ncurrent > 1) {
-        for (guint i = 0; i < claimants->len; i++)
-            if (g_strcmp0(claimants->pdata[i], current) == 0)
-                g_ptr_array_remove_index_fast(claimants, i);
-        dom->stale_active = g_steal_pointer(&claimants);
-    }
-    for (guint i = 0; i < problems->len; i++)
-        error_log_add(dom->errors, "load", problems->pdata[i]);
-}
-
-static void
-load_domain(SnapEngine *engine, const char *path, const char *name)
-{
-    g_autofree char *text = NULL;
-    g_autoptr(GError) error = NULL;
-    g_autoptr(DomainDef) def = NULL;
-    SnapDomain *dom;
-    GStatBuf st;
-    gsize len;
-
-    if (!g_file_get_contents(path, &text, &len, &error) ||
-        (def = domain_def_parse(text, len, engine->state_dir, &error)) == NULL) {
-        g_debug("domain file '%s' skipped: %s", path, error->message);
-        return;
-    }
-    if (g_strcmp0(def->name, name) != 0) {
-        g_debug("domain file '%s' skipped: it defines domain '%s'", path, def->name);
-        return;
-    }
-    dom = g_new0(SnapDomain, 1);
-    dom->engine = engine;
-    dom->name = g_strdup(name);
-    dom->def_xml = domain_def_format(def);
-    dom->def = g_steal_pointer(&def);
-    dom->tree = snap_tree_new();
-    dom->errors = error_log_new(ERROR_LOG_LINES);
-    dom->job = g_strdup("");
-    dom->early = g_ptr_array_new();
-    dom->mtime = g_stat(path, &st) == 0 ? st.st_mtime : now_seconds();
-    load_snapshots(engine, dom);
-    g_hash_table_insert(engine->domains, dom->name, dom);
-}
-
-/* An undefined domain leaves the table but is not freed before the
- * engine is, so a pointer found here stays valid. */
-static SnapDomain *
-find_domain(SnapEngine *engine, const char *domain)
-{
-    SnapDomain *dom;
-
-    if (domain == NULL)
-        return NULL;
-    g_rw_lock_reader_lock(&engine->lock);
-    dom = g_hash_table_lookup(engine->domains, domain);
-    g_rw_lock_reader_unlock(&engine->lock);
-    return dom;
-}
-
-/* A domain's run state changed by itself (QEMU's events, or QEMU exiting):
- * the state file changes, and an exit nobody asked for is an error line. */
-static void
-on_backend_event(const char *domain, SnapDomainState state, const char *message,
-                 gpointer user_data)
-{
-    SnapEngine *engine = user_data;
-    SnapDomain *dom = find_domain(engine, domain);
-    PendingChange file = {.kind = SNAP_CHANGE_DOMAIN_FILE};
-    /* The libvirt backend reports on its connection. */
-    const char *label = snap_engine_is_remote(engine) ? "libvirt" : "qemu";
-
-    if (dom == NULL)
-        return;
-    g_rw_lock_writer_lock(&engine->lock);
-    if (message != NULL)
-        error_log_add(dom->errors, label, message);
-    touch(dom);
-    g_rw_lock_writer_unlock(&engine->lock);
-    if (message != NULL) {
-        g_autofree char *line = g_strdup_printf("%s: %s", label, message);
-        PendingChange err = {.kind = SNAP_CHANGE_ERROR, .message = line};
-
-        g_debug("%s: %s", domain, line);
-        emit_change(engine, domain, &err);
-    }
-    emit_change(engine, domain, &file);
-}
-
-/* Takes over the QEMUs an earlier run left running, before the mount is
- * ready (and before the daemon forks: no thread starts here), so that the
- * first read of `state` already says running. */
-static void
-attach_all(SnapEngine *engine)
-{
-    SnapBackend *backend = engine->backend;
-    GHashTableIter iter;
-    gpointer value;
-
-    g_hash_table_iter_init(&iter, engine->domains);
-    while (g_hash_table_iter_next(&iter, NULL, &value)) {
-        SnapDomain *dom = value;
-        g_autoptr(GError) error = NULL;
-
-        if (!backend->ops->attach(backend, dom->def, &error))
-            error_log_add(dom->errors, "start", error->message);
-    }
-}
-
-/* An undefine that a crash interrupted after the definition went (its
- * commit point) leaves an intent no loaded domain will read: finish it
- * here, so that no later domain of that name inherits it. Its image files
- * went before the definition did and are not touched again. */
-static void
-finish_orphan_undefines(SnapEngine *engine)
-{
-    g_autofree char *dir = g_build_filename(engine->state_dir, "journal", NULL);
-    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
-    const char *file;
-
-    while (d && (file = g_dir_read_name(d)) != NULL) {
-        g_autofree char *name = NULL;
-        g_autoptr(SnapJournal) j = NULL;
-        g_autoptr(GError) error = NULL;
-
-        if (file[0] == '.' || !g_str_has_suffix(file, ".json"))
-            continue;
-        name = g_strndup(file, strlen(file) - 5);
-        if (g_hash_table_contains(engine->domains, name))
-            continue;
-        j = snap_journal_read(engine->state_dir, name, NULL);
-        if (j == NULL || !g_str_equal(j->op, "undefine"))
-            continue;
-        if (!domain_removal_run(engine->state_dir, name, NULL, &error) ||
-            !snap_journal_unlink(engine->state_dir, name, &error))
-            g_debug("%s: finishing the interrupted undefine: %s", name, error->message);
-        else
-            g_debug("%s: recovered: finished the interrupted undefine (%s)", name,
-                    j->snapshot);
-    }
-}
-
-static SnapEngine *
-engine_alloc(const SnapEngineOptions *opts)
-{
-    SnapEngine *engine = g_new0(SnapEngine, 1);
-
-    if (opts)
-        engine->opts = *opts;
-    engine->opts.libvirt_uri = NULL;
-    g_rw_lock_init(&engine->lock);
-    g_mutex_init(&engine->start_lock);
-    engine->domains =
-        g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)domain_free);
-    engine->removed = g_ptr_array_new_with_free_func((GDestroyNotify)domain_free);
-    return engine;
-}
-
-static SnapEngine *
-engine_new_libvirt(const SnapEngineOptions *opts, GError **error)
-{
-    SnapBackend *backend = snap_backend_libvirt_new(opts->libvirt_uri, error);
-    SnapEngine *engine;
-
-    if (backend == NULL)
-        return NULL;
-    engine = engine_alloc(opts);
-    engine->backend = backend;
-    engine->backend->ops->set_event_func(engine->backend, on_backend_event, engine);
-    if (!snap_remote_load(engine, error)) {
-        snap_engine_free(engine);
-        return NULL;
-    }
-    return engine;
-}
-
-SnapDomain *
-snap_engine_add_domain(SnapEngine *engine, const char *name)
-{
-    SnapDomain *dom;
-    gboolean added = FALSE;
-    PendingChange c = {.kind = SNAP_CHANGE_DOMAIN_ADDED};
-
-    g_mutex_lock(&engine->start_lock);
-    g_rw_lock_writer_lock(&engine->lock);
-    dom = g_hash_table_lookup(engine->domains, name);
-    if (dom == NULL) {
-        dom = g_new0(SnapDomain, 1);
-        dom->engine = engine;
-        dom->name = g_strdup(name);
-        dom->def = g_new0(DomainDef, 1);
-        dom->def->name = g_strdup(name);
-        dom->def->disks =
-            g_ptr_array_new_with_free_func((GDestroyNotify)domain_disk_free);
-        dom->def_xml = g_strdup("");
-        dom->tree = snap_tree_new();
-        dom->errors = error_log_new(ERROR_LOG_LINES);
-        dom->job = g_strdup("");
-        dom->early = g_ptr_array_new();
-        dom->mtime = now_seconds();
-        if (engine->started)
-            dom->pool = g_thread_pool_new(op_worker, NULL, 1, FALSE, NULL);
-        g_hash_table_insert(engine->domains, dom->name, dom);
-        added = TRUE;
-    }
-    g_rw_lock_writer_unlock(&engine->lock);
-    g_mutex_unlock(&engine->start_lock);
-    if (added)
-        emit_change(engine, name, &c);
-    return dom;
-}
-
-GPtrArray *
-snap_engine_domains(SnapEngine *engine)
-{
-    GPtrArray *doms = g_ptr_array_new();
-    GHashTableIter iter;
-    gpointer value;
-
-    g_rw_lock_reader_lock(&engine->lock);
-    g_hash_table_iter_init(&iter, engine->domains);
-    while (g_hash_table_iter_next(&iter, NULL, &value))
-        g_ptr_array_add(doms, value);
-    g_rw_lock_reader_unlock(&engine->lock);
-    return doms;
-}
-
 void
 snap_engine_refresh_now(SnapEngine *engine, SnapDomain *dom, guint flags)
 {
@@ -2555,50 +604,7 @@ snap_engine_queue_refresh(SnapEngine *engine, SnapDomain *dom, guint flags)
     op_submit(op);
 }
 
-SnapEngine *
-snap_engine_new(const char *state_dir, const SnapEngineOptions *opts, GError **error)
-{
-    g_autofree char *abs = NULL;
-    g_autofree char *domains = NULL;
-    g_autoptr(GDir) d = NULL;
-    SnapEngine *engine;
-    const char *file;
-
-    if (opts != NULL && opts->libvirt_uri != NULL)
-        return engine_new_libvirt(opts, error);
-    abs = g_canonicalize_filename(state_dir, NULL);
-    domains = g_build_filename(abs, "domains", NULL);
-    if (!g_file_test(abs, G_FILE_TEST_IS_DIR)) {
-        g_set_error(error, SNAP_ERROR, SNAP_ERROR_NOT_FOUND,
-                    "state directory '%s' does not exist", state_dir);
-        return NULL;
-    }
-    engine = engine_alloc(opts);
-    engine->state_dir = g_steal_pointer(&abs);
-    engine->backend = snap_backend_native_new(engine->state_dir);
-    engine->backend->ops->set_event_func(engine->backend, on_backend_event, engine);
-
-    d = g_dir_open(domains, 0, NULL);
-    while (d && (file = g_dir_read_name(d)) != NULL) {
-        g_autofree char *path = NULL;
-        g_autofree char *name = NULL;
-
-        if (!has_xml_suffix(file))
-            continue;
-        path = g_build_filename(domains, file, NULL);
-        name = g_strndup(file, strlen(file) - 4);
-        load_domain(engine, path, name);
-    }
-    if (!engine->opts.read_only)
-        finish_orphan_undefines(engine);
-    attach_all(engine);
-#ifdef __GLIBC__
-    /* The parse buffers freed above, many in the loader threads' arenas,
-     * go back to the system instead of staying in the daemon's RSS. */
-    malloc_trim(0);
-#endif
-    return engine;
-}
+/* ---- starting and stopping ---------------------------------------------------- */
 
 /* Every domain in the table and every undefined one, for the loops that
  * run while workers may undefine (and so unlink) a domain. */
@@ -2638,7 +644,7 @@ snap_engine_start(SnapEngine *engine)
         SnapDomain *dom = value;
         g_autoptr(GError) error = NULL;
 
-        dom->pool = g_thread_pool_new(op_worker, NULL, 1, FALSE, &error);
+        dom->pool = g_thread_pool_new(snap_op_worker, NULL, 1, FALSE, &error);
         if (dom->pool == NULL)
             g_debug("%s: no worker, operations run inline: %s", dom->name,
                     error->message);
@@ -2720,296 +726,12 @@ snap_engine_free(SnapEngine *engine)
 }
 
 void
-snap_engine_set_change_func(SnapEngine *engine, SnapChangeFunc func, gpointer user_data)
-{
-    g_rw_lock_writer_lock(&engine->lock);
-    engine->change_func = func;
-    engine->change_data = user_data;
-    g_rw_lock_writer_unlock(&engine->lock);
-}
-
-/* ---- reads
- * ------------------------------------------------------------------------------- */
-
-static int
-str_ptr_cmp(gconstpointer a, gconstpointer b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-GPtrArray *
-snap_engine_list_domains(SnapEngine *engine)
-{
-    GPtrArray *names = g_ptr_array_new_with_free_func(g_free);
-    GHashTableIter iter;
-    gpointer key;
-
-    g_rw_lock_reader_lock(&engine->lock);
-    g_hash_table_iter_init(&iter, engine->domains);
-    while (g_hash_table_iter_next(&iter, &key, NULL))
-        g_ptr_array_add(names, g_strdup(key));
-    g_rw_lock_reader_unlock(&engine->lock);
-    g_ptr_array_sort(names, str_ptr_cmp);
-    return names;
-}
-
-gboolean
-snap_engine_domain_info(SnapEngine *engine, const char *domain, SnapDomainInfo *info)
-{
-    SnapDomain *dom = find_domain(engine, domain);
-
-    if (dom == NULL)
-        return FALSE;
-    if (info == NULL)
-        return TRUE;
-    g_rw_lock_reader_lock(&engine->lock);
-    info->state = domain_state(engine, dom);
-    info->nroots = snap_tree_metaroot(dom->tree)->nchildren;
-    info->nsnapshots = snap_tree_size(dom->tree);
-    info->has_current = snap_tree_get_current(dom->tree) != NULL;
-    info->mtime = dom->mtime;
-    g_rw_lock_reader_unlock(&engine->lock);
-    return TRUE;
-}
-
-static const char *
-state_word(SnapDomainState state)
-{
-    switch (state) {
-    case SNAP_DOMAIN_RUNNING:
-        return "running\n";
-    case SNAP_DOMAIN_PAUSED:
-        return "paused\n";
-    case SNAP_DOMAIN_SHUTOFF:
-    default:
-        return "shutoff\n";
-    }
-}
-
-GBytes *
-snap_engine_domain_file(SnapEngine *engine, const char *domain, SnapDomainFile file)
-{
-    SnapDomain *dom = find_domain(engine, domain);
-    GBytes *out = NULL;
-
-    if (dom == NULL)
-        return NULL;
-    g_rw_lock_reader_lock(&engine->lock);
-    switch (file) {
-    case SNAP_DOMAIN_FILE_XML:
-        out = g_bytes_new(dom->def_xml, strlen(dom->def_xml));
-        break;
-    case SNAP_DOMAIN_FILE_STATE: {
-        const char *word = state_word(domain_state(engine, dom));
-
-        out = g_bytes_new_static(word, strlen(word));
-        break;
-    }
-    case SNAP_DOMAIN_FILE_ERRORS:
-        out = error_log_contents(dom->errors);
-        break;
-    case SNAP_DOMAIN_FILE_JOB:
-        out = g_bytes_new(dom->job, strlen(dom->job));
-        break;
-    }
-    g_rw_lock_reader_unlock(&engine->lock);
-    return out;
-}
-
-static void
-fill_info(SnapDomain *dom, SnapNode *node, SnapSnapshotInfo *info)
-{
-    info->creation_time = node->creation_time;
-    info->nchildren = node->nchildren;
-    info->is_current = snap_tree_get_current(dom->tree) == node;
-    info->xml_size = strlen(node->xml) + (info->is_current ? ACTIVE_LEN : 0);
-}
-
-gboolean
-snap_engine_snapshot_info(SnapEngine *engine, const char *domain, const char *snapshot,
-                          gboolean parent_check, const char *parent,
-                          SnapSnapshotInfo *info)
-{
-    SnapDomain *dom = find_domain(engine, domain);
-    SnapNode *node;
-    gboolean ok = FALSE;
-
-    if (dom == NULL)
-        return FALSE;
-    g_rw_lock_reader_lock(&engine->lock);
-    node = snap_tree_lookup(dom->tree, snapshot);
-    if (node != NULL) {
-        SnapNode *p = snap_node_parent(node);
-
-        ok = !parent_check || g_strcmp0(p ? p->name : NULL, parent) == 0;
-        if (ok && info)
-            fill_info(dom, node, info);
-    }
-    g_rw_lock_reader_unlock(&engine->lock);
-    return ok;
-}
-
-void
-snap_entry_free(SnapEntry *entry)
-{
-    if (entry == NULL)
-        return;
-    g_free(entry->name);
-    g_free(entry);
-}
-
-static SnapEntry *
-entry_new(SnapDomain *dom, SnapNode *node)
-{
-    SnapEntry *e = g_new0(SnapEntry, 1);
-
-    e->name = g_strdup(node->name);
-    fill_info(dom, node, &e->info);
-    return e;
-}
-
-static int
-entry_cmp_time(gconstpointer a, gconstpointer b)
-{
-    const SnapEntry *ea = *(SnapEntry *const *)a;
-    const SnapEntry *eb = *(SnapEntry *const *)b;
-
-    if (ea->info.creation_time != eb->info.creation_time)
-        return ea->info.creation_time < eb->info.creation_time ? -1 : 1;
-    return strcmp(ea->name, eb->name);
-}
-
-GPtrArray *
-snap_engine_list_children(SnapEngine *engine, const char *domain, const char *parent)
-{
-    SnapDomain *dom = find_domain(engine, domain);
-    GPtrArray *out = NULL;
-    SnapNode *top;
-
-    if (dom == NULL)
-        return NULL;
-    g_rw_lock_reader_lock(&engine->lock);
-    top = parent ? snap_tree_lookup(dom->tree, parent) : snap_tree_metaroot(dom->tree);
-    if (top != NULL) {
-        out = g_ptr_array_new_full(top->nchildren, (GDestroyNotify)snap_entry_free);
-        for (SnapNode *c = top->first_child; c; c = c->next_sibling)
-            g_ptr_array_add(out, entry_new(dom, c));
-    }
-    g_rw_lock_reader_unlock(&engine->lock);
-    if (out)
-        g_ptr_array_sort(out, entry_cmp_time);
-    return out;
-}
-
-GPtrArray *
-snap_engine_list_snapshots(SnapEngine *engine, const char *domain, const char *from,
-                           SnapListFlags flags)
-{
-    SnapDomain *dom = find_domain(engine, domain);
-    GPtrArray *out = NULL;
-    SnapNode *top = NULL;
-
-    if (dom == NULL)
-        return NULL;
-    g_rw_lock_reader_lock(&engine->lock);
-    if (from != NULL)
-        top = snap_tree_lookup(dom->tree, from);
-    if (from == NULL || top != NULL) {
-        g_autoptr(GPtrArray) nodes = snap_tree_list(dom->tree, top, flags);
-
-        out = g_ptr_array_new_full(nodes->len, (GDestroyNotify)snap_entry_free);
-        for (guint i = 0; i < nodes->len; i++)
-            g_ptr_array_add(out, entry_new(dom, nodes->pdata[i]));
-    }
-    g_rw_lock_reader_unlock(&engine->lock);
-    return out;
-}
-
-gboolean
-snap_engine_snapshot_parent(SnapEngine *engine, const char *domain, const char *snapshot,
-                            char **out_parent)
-{
-    SnapDomain *dom = find_domain(engine, domain);
-    SnapNode *node;
-
-    if (dom == NULL)
-        return FALSE;
-    g_rw_lock_reader_lock(&engine->lock);
-    node = snap_tree_lookup(dom->tree, snapshot);
-    if (node && out_parent) {
-        SnapNode *p = snap_node_parent(node);
-
-        *out_parent = p ? g_strdup(p->name) : NULL;
-    }
-    g_rw_lock_reader_unlock(&engine->lock);
-    return node != NULL;
-}
-
-GBytes *
-snap_engine_snapshot_xml(SnapEngine *engine, const char *domain, const char *snapshot)
-{
-    SnapDomain *dom = find_domain(engine, domain);
-    SnapNode *node;
-    GBytes *out = NULL;
-
-    if (dom == NULL)
-        return NULL;
-    g_rw_lock_reader_lock(&engine->lock);
-    node = snap_tree_lookup(dom->tree, snapshot);
-    if (node != NULL) {
-        if (snap_tree_get_current(dom->tree) == node) {
-            char *xml = xml_with_active(node->xml);
-
-            out = g_bytes_new_take(xml, strlen(xml));
-        } else {
-            out = g_bytes_new(node->xml, strlen(node->xml));
-        }
-    }
-    g_rw_lock_reader_unlock(&engine->lock);
-    return out;
-}
-
-char *
-snap_engine_snapshot_path(SnapEngine *engine, const char *domain, const char *snapshot)
-{
-    SnapDomain *dom = find_domain(engine, domain);
-    SnapNode *node;
-    char *out = NULL;
-
-    if (dom == NULL)
-        return NULL;
-    g_rw_lock_reader_lock(&engine->lock);
-    node = snap_tree_lookup(dom->tree, snapshot);
-    if (node != NULL)
-        out = snap_node_path(node);
-    g_rw_lock_reader_unlock(&engine->lock);
-    return out;
-}
-
-char *
-snap_engine_current(SnapEngine *engine, const char *domain)
-{
-    SnapDomain *dom = find_domain(engine, domain);
-    SnapNode *node;
-    char *out = NULL;
-
-    if (dom == NULL)
-        return NULL;
-    g_rw_lock_reader_lock(&engine->lock);
-    node = snap_tree_get_current(dom->tree);
-    if (node != NULL)
-        out = g_strdup(node->name);
-    g_rw_lock_reader_unlock(&engine->lock);
-    return out;
-}
-
-void
 snap_engine_report_error(SnapEngine *engine, const char *domain, const char *operation,
                          const GError *error)
 {
     SnapOp *op;
 
-    if (find_domain(engine, domain) == NULL) {
+    if (snap_engine_find_domain(engine, domain) == NULL) {
         g_debug("%s: %s: %s", domain, operation, error->message);
         return;
     }
@@ -3134,7 +856,7 @@ snap_engine_undefine_async(SnapEngine *engine, const char *domain, SnapUndefineM
     SnapOp *op = snap_op_new(engine, OP_UNDEFINE, domain, cancellable, done, user_data);
 
     op->flags = mode;
-    op->opname = g_strdup_printf("undefine %s", undefine_word(mode));
+    op->opname = g_strdup_printf("undefine %s", snap_undefine_word(mode));
     if (op_precheck(op))
         return;
     op_submit(op);
@@ -3163,7 +885,7 @@ snap_engine_flush(SnapEngine *engine, const char *domain)
     FlushWait w = {.done = FALSE};
     SnapOp *op;
 
-    if (find_domain(engine, domain) == NULL)
+    if (snap_engine_find_domain(engine, domain) == NULL)
         return;
     g_mutex_init(&w.lock);
     g_cond_init(&w.cond);

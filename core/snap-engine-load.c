@@ -1,0 +1,499 @@
+/* snap-engine-load.c: a new engine, loaded from disk or the backend; its domain table. */
+#include "snap-engine-private.h"
+
+#include <string.h>
+#include <sys/stat.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
+#include <glib/gstdio.h>
+
+#include "domain-removal.h"
+#include "journal.h"
+#include "snapshot-xml.h"
+
+#define ERROR_LOG_LINES 100
+
+static void
+domain_free(SnapDomain *dom)
+{
+    if (dom == NULL)
+        return;
+    g_free(dom->name);
+    domain_def_free(dom->def);
+    g_free(dom->def_xml);
+    snap_tree_free(dom->tree);
+    error_log_free(dom->errors);
+    g_clear_pointer(&dom->chains, g_hash_table_unref);
+    g_free(dom->job);
+    g_clear_pointer(&dom->stale_active, g_ptr_array_unref);
+    if (dom->early)
+        g_ptr_array_unref(dom->early);
+    g_free(dom);
+}
+
+static gboolean
+has_xml_suffix(const char *file)
+{
+    return file[0] != '.' && g_str_has_suffix(file, ".xml") && strlen(file) > 4;
+}
+
+/* One snapshot file, read and parsed; filled by a loader thread. */
+typedef struct {
+    char *path;
+    char *name;       /* from the file name */
+    gint64 mtime_ns;  /* when it was last written */
+    SnapshotDef *def; /* NULL when it did not load */
+    char *xml;        /* snapshot_xml_format(def, FALSE) */
+    char *problem;
+} LoadItem;
+
+typedef struct {
+    GPtrArray *items;
+    guint first;
+    guint step;
+} LoadSlice;
+
+static void
+load_item_clear(LoadItem *item)
+{
+    g_free(item->path);
+    g_free(item->name);
+    snapshot_def_free(item->def);
+    g_free(item->xml);
+    g_free(item->problem);
+}
+
+static gpointer
+load_slice(gpointer data)
+{
+    LoadSlice *slice = data;
+
+    for (guint i = slice->first; i < slice->items->len; i += slice->step) {
+        LoadItem *item = slice->items->pdata[i];
+        g_autofree char *text = NULL;
+        g_autoptr(GError) error = NULL;
+        gsize len;
+
+        GStatBuf st;
+
+        if (!g_file_get_contents(item->path, &text, &len, &error) ||
+            (item->def = snapshot_xml_parse(text, len, &error)) == NULL) {
+            item->problem = g_strdup_printf("snapshot file '%s' skipped: %s", item->path,
+                                            error->message);
+            continue;
+        }
+        if (g_strcmp0(item->def->name, item->name) != 0) {
+            item->problem =
+                g_strdup_printf("snapshot file '%s' skipped: it names snapshot "
+                                "'%s'",
+                                item->path, item->def->name ? item->def->name : "");
+            g_clear_pointer(&item->def, snapshot_def_free);
+            continue;
+        }
+        if (g_stat(item->path, &st) == 0)
+            item->mtime_ns = (gint64)st.st_mtim.tv_sec * G_GINT64_CONSTANT(1000000000) +
+                             st.st_mtim.tv_nsec;
+        item->xml = snapshot_xml_format(item->def, FALSE);
+    }
+    return NULL;
+}
+
+/* Parsing dominates a large load, so it is spread over the CPUs. The
+ * threads are joined before this returns: the engine still owns no
+ * thread when the daemon forks. */
+static void
+load_parse_all(GPtrArray *items)
+{
+    guint nthreads = MIN(g_get_num_processors(), 8);
+    g_autofree LoadSlice *slices = NULL;
+    g_autofree GThread **threads = NULL;
+
+    if (items->len < 512 || nthreads < 2) {
+        LoadSlice one = {items, 0, 1};
+
+        load_slice(&one);
+        return;
+    }
+    slices = g_new0(LoadSlice, nthreads);
+    threads = g_new0(GThread *, nthreads);
+    for (guint t = 0; t < nthreads; t++) {
+        slices[t] = (LoadSlice){items, t, nthreads};
+        threads[t] = t ? g_thread_new("snap-load", load_slice, &slices[t]) : NULL;
+    }
+    load_slice(&slices[0]);
+    for (guint t = 1; t < nthreads; t++)
+        g_thread_join(threads[t]);
+}
+
+static void
+load_item_free(gpointer data)
+{
+    load_item_clear(data);
+    g_free(data);
+}
+
+static void
+load_snapshots(SnapEngine *engine, SnapDomain *dom)
+{
+    g_autofree char *dir =
+        g_build_filename(engine->state_dir, "snapshots", dom->name, NULL);
+    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+    g_autoptr(GPtrArray) problems = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GHashTable) parents =
+        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    g_autoptr(GPtrArray) items = g_ptr_array_new_with_free_func(load_item_free);
+    g_autofree char *current = NULL;
+    g_autoptr(GPtrArray) claimants = g_ptr_array_new_with_free_func(g_free);
+    gint64 current_mtime = G_MININT64;
+    guint ncurrent = 0;
+    const char *file;
+
+    if (d == NULL)
+        return;
+    while ((file = g_dir_read_name(d)) != NULL) {
+        LoadItem *item;
+
+        if (!has_xml_suffix(file))
+            continue;
+        item = g_new0(LoadItem, 1);
+        item->path = g_build_filename(dir, file, NULL);
+        item->name = g_strndup(file, strlen(file) - 4);
+        g_ptr_array_add(items, item);
+    }
+    load_parse_all(items);
+
+    for (guint i = 0; i < items->len; i++) {
+        LoadItem *item = items->pdata[i];
+        SnapshotDef *def = item->def;
+
+        if (def == NULL) {
+            g_ptr_array_add(problems, g_steal_pointer(&item->problem));
+            continue;
+        }
+        /* The current snapshot's file is written before the old one's
+         * <active> goes, so of several claimants the last written is
+         * current. */
+        if (def->active == 1) {
+            ncurrent++;
+            g_ptr_array_add(claimants, g_strdup(def->name));
+            if (current == NULL || item->mtime_ns > current_mtime) {
+                g_free(current);
+                current = g_strdup(def->name);
+                current_mtime = item->mtime_ns;
+            }
+        }
+        g_hash_table_insert(parents, g_strdup(def->name), g_strdup(def->parent));
+        snap_tree_add_unlinked(dom->tree, def->name, def->parent, def->creation_time,
+                               g_steal_pointer(&item->xml), NULL);
+        /* Free as we go: 10,000 parsed definitions add up. */
+        g_clear_pointer(&item->def, snapshot_def_free);
+    }
+    g_clear_pointer(&items, g_ptr_array_unref);
+    snap_tree_link_all(dom->tree, problems);
+    if (problems->len > 0) {
+        /* A repaired link must show in metadata.xml too, so what `ls`
+         * shows and what the XML says agree. The files stay as they are. */
+        GHashTableIter iter;
+        gpointer key, value;
+
+        g_hash_table_iter_init(&iter, parents);
+        while (g_hash_table_iter_next(&iter, &key, &value)) {
+            SnapNode *node = snap_tree_lookup(dom->tree, key);
+            SnapNode *parent = snap_node_parent(node);
+            g_autoptr(SnapshotDef) def = NULL;
+
+            if (g_strcmp0(value, parent ? parent->name : NULL) == 0)
+                continue;
+            def = snap_node_def(node, NULL);
+            if (def == NULL)
+                continue;
+            g_free(def->parent);
+            def->parent = parent ? g_strdup(parent->name) : NULL;
+            snap_tree_set_xml(node, snapshot_xml_format(def, FALSE), node->creation_time);
+        }
+    }
+    if (ncurrent > 1)
+        g_ptr_array_add(problems, g_strdup_printf("%u snapshots claim to be current; the "
+                                                  "last written, '%s', is",
+                                                  ncurrent, current));
+    snap_tree_set_current(dom->tree, snap_tree_lookup(dom->tree, current));
+    if (ncurrent > 1) {
+        for (guint i = 0; i < claimants->len; i++)
+            if (g_strcmp0(claimants->pdata[i], current) == 0)
+                g_ptr_array_remove_index_fast(claimants, i);
+        dom->stale_active = g_steal_pointer(&claimants);
+    }
+    for (guint i = 0; i < problems->len; i++)
+        error_log_add(dom->errors, "load", problems->pdata[i]);
+}
+
+static void
+load_domain(SnapEngine *engine, const char *path, const char *name)
+{
+    g_autofree char *text = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(DomainDef) def = NULL;
+    SnapDomain *dom;
+    GStatBuf st;
+    gsize len;
+
+    if (!g_file_get_contents(path, &text, &len, &error) ||
+        (def = domain_def_parse(text, len, engine->state_dir, &error)) == NULL) {
+        g_debug("domain file '%s' skipped: %s", path, error->message);
+        return;
+    }
+    if (g_strcmp0(def->name, name) != 0) {
+        g_debug("domain file '%s' skipped: it defines domain '%s'", path, def->name);
+        return;
+    }
+    dom = g_new0(SnapDomain, 1);
+    dom->engine = engine;
+    dom->name = g_strdup(name);
+    dom->def_xml = domain_def_format(def);
+    dom->def = g_steal_pointer(&def);
+    dom->tree = snap_tree_new();
+    dom->errors = error_log_new(ERROR_LOG_LINES);
+    dom->job = g_strdup("");
+    dom->early = g_ptr_array_new();
+    dom->mtime = g_stat(path, &st) == 0 ? st.st_mtime : snap_now_seconds();
+    load_snapshots(engine, dom);
+    g_hash_table_insert(engine->domains, dom->name, dom);
+}
+
+/* An undefined domain leaves the table but is not freed before the
+ * engine is, so a pointer found here stays valid. */
+SnapDomain *
+snap_engine_find_domain(SnapEngine *engine, const char *domain)
+{
+    SnapDomain *dom;
+
+    if (domain == NULL)
+        return NULL;
+    g_rw_lock_reader_lock(&engine->lock);
+    dom = g_hash_table_lookup(engine->domains, domain);
+    g_rw_lock_reader_unlock(&engine->lock);
+    return dom;
+}
+
+/* A domain's run state changed by itself (QEMU's events, or QEMU exiting):
+ * the state file changes, and an exit nobody asked for is an error line. */
+static void
+on_backend_event(const char *domain, SnapDomainState state, const char *message,
+                 gpointer user_data)
+{
+    SnapEngine *engine = user_data;
+    SnapDomain *dom = snap_engine_find_domain(engine, domain);
+    PendingChange file = {.kind = SNAP_CHANGE_DOMAIN_FILE};
+    /* The libvirt backend reports on its connection. */
+    const char *label = snap_engine_is_remote(engine) ? "libvirt" : "qemu";
+
+    if (dom == NULL)
+        return;
+    g_rw_lock_writer_lock(&engine->lock);
+    if (message != NULL)
+        error_log_add(dom->errors, label, message);
+    snap_touch(dom);
+    g_rw_lock_writer_unlock(&engine->lock);
+    if (message != NULL) {
+        g_autofree char *line = g_strdup_printf("%s: %s", label, message);
+        PendingChange err = {.kind = SNAP_CHANGE_ERROR, .message = line};
+
+        g_debug("%s: %s", domain, line);
+        snap_engine_emit_change(engine, domain, &err);
+    }
+    snap_engine_emit_change(engine, domain, &file);
+}
+
+/* Takes over the QEMUs an earlier run left running, before the mount is
+ * ready (and before the daemon forks: no thread starts here), so that the
+ * first read of `state` already says running. */
+static void
+attach_all(SnapEngine *engine)
+{
+    SnapBackend *backend = engine->backend;
+    GHashTableIter iter;
+    gpointer value;
+
+    g_hash_table_iter_init(&iter, engine->domains);
+    while (g_hash_table_iter_next(&iter, NULL, &value)) {
+        SnapDomain *dom = value;
+        g_autoptr(GError) error = NULL;
+
+        if (!backend->ops->attach(backend, dom->def, &error))
+            error_log_add(dom->errors, "start", error->message);
+    }
+}
+
+/* An undefine that a crash interrupted after the definition went (its
+ * commit point) leaves an intent no loaded domain will read: finish it
+ * here, so that no later domain of that name inherits it. Its image files
+ * went before the definition did and are not touched again. */
+static void
+finish_orphan_undefines(SnapEngine *engine)
+{
+    g_autofree char *dir = g_build_filename(engine->state_dir, "journal", NULL);
+    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+    const char *file;
+
+    while (d && (file = g_dir_read_name(d)) != NULL) {
+        g_autofree char *name = NULL;
+        g_autoptr(SnapJournal) j = NULL;
+        g_autoptr(GError) error = NULL;
+
+        if (file[0] == '.' || !g_str_has_suffix(file, ".json"))
+            continue;
+        name = g_strndup(file, strlen(file) - 5);
+        if (g_hash_table_contains(engine->domains, name))
+            continue;
+        j = snap_journal_read(engine->state_dir, name, NULL);
+        if (j == NULL || !g_str_equal(j->op, "undefine"))
+            continue;
+        if (!domain_removal_run(engine->state_dir, name, NULL, &error) ||
+            !snap_journal_unlink(engine->state_dir, name, &error))
+            g_debug("%s: finishing the interrupted undefine: %s", name, error->message);
+        else
+            g_debug("%s: recovered: finished the interrupted undefine (%s)", name,
+                    j->snapshot);
+    }
+}
+
+static SnapEngine *
+engine_alloc(const SnapEngineOptions *opts)
+{
+    SnapEngine *engine = g_new0(SnapEngine, 1);
+
+    if (opts)
+        engine->opts = *opts;
+    engine->opts.libvirt_uri = NULL;
+    g_rw_lock_init(&engine->lock);
+    g_mutex_init(&engine->start_lock);
+    engine->domains =
+        g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)domain_free);
+    engine->removed = g_ptr_array_new_with_free_func((GDestroyNotify)domain_free);
+    return engine;
+}
+
+static SnapEngine *
+engine_new_libvirt(const SnapEngineOptions *opts, GError **error)
+{
+    SnapBackend *backend = snap_backend_libvirt_new(opts->libvirt_uri, error);
+    SnapEngine *engine;
+
+    if (backend == NULL)
+        return NULL;
+    engine = engine_alloc(opts);
+    engine->backend = backend;
+    engine->backend->ops->set_event_func(engine->backend, on_backend_event, engine);
+    if (!snap_remote_load(engine, error)) {
+        snap_engine_free(engine);
+        return NULL;
+    }
+    return engine;
+}
+
+SnapDomain *
+snap_engine_add_domain(SnapEngine *engine, const char *name)
+{
+    SnapDomain *dom;
+    gboolean added = FALSE;
+    PendingChange c = {.kind = SNAP_CHANGE_DOMAIN_ADDED};
+
+    g_mutex_lock(&engine->start_lock);
+    g_rw_lock_writer_lock(&engine->lock);
+    dom = g_hash_table_lookup(engine->domains, name);
+    if (dom == NULL) {
+        dom = g_new0(SnapDomain, 1);
+        dom->engine = engine;
+        dom->name = g_strdup(name);
+        dom->def = g_new0(DomainDef, 1);
+        dom->def->name = g_strdup(name);
+        dom->def->disks =
+            g_ptr_array_new_with_free_func((GDestroyNotify)domain_disk_free);
+        dom->def_xml = g_strdup("");
+        dom->tree = snap_tree_new();
+        dom->errors = error_log_new(ERROR_LOG_LINES);
+        dom->job = g_strdup("");
+        dom->early = g_ptr_array_new();
+        dom->mtime = snap_now_seconds();
+        if (engine->started)
+            dom->pool = g_thread_pool_new(snap_op_worker, NULL, 1, FALSE, NULL);
+        g_hash_table_insert(engine->domains, dom->name, dom);
+        added = TRUE;
+    }
+    g_rw_lock_writer_unlock(&engine->lock);
+    g_mutex_unlock(&engine->start_lock);
+    if (added)
+        snap_engine_emit_change(engine, name, &c);
+    return dom;
+}
+
+GPtrArray *
+snap_engine_domains(SnapEngine *engine)
+{
+    GPtrArray *doms = g_ptr_array_new();
+    GHashTableIter iter;
+    gpointer value;
+
+    g_rw_lock_reader_lock(&engine->lock);
+    g_hash_table_iter_init(&iter, engine->domains);
+    while (g_hash_table_iter_next(&iter, NULL, &value))
+        g_ptr_array_add(doms, value);
+    g_rw_lock_reader_unlock(&engine->lock);
+    return doms;
+}
+
+SnapEngine *
+snap_engine_new(const char *state_dir, const SnapEngineOptions *opts, GError **error)
+{
+    g_autofree char *abs = NULL;
+    g_autofree char *domains = NULL;
+    g_autoptr(GDir) d = NULL;
+    SnapEngine *engine;
+    const char *file;
+
+    if (opts != NULL && opts->libvirt_uri != NULL)
+        return engine_new_libvirt(opts, error);
+    abs = g_canonicalize_filename(state_dir, NULL);
+    domains = g_build_filename(abs, "domains", NULL);
+    if (!g_file_test(abs, G_FILE_TEST_IS_DIR)) {
+        g_set_error(error, SNAP_ERROR, SNAP_ERROR_NOT_FOUND,
+                    "state directory '%s' does not exist", state_dir);
+        return NULL;
+    }
+    engine = engine_alloc(opts);
+    engine->state_dir = g_steal_pointer(&abs);
+    engine->backend = snap_backend_native_new(engine->state_dir);
+    engine->backend->ops->set_event_func(engine->backend, on_backend_event, engine);
+
+    d = g_dir_open(domains, 0, NULL);
+    while (d && (file = g_dir_read_name(d)) != NULL) {
+        g_autofree char *path = NULL;
+        g_autofree char *name = NULL;
+
+        if (!has_xml_suffix(file))
+            continue;
+        path = g_build_filename(domains, file, NULL);
+        name = g_strndup(file, strlen(file) - 4);
+        load_domain(engine, path, name);
+    }
+    if (!engine->opts.read_only)
+        finish_orphan_undefines(engine);
+    attach_all(engine);
+#ifdef __GLIBC__
+    /* The parse buffers freed above, many in the loader threads' arenas,
+     * go back to the system instead of staying in the daemon's RSS. */
+    malloc_trim(0);
+#endif
+    return engine;
+}
+
+void
+snap_engine_set_change_func(SnapEngine *engine, SnapChangeFunc func, gpointer user_data)
+{
+    g_rw_lock_writer_lock(&engine->lock);
+    engine->change_func = func;
+    engine->change_data = user_data;
+    g_rw_lock_writer_unlock(&engine->lock);
+}
