@@ -384,7 +384,7 @@ snap_op_journal_intent_files(SnapOp *op, const char *what, const char *snapshot,
     return op->journaled;
 }
 
-/* ---- domain actions ---------------------------------------------------------------- */
+/* ---- domain actions ------------------------------------------------------ */
 
 static gboolean
 op_action(SnapOp *op, GError **error)
@@ -398,8 +398,7 @@ op_action(SnapOp *op, GError **error)
     return backend->ops->action(backend, op->dom->def, op->action, error);
 }
 
-/* ---- the worker
- * ------------------------------------------------------------------------ */
+/* ---- the worker ---------------------------------------------------------- */
 
 /* An operation over a backend that owns the metadata (libvirt). */
 static gboolean
@@ -740,8 +739,7 @@ snap_engine_report_error(SnapEngine *engine, const char *domain, const char *ope
     op_finish(op, NULL);
 }
 
-/* ---- mutations
- * ---------------------------------------------------------------------------- */
+/* ---- mutations ----------------------------------------------------------- */
 
 void
 snap_engine_create_async(SnapEngine *engine, const char *domain, const char *in_dir,
