@@ -220,9 +220,13 @@ load_snapshots(SnapEngine *engine, SnapDomain *dom)
                                                   ncurrent, current));
     snap_tree_set_current(dom->tree, snap_tree_lookup(dom->tree, current));
     if (ncurrent > 1) {
-        for (guint i = 0; i < claimants->len; i++)
-            if (g_strcmp0(claimants->pdata[i], current) == 0)
+        /* Names are unique: the current one is there once. */
+        for (guint i = 0; i < claimants->len; i++) {
+            if (g_strcmp0(claimants->pdata[i], current) == 0) {
                 g_ptr_array_remove_index_fast(claimants, i);
+                break;
+            }
+        }
         dom->stale_active = g_steal_pointer(&claimants);
     }
     for (guint i = 0; i < problems->len; i++)
