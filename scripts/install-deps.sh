@@ -14,6 +14,7 @@ PACKAGES=(
     libvirt-daemon libvirt-daemon-driver-qemu  # its tests run a private libvirtd
     tree procps psmisc util-linux
     jq                  # test helpers parse qemu-img info --output=json
+    rsync restic        # test-disks backs disks/ files up with them
     python3             # benchmarks time operations with perf_counter
     clang libclang-rt-dev   # libFuzzer targets (scripts/fuzz.sh; test.sh runs each briefly)
 )

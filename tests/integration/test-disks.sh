@@ -4,7 +4,7 @@
 # runs and writes; holes show through SEEK_HOLE; rm -r stays silent; a
 # deleted snapshot's open file fails; no qemu-nbd outlives its use.
 source "$(dirname "$0")/../lib/common.sh"
-require_cmd python3 sha256sum
+require_cmd python3 sha256sum rsync restic
 require_qemu_system
 
 make_domain d1
@@ -97,11 +97,17 @@ used=$(du -k "$WORKDIR/sparse" | cut -f1)
 [ "$used" -le $((8 * 1024)) ] || fail "sparse copy of s4 uses $used KiB, expected at most the 3 MiB written (+ slack)"
 assert_eq "sparse copy of s4" "$(raw_sum s4)" "$(disk_sum "$WORKDIR/sparse")"
 rm -f "$WORKDIR/sparse"
-if command -v rsync >/dev/null; then
-    rsync "$D/s1/disks/vda" "$WORKDIR/rsynced" || fail "rsync"
-    assert_eq "rsync of s1" "$(raw_sum s1)" "$(disk_sum "$WORKDIR/rsynced")"
-    rm -f "$WORKDIR/rsynced"
-fi
+rsync "$D/s1/disks/vda" "$WORKDIR/rsynced" || fail "rsync"
+assert_eq "rsync of s1" "$(raw_sum s1)" "$(disk_sum "$WORKDIR/rsynced")"
+rm -f "$WORKDIR/rsynced"
+
+check "restic backs up and restores a snapshot's disks/"
+export RESTIC_REPOSITORY=$WORKDIR/restic RESTIC_PASSWORD=snaptreefs-test RESTIC_CACHE_DIR=$WORKDIR/restic-cache
+restic init -q >/dev/null || fail "restic init"
+restic backup -q "$D/s1/s2/disks" >/dev/null || fail "restic backup of s2's disks/"
+restic restore -q latest --target "$WORKDIR/restored" >/dev/null || fail "restic restore"
+assert_eq "restic round trip of s2" "$(raw_sum s2)" "$(disk_sum "$WORKDIR/restored$D/s1/s2/disks/vda")"
+rm -rf "$WORKDIR/restic" "$WORKDIR/restic-cache" "$WORKDIR/restored"
 
 check "SEEK_DATA / SEEK_HOLE follow the image's allocation"
 out=$(python3 - "$D/s1/s4/disks/vda" <<'PY'
