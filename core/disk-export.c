@@ -731,8 +731,8 @@ prefetch_unref(Prefetch *p)
     g_atomic_rc_box_release_full(p, (GDestroyNotify)prefetch_free);
 }
 
-/* Reads @len bytes at @offset of @e into a new buffer; NULL when it fails
- * or reads short (only ranges within the disk are asked for). */
+/* Reads @len bytes at @offset of @e (a range within the disk) into a new
+ * buffer; NULL when it fails. */
 static GBytes *
 export_read_bytes(DiskExport *e, gsize len, guint64 offset, GError **error)
 {
