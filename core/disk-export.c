@@ -961,6 +961,81 @@ reader_extent(gpointer data, guint64 offset, gboolean *hole, guint64 *length,
     return TRUE;
 }
 
+/* Sums the data (what SEEK_DATA finds: not both a hole and zeros) among
+ * every extent one block status reply gives, up to @limit bytes (the last
+ * extent may reach past what was asked). */
+typedef struct {
+    guint64 limit;
+    guint64 covered;
+    guint64 data;
+} ExtentSum;
+
+static int
+on_extents_sum(void *data, const char *context, uint64_t offset, uint32_t *entries,
+               size_t nr_entries, int *error)
+{
+    ExtentSum *sum = data;
+
+    if (strcmp(context, LIBNBD_CONTEXT_BASE_ALLOCATION) != 0)
+        return 0;
+    for (size_t i = 0; i + 1 < nr_entries && sum->covered < sum->limit; i += 2) {
+        guint64 len = MIN((guint64)entries[i], sum->limit - sum->covered);
+        gboolean hole =
+            (entries[i + 1] & LIBNBD_STATE_HOLE) && (entries[i + 1] & LIBNBD_STATE_ZERO);
+
+        sum->covered += len;
+        if (!hole)
+            sum->data += len;
+    }
+    return 0;
+}
+
+gboolean
+disk_reader_allocated(DiskReader *reader, guint64 *bytes, GError **error)
+{
+    DiskExport *e = reader->export;
+    struct nbd_handle *nbd;
+    guint64 pos = 0;
+    guint64 data = 0;
+    gboolean failed = FALSE;
+
+    if (!e->has_status) {
+        *bytes = e->size;
+        return TRUE;
+    }
+    nbd = conn_take(e, error);
+    if (nbd == NULL)
+        return FALSE;
+    while (pos < e->size && !failed) {
+        guint64 count = MIN(e->size - pos, NBD_MAX_STATUS);
+        ExtentSum sum = {count, 0, 0};
+
+        if (nbd_block_status(
+                nbd, count, pos,
+                (nbd_extent_callback){.callback = on_extents_sum, .user_data = &sum},
+                0) < 0 ||
+            sum.covered == 0) {
+            failed = TRUE;
+            break;
+        }
+        data += sum.data;
+        pos += sum.covered;
+    }
+    if (failed) {
+        g_autofree char *why = g_strdup(nbd_get_error());
+
+        if (conn_give(e, nbd, TRUE, error))
+            g_set_error(error, SNAP_ERROR, SNAP_ERROR_QEMU,
+                        "NBD block status at %" G_GUINT64_FORMAT ": %s", pos,
+                        why ? why : "no extent");
+        return FALSE;
+    }
+    if (!conn_give(e, nbd, FALSE, error))
+        return FALSE;
+    *bytes = data;
+    return TRUE;
+}
+
 gboolean
 disk_seek(guint64 size, guint64 offset, gboolean data, DiskExtentFunc extent,
           gpointer extent_data, guint64 *out, gboolean *found, GError **error)

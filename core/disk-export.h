@@ -76,6 +76,11 @@ GBytes *disk_reader_read(DiskReader *reader, gsize count, guint64 offset, GError
 gboolean disk_reader_seek(DiskReader *reader, guint64 offset, gboolean data, guint64 *out,
                           gboolean *found, GError **error);
 
+/* How many bytes of the disk hold data (what SEEK_DATA finds), from the
+ * image's allocation, walked with as few block status requests as the
+ * server allows; the whole size when it tells no allocation. */
+gboolean disk_reader_allocated(DiskReader *reader, guint64 *bytes, GError **error);
+
 /* NULL is allowed. */
 void disk_reader_close(DiskReader *reader);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(DiskReader, disk_reader_close)

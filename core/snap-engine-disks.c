@@ -33,6 +33,7 @@ struct _SnapEngineDisks {
     GMutex lock;
     GHashTable *sources; /* owner ("domain/snapshot") -> SourcesEntry* */
     GHashTable *sizes;   /* image, or "image\nsnapshot" -> guint64* */
+    GHashTable *allocated; /* "image\nsnapshot", or a frozen image -> guint64* */
 };
 
 struct _SnapDiskReader {
@@ -131,6 +132,8 @@ engine_disks(SnapEngine *engine)
         disks->sources = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                                (GDestroyNotify)sources_entry_free);
         disks->sizes = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+        disks->allocated =
+            g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
         g_once_init_leave(&engine->disks, disks);
     }
     return engine->disks;
@@ -247,29 +250,42 @@ snap_engine_snapshot_disks(SnapEngine *engine, const char *domain, const char *s
     return targets;
 }
 
+/* A number @table keeps for @key (sizes, allocated). */
+static gboolean
+cached_number(SnapEngineDisks *disks, GHashTable *table, const char *key, guint64 *value)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&disks->lock);
+    guint64 *known = g_hash_table_lookup(table, key);
+
+    if (known != NULL)
+        *value = *known;
+    return known != NULL;
+}
+
+static void
+remember_number(SnapEngineDisks *disks, GHashTable *table, const char *key, guint64 value)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&disks->lock);
+
+    g_hash_table_replace(table, g_strdup(key), g_memdup2(&value, sizeof(value)));
+}
+
 static gboolean
 cached_size(SnapEngineDisks *disks, const char *key, guint64 *size)
 {
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&disks->lock);
-    guint64 *known = g_hash_table_lookup(disks->sizes, key);
-
-    if (known != NULL)
-        *size = *known;
-    return known != NULL;
+    return cached_number(disks, disks->sizes, key, size);
 }
 
 static void
 remember_size(SnapEngineDisks *disks, const char *key, guint64 size)
 {
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&disks->lock);
-
-    g_hash_table_replace(disks->sizes, g_strdup(key), g_memdup2(&size, sizeof(size)));
+    remember_number(disks, disks->sizes, key, size);
 }
 
 gboolean
 snap_engine_snapshot_disk_size(SnapEngine *engine, const char *domain,
                                const char *snapshot, const char *target, guint64 *size,
-                               GError **error)
+                               guint64 *allocated, GError **error)
 {
     SnapEngineDisks *disks = engine_disks(engine);
     g_autoptr(GPtrArray) sources = NULL;
@@ -284,13 +300,16 @@ snap_engine_snapshot_disk_size(SnapEngine *engine, const char *domain,
     key = size_key(src);
     /* The exact size, once an export has told it; else the image's,
      * which is the snapshot's unless the image grew after it. */
-    if (cached_size(disks, key, size) || cached_size(disks, src->image, size))
-        return TRUE;
-    snaps = qemu_img_info(src->image, NULL, &virtual_size, NULL, error);
-    if (snaps == NULL)
-        return FALSE;
-    remember_size(disks, src->image, virtual_size);
-    *size = virtual_size;
+    if (!cached_size(disks, key, size) && !cached_size(disks, src->image, size)) {
+        snaps = qemu_img_info(src->image, NULL, &virtual_size, NULL, error);
+        if (snaps == NULL)
+            return FALSE;
+        remember_size(disks, src->image, virtual_size);
+        *size = virtual_size;
+    }
+    /* Until an export has walked it, all of it counts as data. */
+    if (allocated != NULL && !cached_number(disks, disks->allocated, key, allocated))
+        *allocated = *size;
     return TRUE;
 }
 
@@ -306,6 +325,7 @@ snap_engine_disk_open(SnapEngine *engine, const char *domain, const char *snapsh
     g_autofree char *key = NULL;
     DiskExportSource export_source;
     SnapDiskReader *reader;
+    guint64 allocated;
     DiskReader *r;
 
     if (src == NULL)
@@ -319,6 +339,19 @@ snap_engine_disk_open(SnapEngine *engine, const char *domain, const char *snapsh
         return NULL;
     key = size_key(src);
     remember_size(disks, key, disk_reader_size(r));
+    /* What the disk file's st_blocks reports: sparse-aware copies (cp,
+     * tar) only look for holes in a file whose blocks are fewer than its
+     * size says. The snapshot's allocation does not change while it
+     * exists, so one walk per export is enough. */
+    if (!cached_number(disks, disks->allocated, key, &allocated)) {
+        g_autoptr(GError) local = NULL;
+
+        if (disk_reader_allocated(r, &allocated, &local))
+            remember_number(disks, disks->allocated, key, allocated);
+        else
+            g_debug("%s/%s/disks/%s: allocation: %s", domain, snapshot, target,
+                    local->message);
+    }
     reader = g_new0(SnapDiskReader, 1);
     reader->reader = r;
     return reader;
@@ -366,6 +399,7 @@ snap_engine_disks_retire(SnapEngine *engine, const char *domain, const char *sna
         g_autofree char *key = size_key(sources->pdata[i]);
 
         g_hash_table_remove(disks->sizes, key);
+        g_hash_table_remove(disks->allocated, key);
     }
     g_hash_table_remove(disks->sources, owner);
     g_mutex_unlock(&disks->lock);
@@ -389,6 +423,7 @@ snap_engine_disks_free(SnapEngine *engine)
     disk_exports_free(disks->exports);
     g_hash_table_destroy(disks->sources);
     g_hash_table_destroy(disks->sizes);
+    g_hash_table_destroy(disks->allocated);
     g_mutex_clear(&disks->lock);
     g_free(disks);
     engine->disks = NULL;

@@ -206,11 +206,14 @@ GPtrArray *snap_engine_snapshot_disks(SnapEngine *engine, const char *domain,
 
 /* The guest-visible size in bytes of disk @target at @snapshot. Known
  * from an export of it, else the image's virtual size, which the first
- * call for an image asks `qemu-img info` (once). NOT_FOUND when the
- * snapshot has no such disk. */
+ * call for an image asks `qemu-img info` (once). @allocated (may be NULL):
+ * how many of those bytes hold data, known once an export of it was
+ * opened, else all of them. NOT_FOUND when the snapshot has no such
+ * disk. */
 gboolean snap_engine_snapshot_disk_size(SnapEngine *engine, const char *domain,
                                         const char *snapshot, const char *target,
-                                        guint64 *size, GError **error);
+                                        guint64 *size, guint64 *allocated,
+                                        GError **error);
 
 /* An open disk: its content at one snapshot, read through QEMU's block
  * layer (a read-only qemu-nbd export that the engine starts on the first

@@ -41,6 +41,10 @@ typedef struct {
     guint64 size; /* files: content length; symlinks: target length */
     gint64 mtime; /* epoch seconds; also atime and ctime */
     guint nlink;  /* directories: 2 + subdirectories; others 1 */
+    /* Files: the bytes that hold data, for st_blocks (sparse disk files
+     * report fewer than their size); 0 with has_allocated FALSE means all. */
+    gboolean has_allocated;
+    guint64 allocated;
 } FsAttrValues;
 
 /* The fixed name of a node kind inside its parent ("domain.xml"), or NULL

@@ -79,6 +79,7 @@ do_open(DiskJob *job)
     SnapDiskReader *reader = NULL;
     FsDiskFile *file;
     struct stat st;
+    struct stat now;
 
     if (!fs_attr_disk_id_split(job->node->snapshot, &snapshot, &target)) {
         fuse_reply_err(job->req, ENOENT);
@@ -97,11 +98,15 @@ do_open(DiskJob *job)
             fs_reply_gerror(job->req, error, what);
         return;
     }
-    /* The size the kernel was told came from the image; the export knows
-     * the snapshot's own, which differs when the image grew after it. */
+    /* The size the kernel was told came from the image, and all of it
+     * counted as data; the export knows the snapshot's own size, which
+     * differs when the image grew after it, and its allocation. The
+     * attributes go before the reply, so that the fstat(2) after open(2)
+     * of cp or tar sees a sparse file as sparse and seeks for its data. */
     if (fs_inode_table_last_stat(ctx->inodes, job->node, &st) &&
-        (guint64)st.st_size != snap_disk_reader_size(reader))
-        fs_invalidator_inode(ctx->invalidator, job->node->nodeid, -1);
+        fs_tree_stat(ctx, FS_NODE_DISK, job->node->domain, job->node->snapshot, &now) &&
+        (st.st_size != now.st_size || st.st_blocks != now.st_blocks))
+        fs_invalidator_inode_now(ctx->invalidator, job->node->nodeid, -1);
 
     file = g_new0(FsDiskFile, 1);
     file->reader = reader;

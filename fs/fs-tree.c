@@ -76,10 +76,11 @@ disk_values(FsContext *ctx, const char *domain, const char *id, FsAttrValues *v)
         !snap_engine_snapshot_info(ctx->engine, domain, snapshot, FALSE, NULL, &sinfo))
         return FALSE;
     if (!snap_engine_snapshot_disk_size(ctx->engine, domain, snapshot, target, &v->size,
-                                        &error)) {
+                                        &v->allocated, &error)) {
         g_debug("%s: %s/disks/%s: %s", domain, snapshot, target, error->message);
         return FALSE;
     }
+    v->has_allocated = TRUE;
     v->mtime = sinfo.creation_time;
     return TRUE;
 }
@@ -321,7 +322,7 @@ add_snapshot_dirs(FsContext *ctx, GPtrArray *entries, const char *domain,
     for (guint i = 0; i < children->len; i++) {
         const SnapEntry *child = g_ptr_array_index(children, i);
         FsDirEntry *e = dir_entry_new(child->name, FS_NODE_SNAPSHOT, domain, child->name);
-        FsAttrValues v;
+        FsAttrValues v = {0};
 
         values_of_snapshot(ctx, FS_NODE_SNAPSHOT, &child->info, &v);
         fs_attr_fill(FS_NODE_SNAPSHOT, fs_attr_ino(FS_NODE_SNAPSHOT, domain, child->name),

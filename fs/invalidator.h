@@ -36,7 +36,8 @@ void fs_invalidator_inode(FsInvalidator *inval, fuse_ino_t ino, off_t off);
  * change is invisible to nobody once the reply that reports it arrives:
  * the kernel takes no directory lock for it, only the inode's pages,
  * which no request waiting on that worker holds. Never call it from a
- * FUSE request handler. */
+ * FUSE request handler; a worker answering an open(2) may drop the
+ * attributes (@off -1), which takes no lock at all. */
 void fs_invalidator_inode_now(FsInvalidator *inval, fuse_ino_t ino, off_t off);
 
 /* Sends fuse_lowlevel_notify_inval_entry(@parent, @name) at once, from

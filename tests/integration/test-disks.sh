@@ -78,6 +78,19 @@ assert_eq "mode of s1/disks/vda" "regular file 444" "$(stat -c '%F %a' "$D/s1/di
 assert_eq "mode of s1/disks" "directory 755" "$(stat -c '%F %a' "$D/s1/disks")"
 assert_eq "links of s1 (s2, s4, disks)" 5 "$(stat -c %h "$D/s1")"
 
+check "st_blocks: the whole size until the first open, then the snapshot's data; plain cp copies sparsely"
+f=$D/s1/s4/disks/vda
+assert_eq "blocks of s4 before any open" "$((VSIZE / 512))" "$(stat -c %b "$f")"
+# cp's own open is the first: the fstat it does next must see the holes.
+cp "$f" "$WORKDIR/auto" || fail "cp of s4"
+used=$(du -k "$WORKDIR/auto" | cut -f1)
+[ "$used" -le $((8 * 1024)) ] || fail "plain cp of s4 uses $used KiB: the source did not look sparse"
+assert_eq "plain cp of s4" "$(raw_sum s4)" "$(disk_sum "$WORKDIR/auto")"
+rm -f "$WORKDIR/auto"
+# s4 holds s1's first MiB and the 2 MiB written at 4 MiB.
+assert_eq "blocks of s4 after an open" $((3 * 1024 * 2)) "$(stat -c %b "$f")"
+assert_eq "size of s4 after an open" "$VSIZE" "$(stat -c %s "$f")"
+
 check "the bytes are qemu-img convert's, for every snapshot of the tree"
 for s in s1 s1/s2 s1/s2/s3 s1/s4; do
     assert_disk_is "$D/$s" "$(basename "$s")"

@@ -233,6 +233,14 @@ test_export_read(void)
     g_assert_true(all_bytes(buf, MIB, 0x22));
     g_assert_no_error(error);
 
+    /* One MiB of data in 8, at the snapshot as in the active layer. */
+    g_assert_true(disk_reader_allocated(a, &out, &error));
+    g_assert_no_error(error);
+    g_assert_cmpuint(out, ==, MIB);
+    g_assert_true(disk_reader_allocated(c, &out, &error));
+    g_assert_no_error(error);
+    g_assert_cmpuint(out, ==, MIB);
+
     g_assert_true(disk_reader_seek(a, 0, FALSE, &out, &found, &error));
     g_assert_true(found);
     g_assert_cmpuint(out, ==, MIB);
@@ -321,6 +329,46 @@ test_export_read_ahead(void)
     check_range(reader, 1000 * 1024, 300 * 1024);
     g_assert_cmpint(read_into(reader, big, MIB, 8 * MIB - 4096, &error), ==, 4096);
     g_assert_no_error(error);
+
+    disk_reader_close(reader);
+    disk_exports_free(exports);
+    g_assert_cmpint(g_rmdir(run), ==, 0);
+    g_unlink(file);
+}
+
+/* The data of a disk whose 64 KiB pieces alternate with holes: many
+ * extents in one block status reply. */
+static void
+test_export_allocated(void)
+{
+    g_autofree char *file = g_build_filename(tmpdir, "holes.qcow2", NULL);
+    g_autofree char *run = g_build_filename(tmpdir, "run-holes", NULL);
+    DiskExports *exports = disk_exports_new(run, 60000);
+    DiskExportSource active = {file, "qcow2", NULL};
+    g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GError) error = NULL;
+    DiskReader *reader;
+    guint64 bytes = 0;
+
+    g_assert_true(qemu_img_create(file, "qcow2", 8 * MIB, &error));
+    g_assert_no_error(error);
+    g_ptr_array_add(argv, g_strdup("qemu-io"));
+    g_ptr_array_add(argv, g_strdup("-f"));
+    g_ptr_array_add(argv, g_strdup("qcow2"));
+    for (guint64 off = 0; off < 8 * MIB; off += 256 * 1024) {
+        g_ptr_array_add(argv, g_strdup("-c"));
+        g_ptr_array_add(argv,
+                        g_strdup_printf("write -P 0x5a %" G_GUINT64_FORMAT " 64k", off));
+    }
+    g_ptr_array_add(argv, g_strdup(file));
+    g_ptr_array_add(argv, NULL);
+    run_ok((const char *const *)argv->pdata);
+
+    reader = disk_exports_open(exports, "d/active", &active, &error);
+    g_assert_no_error(error);
+    g_assert_true(disk_reader_allocated(reader, &bytes, &error));
+    g_assert_no_error(error);
+    g_assert_cmpuint(bytes, ==, 32 * 64 * 1024);
 
     disk_reader_close(reader);
     disk_exports_free(exports);
@@ -422,6 +470,7 @@ main(int argc, char *argv[])
     g_test_add_func("/disk-export/argv", test_argv);
     g_test_add_func("/disk-export/read", test_export_read);
     g_test_add_func("/disk-export/read-ahead", test_export_read_ahead);
+    g_test_add_func("/disk-export/allocated", test_export_allocated);
     g_test_add_func("/disk-export/retire", test_export_retire);
     g_test_add_func("/disk-export/idle-and-errors", test_export_idle_and_errors);
     ret = g_test_run();
