@@ -453,6 +453,19 @@ conn_give(DiskExport *e, struct nbd_handle *nbd, gboolean failed, GError **error
     return TRUE;
 }
 
+/* Gives back a connection whose request @what failed: SNAP_ERROR_QEMU
+ * with libnbd's reason, or STALE when the export stopped meanwhile. */
+static void
+conn_give_failed(DiskExport *e, struct nbd_handle *nbd, const char *what, GError **error)
+{
+    const char *reason = nbd_get_error();
+    g_autofree char *why =
+        g_strdup(reason != NULL ? reason : "nothing usable in the reply");
+
+    if (conn_give(e, nbd, TRUE, error))
+        g_set_error(error, SNAP_ERROR, SNAP_ERROR_QEMU, "%s: %s", what, why);
+}
+
 /* ---- the registry ---------------------------------------------------------------- */
 
 static DiskExports *
@@ -705,10 +718,7 @@ export_pread(DiskExport *e, void *buf, gsize count, guint64 offset, GError **err
             done += n;
     }
     if (failed) {
-        g_autofree char *why = g_strdup(nbd_get_error());
-
-        if (conn_give(e, nbd, TRUE, error))
-            g_set_error(error, SNAP_ERROR, SNAP_ERROR_QEMU, "NBD read: %s", why);
+        conn_give_failed(e, nbd, "NBD read", error);
         return -1;
     }
     if (!conn_give(e, nbd, FALSE, error))
@@ -898,6 +908,15 @@ disk_reader_read(DiskReader *reader, gsize count, guint64 offset, GError **error
     return bytes;
 }
 
+/* Whether base:allocation @flags make a hole: unallocated and reading as
+ * zeros. A zero cluster that is allocated is data for SEEK_DATA, as in a
+ * file system. */
+static gboolean
+extent_is_hole(uint32_t flags)
+{
+    return (flags & LIBNBD_STATE_HOLE) && (flags & LIBNBD_STATE_ZERO);
+}
+
 typedef struct {
     gboolean seen;
     gboolean hole;
@@ -915,9 +934,7 @@ on_extents(void *data, const char *context, uint64_t offset, uint32_t *entries,
         return 0;
     first->seen = TRUE;
     first->length = entries[0];
-    /* Unallocated and reading as zeros; a zero cluster that is
-     * allocated is data for SEEK_DATA, as in a file system. */
-    first->hole = (entries[1] & LIBNBD_STATE_HOLE) && (entries[1] & LIBNBD_STATE_ZERO);
+    first->hole = extent_is_hole(entries[1]);
     return 0;
 }
 
@@ -943,10 +960,7 @@ reader_extent(gpointer data, guint64 offset, gboolean *hole, guint64 *length,
         nbd, count, offset,
         (nbd_extent_callback){.callback = on_extents, .user_data = &first}, 0);
     if (r < 0) {
-        g_autofree char *why = g_strdup(nbd_get_error());
-
-        if (conn_give(e, nbd, TRUE, error))
-            g_set_error(error, SNAP_ERROR, SNAP_ERROR_QEMU, "NBD block status: %s", why);
+        conn_give_failed(e, nbd, "NBD block status", error);
         return FALSE;
     }
     if (!conn_give(e, nbd, FALSE, error))
@@ -961,7 +975,7 @@ reader_extent(gpointer data, guint64 offset, gboolean *hole, guint64 *length,
     return TRUE;
 }
 
-/* Sums the data (what SEEK_DATA finds: not both a hole and zeros) among
+/* Sums the data (what SEEK_DATA finds: not a hole) among
  * every extent one block status reply gives, up to @limit bytes (the last
  * extent may reach past what was asked). */
 typedef struct {
@@ -980,11 +994,9 @@ on_extents_sum(void *data, const char *context, uint64_t offset, uint32_t *entri
         return 0;
     for (size_t i = 0; i + 1 < nr_entries && sum->covered < sum->limit; i += 2) {
         guint64 len = MIN((guint64)entries[i], sum->limit - sum->covered);
-        gboolean hole =
-            (entries[i + 1] & LIBNBD_STATE_HOLE) && (entries[i + 1] & LIBNBD_STATE_ZERO);
 
         sum->covered += len;
-        if (!hole)
+        if (!extent_is_hole(entries[i + 1]))
             sum->data += len;
     }
     return 0;
@@ -1022,12 +1034,10 @@ disk_reader_allocated(DiskReader *reader, guint64 *bytes, GError **error)
         pos += sum.covered;
     }
     if (failed) {
-        g_autofree char *why = g_strdup(nbd_get_error());
+        g_autofree char *what =
+            g_strdup_printf("NBD block status at %" G_GUINT64_FORMAT, pos);
 
-        if (conn_give(e, nbd, TRUE, error))
-            g_set_error(error, SNAP_ERROR, SNAP_ERROR_QEMU,
-                        "NBD block status at %" G_GUINT64_FORMAT ": %s", pos,
-                        why ? why : "no extent");
+        conn_give_failed(e, nbd, what, error);
         return FALSE;
     }
     if (!conn_give(e, nbd, FALSE, error))

@@ -257,6 +257,31 @@ test_export_read(void)
     g_unlink(file);
 }
 
+/* An 8 MiB qcow2 @name with 64 KiB written every @stride bytes, each
+ * piece filled with @byte_at(its offset). (transfer full: the path) */
+static char *
+make_pieces_image(const char *name, guint64 stride, guint8 (*byte_at)(guint64 offset))
+{
+    char *file = g_build_filename(tmpdir, name, NULL);
+    g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GError) error = NULL;
+
+    g_assert_true(qemu_img_create(file, "qcow2", 8 * MIB, &error));
+    g_assert_no_error(error);
+    g_ptr_array_add(argv, g_strdup("qemu-io"));
+    g_ptr_array_add(argv, g_strdup("-f"));
+    g_ptr_array_add(argv, g_strdup("qcow2"));
+    for (guint64 off = 0; off < 8 * MIB; off += stride) {
+        g_ptr_array_add(argv, g_strdup("-c"));
+        g_ptr_array_add(argv, g_strdup_printf("write -P %u %" G_GUINT64_FORMAT " 64k",
+                                              byte_at(off), off));
+    }
+    g_ptr_array_add(argv, g_strdup(file));
+    g_ptr_array_add(argv, NULL);
+    run_ok((const char *const *)argv->pdata);
+    return file;
+}
+
 /* Byte @offset of the image of test_export_read_ahead. */
 static guint8
 chunk_byte(guint64 offset)
@@ -284,29 +309,14 @@ check_range(DiskReader *reader, guint64 offset, gsize count)
 static void
 test_export_read_ahead(void)
 {
-    g_autofree char *file = g_build_filename(tmpdir, "ahead.qcow2", NULL);
+    g_autofree char *file = make_pieces_image("ahead.qcow2", 64 * 1024, chunk_byte);
     g_autofree char *run = g_build_filename(tmpdir, "run-ahead", NULL);
     DiskExports *exports = disk_exports_new(run, 60000);
     DiskExportSource active = {file, "qcow2", NULL};
-    g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
     g_autoptr(GError) error = NULL;
     g_autoptr(GBytes) end = NULL;
     g_autofree guint8 *big = g_malloc(MIB);
     DiskReader *reader;
-
-    g_assert_true(qemu_img_create(file, "qcow2", 8 * MIB, &error));
-    g_assert_no_error(error);
-    g_ptr_array_add(argv, g_strdup("qemu-io"));
-    g_ptr_array_add(argv, g_strdup("-f"));
-    g_ptr_array_add(argv, g_strdup("qcow2"));
-    for (guint64 off = 0; off < 8 * MIB; off += 64 * 1024) {
-        g_ptr_array_add(argv, g_strdup("-c"));
-        g_ptr_array_add(argv, g_strdup_printf("write -P %u %" G_GUINT64_FORMAT " 64k",
-                                              chunk_byte(off), off));
-    }
-    g_ptr_array_add(argv, g_strdup(file));
-    g_ptr_array_add(argv, NULL);
-    run_ok((const char *const *)argv->pdata);
 
     reader = disk_exports_open(exports, "d/active", &active, &error);
     g_assert_no_error(error);
@@ -336,33 +346,24 @@ test_export_read_ahead(void)
     g_unlink(file);
 }
 
+static guint8
+byte_5a(guint64 offset)
+{
+    return 0x5a;
+}
+
 /* The data of a disk whose 64 KiB pieces alternate with holes: many
  * extents in one block status reply. */
 static void
 test_export_allocated(void)
 {
-    g_autofree char *file = g_build_filename(tmpdir, "holes.qcow2", NULL);
+    g_autofree char *file = make_pieces_image("holes.qcow2", 256 * 1024, byte_5a);
     g_autofree char *run = g_build_filename(tmpdir, "run-holes", NULL);
     DiskExports *exports = disk_exports_new(run, 60000);
     DiskExportSource active = {file, "qcow2", NULL};
-    g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
     g_autoptr(GError) error = NULL;
     DiskReader *reader;
     guint64 bytes = 0;
-
-    g_assert_true(qemu_img_create(file, "qcow2", 8 * MIB, &error));
-    g_assert_no_error(error);
-    g_ptr_array_add(argv, g_strdup("qemu-io"));
-    g_ptr_array_add(argv, g_strdup("-f"));
-    g_ptr_array_add(argv, g_strdup("qcow2"));
-    for (guint64 off = 0; off < 8 * MIB; off += 256 * 1024) {
-        g_ptr_array_add(argv, g_strdup("-c"));
-        g_ptr_array_add(argv,
-                        g_strdup_printf("write -P 0x5a %" G_GUINT64_FORMAT " 64k", off));
-    }
-    g_ptr_array_add(argv, g_strdup(file));
-    g_ptr_array_add(argv, NULL);
-    run_ok((const char *const *)argv->pdata);
 
     reader = disk_exports_open(exports, "d/active", &active, &error);
     g_assert_no_error(error);
