@@ -31,8 +31,8 @@ typedef struct {
 struct _SnapEngineDisks {
     DiskExports *exports;
     GMutex lock;
-    GHashTable *sources; /* owner ("domain/snapshot") -> SourcesEntry* */
-    GHashTable *sizes;   /* image, or "image\nsnapshot" -> guint64* */
+    GHashTable *sources;   /* owner ("domain/snapshot") -> SourcesEntry* */
+    GHashTable *sizes;     /* image, or "image\nsnapshot" -> guint64* */
     GHashTable *allocated; /* "image\nsnapshot", or a frozen image -> guint64* */
 };
 
@@ -132,8 +132,7 @@ engine_disks(SnapEngine *engine)
         disks->sources = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                                (GDestroyNotify)sources_entry_free);
         disks->sizes = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-        disks->allocated =
-            g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+        disks->allocated = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
         g_once_init_leave(&engine->disks, disks);
     }
     return engine->disks;

@@ -434,7 +434,7 @@ snap_engine_add_domain(SnapEngine *engine, const char *name)
 }
 
 GPtrArray *
-snap_engine_domains(SnapEngine *engine)
+snap_engine_domains(SnapEngine *engine, gboolean removed_too)
 {
     GPtrArray *doms = g_ptr_array_new();
     GHashTableIter iter;
@@ -444,6 +444,8 @@ snap_engine_domains(SnapEngine *engine)
     g_hash_table_iter_init(&iter, engine->domains);
     while (g_hash_table_iter_next(&iter, NULL, &value))
         g_ptr_array_add(doms, value);
+    for (guint i = 0; removed_too && i < engine->removed->len; i++)
+        g_ptr_array_add(doms, engine->removed->pdata[i]);
     g_rw_lock_reader_unlock(&engine->lock);
     return doms;
 }

@@ -342,8 +342,10 @@ typedef enum {
  * fills it. An existing one is returned as it is. (transfer none) */
 SnapDomain *snap_engine_add_domain(SnapEngine *engine, const char *name);
 
-/* Every domain in the table. (transfer container) */
-GPtrArray *snap_engine_domains(SnapEngine *engine);
+/* Every domain in the table, and with @removed_too every undefined one
+ * (kept until the engine is freed), all taken at once (for the loops that run while
+ * workers may undefine a domain). (transfer container) */
+GPtrArray *snap_engine_domains(SnapEngine *engine, gboolean removed_too);
 
 /* Refreshes @dom from the backend now, on this thread (loading only). */
 void snap_engine_refresh_now(SnapEngine *engine, SnapDomain *dom, guint flags);

@@ -422,7 +422,7 @@ refresher(gpointer data)
         if (engine->backend->ops->poll(engine->backend)) {
             if (all)
                 add_new_domains(engine);
-            doms = snap_engine_domains(engine);
+            doms = snap_engine_domains(engine, FALSE);
             for (guint i = 0; i < doms->len; i++) {
                 SnapDomain *dom = doms->pdata[i];
                 gpointer flags = g_hash_table_lookup(kicked, dom->name);

@@ -605,25 +605,6 @@ snap_engine_queue_refresh(SnapEngine *engine, SnapDomain *dom, guint flags)
 
 /* ---- starting and stopping ---------------------------------------------------- */
 
-/* Every domain in the table and every undefined one, for the loops that
- * run while workers may undefine (and so unlink) a domain. */
-static GPtrArray *
-all_domains(SnapEngine *engine)
-{
-    GPtrArray *doms = g_ptr_array_new();
-    GHashTableIter iter;
-    gpointer value;
-
-    g_rw_lock_reader_lock(&engine->lock);
-    g_hash_table_iter_init(&iter, engine->domains);
-    while (g_hash_table_iter_next(&iter, NULL, &value))
-        g_ptr_array_add(doms, value);
-    for (guint i = 0; i < engine->removed->len; i++)
-        g_ptr_array_add(doms, engine->removed->pdata[i]);
-    g_rw_lock_reader_unlock(&engine->lock);
-    return doms;
-}
-
 void
 snap_engine_start(SnapEngine *engine)
 {
@@ -663,7 +644,7 @@ snap_engine_start(SnapEngine *engine)
     /* Pushed under the lock, so nothing submitted from now on can
      * overtake what waited for the start. Once pushed, a recovery may
      * undefine its domain: the loops go over a copy of the table. */
-    doms = all_domains(engine);
+    doms = snap_engine_domains(engine, TRUE);
     for (guint d = 0; d < doms->len; d++) {
         SnapDomain *dom = doms->pdata[d];
 
@@ -697,7 +678,7 @@ snap_engine_free(SnapEngine *engine)
     /* No refresh is queued from here on. */
     snap_remote_stop(engine);
     /* A worker still running may undefine its domain meanwhile. */
-    doms = all_domains(engine);
+    doms = snap_engine_domains(engine, TRUE);
     for (guint d = 0; d < doms->len; d++) {
         SnapDomain *dom = doms->pdata[d];
 
