@@ -103,6 +103,8 @@ void
 fs_attr_fill(FsNodeKind kind, guint64 ino, const FsAttrValues *values, uid_t uid,
              gid_t gid, struct stat *st)
 {
+    guint64 data = values->has_allocated ? values->allocated : values->size;
+
     memset(st, 0, sizeof(*st));
     st->st_ino = ino;
     st->st_mode = fs_attr_kind_mode(kind);
@@ -111,12 +113,7 @@ fs_attr_fill(FsNodeKind kind, guint64 ino, const FsAttrValues *values, uid_t uid
     st->st_gid = gid;
     st->st_size = S_ISDIR(st->st_mode) ? 0 : (off_t)values->size;
     st->st_blksize = kind == FS_NODE_DISK ? DISK_BLKSIZE : 4096;
-    st->st_blocks =
-        S_ISREG(st->st_mode)
-            ? (blkcnt_t)(((values->has_allocated ? values->allocated : values->size) +
-                          511) /
-                         512)
-            : 0;
+    st->st_blocks = S_ISREG(st->st_mode) ? (blkcnt_t)((data + 511) / 512) : 0;
     st->st_atim.tv_sec = values->mtime;
     st->st_mtim.tv_sec = values->mtime;
     st->st_ctim.tv_sec = values->mtime;
