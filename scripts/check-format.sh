@@ -4,7 +4,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 bad=0
-for f in core/*.[ch] fs/*.[ch] fs/tests/*.c tests/unit/*.c tools/*.[ch]; do
+for f in core/*.[ch] fs/*.[ch] fs/tests/*.c tests/unit/*.c tools/*.[ch] scripts/bench/*.c; do
     [ -e "$f" ] || continue
     if ! clang-format --dry-run --Werror "$f" >/dev/null 2>&1; then
         echo "$f"

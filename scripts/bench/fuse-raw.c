@@ -45,7 +45,8 @@ fill_stat(fuse_ino_t ino, struct stat *st)
 static void
 raw_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-    struct fuse_entry_param e = {.ino = DATA_INO, .attr_timeout = 60, .entry_timeout = 60};
+    struct fuse_entry_param e = {
+        .ino = DATA_INO, .attr_timeout = 60, .entry_timeout = 60};
 
     if (parent != FUSE_ROOT_ID || strcmp(name, "data") != 0) {
         fuse_reply_err(req, ENOENT);
