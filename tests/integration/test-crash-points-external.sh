@@ -122,24 +122,10 @@ reference() {
 }
 
 crash_case() {
-    local op=$1 step=$2 rc=0 ok=0 s got
+    local op=$1 step=$2
     restore
     crash_run "$op" "$step"
-    rc=$CRASH_RC
-    barrier
-    check_consistent "$op at $step"
-    got=$(state_print)
-    for s in after $([ "$rc" -ne 0 ] && echo before); do
-        [ "$got" == "${REF[$op.$s]}" ] && ok=1 && break
-    done
-    [ "$ok" -eq 1 ] || fail "$op at $step (status $rc: $(cat "$SCRATCH/op.err")): half done; got
-$got
-before:
-${REF[$op.before]}
-after:
-${REF[$op.after]}"
-    say "$op at $step: status $rc, recovered to $s"
-    umount_fs
+    crash_verify "$op" "$step"
 }
 
 say "template: x1, external; base{s1{s2}, b1}, current s2, patterns 0x11..0x15"
@@ -162,7 +148,7 @@ umount_fs
 rm -f "$LOGS"/*.log
 cp -a "$STATE" "$TEMPLATE"
 
-declare -A REF
+declare -A REF EXTRA=()
 tested=0
 t0=$(date +%s)
 for line in "${OPS[@]}"; do

@@ -218,25 +218,11 @@ reference() {
 
 # crash_case OP STEP: die at STEP during OP, restart, check.
 crash_case() {
-    local op=$1 step=$2 rc=0 got ok=0 s
+    local op=$1 step=$2
     prepare "$op"
     umount_fs
     crash_run "$op" "$step"
-    rc=$CRASH_RC
-    barrier
-    check_consistent "$op at $step"
-    got=$(state_print)
-    for s in after $([ "$rc" -ne 0 ] && echo before ${EXTRA[$op]:-}); do
-        [ "$got" == "${REF[$op.$s]}" ] && ok=1 && break
-    done
-    [ "$ok" -eq 1 ] || fail "$op at $step (status $rc: $(cat "$SCRATCH/op.err")): half done; got
-$got
-before:
-${REF[$op.before]}
-after:
-${REF[$op.after]}"
-    say "$op at $step: status $rc, recovered to $s"
-    umount_fs
+    crash_verify "$op" "$step"
 }
 
 say "template: d1 with vda and vdb; base{s1{s2}, b1}, current s2, patterns 0x11..0x15"

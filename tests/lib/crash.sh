@@ -57,3 +57,25 @@ crash_run() {
     fusermount3 -u -z "$MNT" 2>/dev/null || true
     mount_fs
 }
+
+# crash_verify OP STEP: after crash_run, the restarted mount is consistent
+# (the caller's check_consistent) and shows OP whole or not at all: what
+# state_print prints is REF[OP.after], or, when OP failed, REF[OP.before]
+# or one of the extra states the caller named in EXTRA[OP]. Unmounts.
+crash_verify() {
+    local op=$1 step=$2 rc=$CRASH_RC got ok=0 s
+    barrier
+    check_consistent "$op at $step"
+    got=$(state_print)
+    for s in after $([ "$rc" -ne 0 ] && echo before ${EXTRA[$op]:-}); do
+        [ "$got" == "${REF[$op.$s]}" ] && ok=1 && break
+    done
+    [ "$ok" -eq 1 ] || fail "$op at $step (status $rc: $(cat "$SCRATCH/op.err")): half done; got
+$got
+before:
+${REF[$op.before]}
+after:
+${REF[$op.after]}"
+    say "$op at $step: status $rc, recovered to $s"
+    umount_fs
+}
