@@ -453,6 +453,12 @@ test_joined_lines(void)
     r2 = qmp_client_execute(c, "cont", NULL, 2000, &error);
     g_assert_no_error(error);
     g_assert_nonnull(r2);
+    /* The event after the reply may reach the socket after the reply's
+     * read returned: it is read by the next call, here a poll. */
+    for (guint i = 0; i < 20 && names->len < 3; i++) {
+        g_assert_true(qmp_client_poll(c, 100, &error));
+        g_assert_no_error(error);
+    }
     seen = joined(names);
     g_assert_cmpstr(seen, ==, "STOP RESUME RESUME");
     g_clear_pointer(&c, qmp_client_free);
