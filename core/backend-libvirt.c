@@ -356,7 +356,7 @@ lv_poll(SnapBackend *backend)
     connected = self->conn != NULL;
     g_mutex_unlock(&self->lock);
     if (reconnected) {
-        g_debug("libvirt: reconnected to %s", self->uri);
+        g_message("libvirt: reconnected to %s", self->uri);
         lv_refresh(self, NULL, TRUE);
     }
     return connected;

@@ -9,6 +9,7 @@
 
 #include "fs-changes.h"
 #include "fs-context.h"
+#include "fs-log.h"
 #include "fs-ops.h"
 
 typedef struct {
@@ -143,6 +144,23 @@ log_load_problems(SnapEngine *engine)
     }
 }
 
+/* The line that says the mount is up, with what it shows. */
+static void
+log_mounted(SnapEngine *engine, const char *source, const char *mountpoint)
+{
+    g_autoptr(GPtrArray) domains = snap_engine_list_domains(engine);
+    guint64 snapshots = 0;
+
+    for (guint i = 0; i < domains->len; i++) {
+        SnapDomainInfo info;
+
+        if (snap_engine_domain_info(engine, domains->pdata[i], &info))
+            snapshots += info.nsnapshots;
+    }
+    g_message("mounted %s on %s: %u domains, %" G_GUINT64_FORMAT " snapshots", source,
+              mountpoint, domains->len, snapshots);
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -160,6 +178,7 @@ main(int argc, char *argv[])
     int ret;
 
     memset(&cmd, 0, sizeof(cmd));
+    fs_log_init();
     if (fuse_opt_parse(&args, &opts, fs_option_spec, fs_option_proc) != 0)
         goto out;
     if (fuse_parse_cmdline(&args, &cmd) != 0)
@@ -196,9 +215,13 @@ main(int argc, char *argv[])
         goto out;
     }
     /* The libvirt form has no STATE_DIR: its one operand is the mountpoint,
-     * which the option parser took as ours. */
-    if (libvirt && opts.state_dir != NULL && cmd.mountpoint == NULL) {
-        cmd.mountpoint = g_steal_pointer(&opts.state_dir);
+     * which the option parser took as ours. Given two (fstab and
+     * mount.fuse3 always pass a source, e.g. "none"), the first is ignored. */
+    if (libvirt && opts.state_dir != NULL) {
+        if (cmd.mountpoint == NULL)
+            cmd.mountpoint = g_steal_pointer(&opts.state_dir);
+        else
+            g_clear_pointer(&opts.state_dir, g_free);
     }
     if ((libvirt ? opts.state_dir != NULL : opts.state_dir == NULL) ||
         cmd.mountpoint == NULL) {
@@ -248,7 +271,6 @@ main(int argc, char *argv[])
         goto out_session;
     }
     snap_engine_set_change_func(ctx->engine, fs_changes_on_change, ctx);
-    log_load_problems(ctx->engine);
 
     if (fuse_set_signal_handlers(se) != 0)
         goto out_session;
@@ -258,6 +280,10 @@ main(int argc, char *argv[])
      * thread may exist before this point. */
     if (fuse_daemonize(cmd.foreground) != 0)
         goto out_unmount;
+    if (!cmd.foreground)
+        fs_log_daemonized("snaptreefs");
+    log_load_problems(ctx->engine);
+    log_mounted(ctx->engine, libvirt ? opts.uri : state_dir, cmd.mountpoint);
 
     snap_engine_start(ctx->engine);
     fs_invalidator_start(ctx->invalidator, se);
@@ -266,6 +292,8 @@ main(int argc, char *argv[])
     status = loop_ended_cleanly(ret) ? 0 : 1;
     if (status != 0)
         g_message("session loop ended: %s", g_strerror(ret < 0 ? -ret : ret));
+
+    g_message("unmounting %s", cmd.mountpoint);
 
 out_unmount:
     fuse_session_unmount(se);

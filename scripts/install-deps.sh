@@ -17,6 +17,10 @@ PACKAGES=(
     rsync restic        # test-disks backs disks/ files up with them
     python3             # benchmarks time operations with perf_counter
     clang libclang-rt-dev   # libFuzzer targets (scripts/fuzz.sh; test.sh runs each briefly)
+    scdoc               # the man pages (man/*.scd) become troff at build time
+    man-db groff-base   # test-man renders them with man --warnings
+    debhelper dpkg-dev fakeroot lintian  # test-deb builds and checks the Debian package
+    systemd             # test-fstab checks the .mount unit with systemd-analyze verify
 )
 
 missing=()

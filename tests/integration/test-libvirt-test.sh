@@ -7,9 +7,9 @@ source "$(dirname "$0")/../lib/common.sh"
 source "$(dirname "$0")/../lib/libvirt.sh"
 require_cmd virsh xmllint
 
-say "usage: the libvirt form takes no STATE_DIR and needs a URI"
+say "usage: the libvirt form needs a URI and takes one operand besides the mountpoint (a source it ignores, as fstab gives one)"
 assert_errno "needs -o uri" "$SNAPTREEFS" -f -o backend=libvirt "$MNT"
-assert_errno "usage" "$SNAPTREEFS" -f -o backend=libvirt,uri=test:///default "$STATE" "$MNT"
+assert_errno "invalid argument" "$SNAPTREEFS" -f -o backend=libvirt,uri=test:///default none "$MNT" extra
 assert_errno "native backend only" "$SNAPTREEFS" -f -o backend=libvirt,uri=test:///default,disks "$MNT"
 assert_errno "unknown backend" "$SNAPTREEFS" -f -o backend=xen "$STATE" "$MNT"
 out=$("$SNAPTREEFS" --help 2>&1)

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# test-man.sh MAN_DIR SNAPTREEFS IMPORT EXPORT: the man pages render with no
+# groff warning, and every option each program's --help prints is in its page.
+set -euo pipefail
+export LC_ALL=C MANWIDTH=200
+man_dir=$1
+fail() { printf 'test-man: FAIL: %s\n' "$*" >&2; exit 1; }
+command -v man >/dev/null || { echo "test-man: SKIP: no man (man-db)"; exit 77; }
+
+# options HELP_TEXT: the option names it lists, one a line ("-o ro", "-f", "--help").
+options() {
+    grep -oE -- '(^|[[:space:]])(-o [a-z_]+|--[a-z-]+|-[a-zA-Z])' | sed -E 's/^[[:space:]]+//' | sort -u
+}
+
+# check_page PAGE PROGRAM MIN: PAGE renders cleanly and names every option of
+# PROGRAM --help, which lists at least MIN.
+check_page() {
+    local page=$man_dir/$1 prog=$2 min=$3 warnings text opt n=0
+    [ -s "$page" ] || fail "$page missing"
+    warnings=$(man --warnings -l "$page" 2>&1 >/dev/null)
+    [ -z "$warnings" ] || fail "$1: man --warnings: $warnings"
+    text=$(man -l "$page" | col -b)
+    while read -r opt; do
+        [ -n "$opt" ] || continue
+        n=$((n + 1))
+        # The option as a word of its own: "-o ro" not matched by "-o root".
+        printf '%s\n' "$text" | grep -qE -- "(^|[^a-zA-Z_-])${opt}([^a-zA-Z_-]|$)" ||
+            fail "$1: option '$opt' of '$prog --help' is not in the page"
+    done < <("$prog" --help 2>&1 | options)
+    [ "$n" -ge "$min" ] || fail "$prog --help lists only $n options: the parser is wrong"
+    printf 'test-man: %s: renders without warnings, names all %d options of --help\n' "$1" "$n"
+}
+
+check_page snaptreefs.1 "$2" 20
+check_page snaptreefs-import.1 "$3" 1
+check_page snaptreefs-export.1 "$4" 0
+
+text=$(man -l "$man_dir/snaptreefs.1" | col -b)
+for ref in 'virsh(1)' 'qemu-img(1)' 'fusermount3(1)' 'mount.fuse3(8)' 'fuse.snaptreefs' \
+    'backend=libvirt,uri=qemu:///system' 'Type=fuse.snaptreefs' '/run/systemd/journal/socket' \
+    EINVAL EEXIST EPERM ENOENT EBUSY EIO ENOSPC EOPNOTSUPP EROFS ESTALE .by-name; do
+    case "$text" in *"$ref"*) ;; *) fail "snaptreefs.1 does not mention $ref" ;; esac
+done
+echo "test-man: PASS"
