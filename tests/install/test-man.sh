@@ -24,7 +24,7 @@ check_page() {
         [ -n "$opt" ] || continue
         n=$((n + 1))
         # The option as a word of its own: "-o ro" not matched by "-o root".
-        printf '%s\n' "$text" | grep -qE -- "(^|[^a-zA-Z_-])${opt}([^a-zA-Z_-]|$)" ||
+        grep -qE -- "(^|[^a-zA-Z_-])${opt}([^a-zA-Z_-]|$)" <<<"$text" ||
             fail "$1: option '$opt' of '$prog --help' is not in the page"
     done < <("$prog" --help 2>&1 | options)
     [ "$n" -ge "$min" ] || fail "$prog --help lists only $n options: the parser is wrong"
