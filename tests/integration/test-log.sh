@@ -44,30 +44,6 @@ wait_for_line() {
     fail "no log record with [$2] in $1: $(cat "$1" 2>/dev/null)"
 }
 
-# daemon_pid: the daemonized snaptreefs serving MNT, by its command line.
-daemon_pid() {
-    local p args=()
-    for p in /proc/[0-9]*; do
-        mapfile -d '' args 2>/dev/null <"$p/cmdline" || continue
-        [ "${#args[@]}" -ge 3 ] || continue
-        case "${args[0]}" in *snaptreefs) ;; *) continue ;; esac
-        [ "${args[*]: -1}" = "$MNT" ] && { echo "${p#/proc/}"; return 0; }
-    done
-    return 1
-}
-
-# umount_daemonized: umount(8) ends the daemon, status 0 is not visible (it
-# is not our child), so it must be gone within 10 s.
-umount_daemonized() {
-    local pid=$1
-    umount "$MNT" || fail "umount $MNT"
-    for _ in $(seq 1 200); do
-        kill -0 "$pid" 2>/dev/null || return 0
-        sleep 0.05
-    done
-    fail "snaptreefs (pid $pid) still runs 10 s after umount"
-}
-
 # A snapshot with metadata, a tag on the disk with none (a reconcile
 # finding), and a domain whose image is gone (qemu-img fails).
 make_domain vm1
@@ -84,7 +60,7 @@ start_receiver syslog "$WORKDIR/syslog.sock" "$SYSLOG"
 mount --bind "$WORKDIR/syslog.sock" "$devlog" || fail "bind mount over $devlog"
 "$SNAPTREEFS" "$STATE" "$MNT" 2>"$LOGS/stderr.log" || fail "snaptreefs failed: $(cat "$LOGS/stderr.log")"
 mountpoint -q "$MNT" || fail "not mounted after snaptreefs returned"
-pid=$(daemon_pid) || fail "no daemon for $MNT"
+pid=$(daemon_pid "$MNT") || fail "no daemon for $MNT"
 # LOG_DAEMON (3) * 8 + LOG_NOTICE (5) = 29
 wait_for_line "$SYSLOG" "snaptreefs[$pid]: mounted $STATE on $MNT: 2 domains, 1 snapshots"
 jq -r .raw "$SYSLOG" | grep -q "^<29>.*snaptreefs\[$pid\]: mounted" || fail "priority: $(cat "$SYSLOG")"
@@ -95,7 +71,7 @@ say "qemu-img says: $msg"
 wait_for_line "$SYSLOG" "Could not open '$(image vm2)'"
 assert_errno "Device or resource busy" put "$MNT/vm1/state" resume
 wait_for_line "$SYSLOG" "vm1: "
-umount_daemonized "$pid"
+umount_daemonized "$MNT" "$pid"
 wait_for_line "$SYSLOG" "snaptreefs[$pid]: unmounting $MNT"
 [ ! -s "$LOGS/stderr.log" ] || fail "daemonized snaptreefs wrote to stderr: $(cat "$LOGS/stderr.log")"
 jq -r .raw "$SYSLOG" | grep -q '^<31>' && fail "debug lines without -d: $(cat "$SYSLOG")"
@@ -109,23 +85,23 @@ start_receiver journal "$WORKDIR/journal.sock" "$JOURNAL"
 mount --bind "$WORKDIR/journal.sock" /run/systemd/journal/socket || fail "bind mount over the journal socket"
 syslog_lines=$(wc -l <"$SYSLOG")
 "$SNAPTREEFS" "$STATE" "$MNT" || fail "snaptreefs failed"
-pid=$(daemon_pid) || fail "no daemon for $MNT"
+pid=$(daemon_pid "$MNT") || fail "no daemon for $MNT"
 wait_for_line "$JOURNAL" "mounted $STATE on $MNT: 2 domains, 1 snapshots"
 got=$(jq -r 'select(.MESSAGE | startswith("mounted")) | "\(.SYSLOG_IDENTIFIER) \(.PRIORITY) \(.GLIB_DOMAIN)"' "$JOURNAL")
 assert_eq "journal record fields" "snaptreefs 5 snaptreefs" "$got"
 wait_for_line "$JOURNAL" "holds snapshot 'orphan' that has no metadata"
 assert_errno "Input/output error" mkdir "$MNT/vm2/s2"
 wait_for_line "$JOURNAL" "Could not open '$(image vm2)'"
-umount_daemonized "$pid"
+umount_daemonized "$MNT" "$pid"
 wait_for_line "$JOURNAL" "unmounting $MNT"
 assert_eq "syslog lines while the journal is there" "$syslog_lines" "$(wc -l <"$SYSLOG")"
 jq -r .PRIORITY "$JOURNAL" | grep -qx 7 && fail "debug records without -d: $(cat "$JOURNAL")"
 
 check "debug lines when asked for (G_MESSAGES_DEBUG; -d implies -f, libfuse's rule)"
 G_MESSAGES_DEBUG=all "$SNAPTREEFS" "$STATE" "$MNT" || fail "snaptreefs failed"
-pid=$(daemon_pid) || fail "no daemon for $MNT"
+pid=$(daemon_pid "$MNT") || fail "no daemon for $MNT"
 ls -R "$MNT" >/dev/null
-umount_daemonized "$pid"
+umount_daemonized "$MNT" "$pid"
 jq -r .PRIORITY "$JOURNAL" | grep -qx 7 || fail "no debug record with G_MESSAGES_DEBUG=all"
 
 say "PASS"

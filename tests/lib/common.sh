@@ -269,6 +269,33 @@ umount_fs() {
     wait_daemon_exit
 }
 
+# daemon_pid MOUNTPOINT: the pid of the daemonized snaptreefs serving
+# MOUNTPOINT (started without -f, by mount(8) too), found by its command line.
+daemon_pid() {
+    local p args=() a
+    for p in /proc/[0-9]*; do
+        mapfile -d '' args 2>/dev/null <"$p/cmdline" || continue
+        [ "${#args[@]}" -ge 3 ] || continue
+        case "${args[0]}" in *snaptreefs) ;; *) continue ;; esac
+        for a in "${args[@]:1}"; do
+            [ "$a" = "$1" ] && { echo "${p#/proc/}"; return 0; }
+        done
+    done
+    return 1
+}
+
+# umount_daemonized MOUNTPOINT PID: umount(8) ends the daemon. It is not our
+# child, so its exit status is not ours to see: it must be gone within 10 s.
+umount_daemonized() {
+    local pid=$2
+    umount "$1" || fail "umount $1"
+    for _ in $(seq 1 200); do
+        kill -0 "$pid" 2>/dev/null || return 0
+        sleep 0.05
+    done
+    fail "snaptreefs (pid $pid) still runs 10 s after umount $1"
+}
+
 # ---- domains and images ------------------------------------------------------------
 
 # make_image FILE [SIZE]: a fresh qcow2.
