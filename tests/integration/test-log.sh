@@ -22,7 +22,7 @@ if [ ! -e "$devlog" ]; then
     : >"$devlog"
     [ "$devlog" = /dev/log ] && DEVLOG_MADE=1
 fi
-trap 'rc=$?; [ -z "$DEVLOG_MADE" ] || { umount -l /dev/log 2>/dev/null; rm -f /dev/log; }; (exit $rc); cleanup' EXIT
+trap 'rc=$?; set +e; [ -z "$DEVLOG_MADE" ] || { umount -l /dev/log 2>/dev/null; rm -f /dev/log; }; (exit $rc); cleanup' EXIT
 
 # start_receiver KIND SOCKET OUT
 start_receiver() {
