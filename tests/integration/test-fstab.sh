@@ -33,12 +33,14 @@ assert_eq "snaptreefs as /bin/sh finds it" "$TARGET/snaptreefs" "$(env -i PATH=/
 
 make_domain vm1
 MNT2=$WORKDIR/mnt2
-mkdir -p "$MNT2"
+MNT3=$WORKDIR/mnt3
+mkdir -p "$MNT2" "$MNT3"
 FSTAB=$WORKDIR/fstab
 cat >"$FSTAB" <<EOT
 # the forms snaptreefs(1) shows
 $STATE  $MNT  fuse.snaptreefs  defaults  0 0
 none  $MNT2  fuse.snaptreefs  backend=libvirt,uri=test:///default  0 0
+$STATE  $MNT3  fuse.snaptreefs  ro,disks,noauto  0 0
 EOT
 
 check "mount -T FSTAB -a mounts both lines with the installed snaptreefs"
@@ -63,6 +65,13 @@ check "mount MOUNTPOINT finds its line"
 mount -T "$FSTAB" "$MNT" 2>"$LOGS/mount.log" || fail "mount $MNT: $(cat "$LOGS/mount.log")"
 assert_eq "after mount by mountpoint" "s1" "$(ls "$MNT/vm1/.by-name")"
 umount_daemonized "$MNT" "$(daemon_pid "$MNT")"
+
+check "snaptreefs options in fstab: ro, disks (noauto: not by mount -a)"
+mountpoint -q "$MNT3" && fail "mount -a mounted the noauto line"
+mount -T "$FSTAB" "$MNT3" 2>"$LOGS/mount.log" || fail "mount $MNT3: $(cat "$LOGS/mount.log")"
+assert_eq "disks/ with -o disks" "vda" "$(ls "$MNT3/vm1/s1/disks")"
+assert_errno "Read-only file system" mkdir "$MNT3/vm1/s1/s2"
+umount_daemonized "$MNT3" "$(daemon_pid "$MNT3")"
 
 check "the man page's .mount unit passes systemd-analyze verify"
 UNITS=$WORKDIR/units
