@@ -95,3 +95,6 @@ wait_for 20 mkdir "$MNT/g2/current/after" 2>/dev/null
 assert_eq "virsh after the reconnect" "after" "$(vsh snapshot-current --name g2)"
 umount_fs
 check_log
+# The log says what a user needs: the connection lost, and regained.
+grep -q "g2: .*connection to .* lost" "$DAEMON_LOG" || fail "no 'connection lost' line in the log"
+grep -q "libvirt: reconnected to " "$DAEMON_LOG" || fail "no 'reconnected' line in the log"
