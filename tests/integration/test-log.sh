@@ -73,6 +73,8 @@ assert_errno "Device or resource busy" put "$MNT/vm1/state" resume
 wait_for_line "$SYSLOG" "vm1: "
 umount_daemonized "$MNT" "$pid"
 wait_for_line "$SYSLOG" "snaptreefs[$pid]: unmounting $MNT"
+# The session loop ended as an unmount ends it, not with an error.
+if grep -q "session loop ended" "$SYSLOG"; then fail "unclean end: $(cat "$SYSLOG")"; fi
 [ ! -s "$LOGS/stderr.log" ] || fail "daemonized snaptreefs wrote to stderr: $(cat "$LOGS/stderr.log")"
 jq -r .raw "$SYSLOG" | grep -q '^<31>' && fail "debug lines without -d: $(cat "$SYSLOG")"
 if grep -qE "$LOG_BAD" "$SYSLOG"; then fail "warnings in the log: $(cat "$SYSLOG")"; fi
