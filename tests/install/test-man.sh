@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# test-man.sh MAN_DIR SNAPTREEFS IMPORT EXPORT: the man pages render with no
-# groff warning, and every option each program's --help prints is in its page.
+# test-man.sh MAN_DIR SNAPTREEFS IMPORT EXPORT SOURCE_DIR: the man pages
+# render with no groff warning, every option each program's --help prints is
+# in its page, and snaptreefs.1 names every control word, reserved name and
+# errno the code has (read from the source, so that a new one needs its line).
 set -euo pipefail
 export LC_ALL=C MANWIDTH=200
 man_dir=$1
@@ -41,4 +43,35 @@ for ref in 'virsh(1)' 'qemu-img(1)' 'fusermount3(1)' 'mount.fuse3(8)' 'fuse.snap
     EINVAL EEXIST EPERM ENOENT EBUSY EIO ENOSPC EOPNOTSUPP EROFS ESTALE .by-name; do
     case "$text" in *"$ref"*) ;; *) fail "snaptreefs.1 does not mention $ref" ;; esac
 done
+# word_in_page WHAT WORD...: each WORD is a word of snaptreefs.1.
+word_in_page() {
+    local what=$1 w
+    shift
+    for w in "$@"; do
+        grep -qE -- "(^|[^a-zA-Z_.-])${w//./\\.}([^a-zA-Z_-]|$)" <<<"$text" ||
+            fail "snaptreefs.1 does not name the $what '$w'"
+    done
+    printf 'test-man: snaptreefs.1 names every %s: %s\n' "$what" "$*"
+}
+src=$5
+mapfile -t words < <({
+    grep -ohE '\{"[a-z-]+", *SNAP_[A-Z_]+' "$src"/core/control-words.c "$src"/core/backup-words.c |
+        sed -E 's/\{"([a-z-]+)".*/\1/'
+    grep -ohE 'word_is\(word, "[a-z-]+"\)|strcmp\(line, "[a-z-]+"\)' \
+        "$src"/core/control-words.c "$src"/core/backup-words.c | sed -E 's/.*"([a-z-]+)".*/\1/'
+} | sort -u)
+[ "${#words[@]}" -ge 10 ] || fail "found only ${#words[@]} control words in the source"
+word_in_page "control word" "${words[@]}"
+mapfile -t reserved < <(sed -n '/snap_reserved_names\[\] = {/,/};/p' "$src"/core/snap-names.c |
+    grep -oE '"[^"]+"' | tr -d '"')
+[ "${#reserved[@]}" -ge 5 ] || fail "found only ${#reserved[@]} reserved names in the source"
+word_in_page "reserved name" "${reserved[@]}"
+# The errnos a program can see: the engine's table, and the FUSE layer's own
+# replies (ENOSYS only tells the kernel an operation is not implemented).
+mapfile -t errnos < <({
+    grep -ohE '\[SNAP_ERROR_[A-Z_]+\] = E[A-Z]+' "$src"/core/snap-error.c | grep -oE 'E[A-Z]+$'
+    grep -ohE 'fuse_reply_err\(req, [^;]*' "$src"/fs/*.c | grep -oE '\bE[A-Z]{2,}\b'
+} | grep -vx ENOSYS | sort -u)
+[ "${#errnos[@]}" -ge 10 ] || fail "found only ${#errnos[@]} errnos in the source"
+word_in_page errno "${errnos[@]}"
 echo "test-man: PASS"
