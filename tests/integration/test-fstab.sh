@@ -61,6 +61,15 @@ check "umount ends each daemon"
 umount_daemonized "$MNT" "$pid"
 umount_daemonized "$MNT2" "$pid2"
 
+check "the libvirt line with the man page's options for boot (nofail, x-systemd.requires=...)"
+grep -q '^none  /mnt/vms  fuse.snaptreefs  nofail,x-systemd.requires=libvirtd.service,backend=libvirt,uri=qemu:///system  0 0$' \
+    "$SRC/man/snaptreefs.1.scd" || fail "the man page lacks the boot line for libvirt"
+printf 'none  %s  fuse.snaptreefs  nofail,x-systemd.requires=libvirtd.service,backend=libvirt,uri=test:///default  0 0\n' \
+    "$MNT2" >"$WORKDIR/fstab-boot"
+mount -T "$WORKDIR/fstab-boot" -a 2>"$LOGS/mount.log" || fail "mount -a (boot line): $(cat "$LOGS/mount.log")"
+assert_eq "libvirt mount, boot options" "test" "$(ls "$MNT2")"
+umount_daemonized "$MNT2" "$(daemon_pid "$MNT2")"
+
 check "mount MOUNTPOINT finds its line"
 mount -T "$FSTAB" "$MNT" 2>"$LOGS/mount.log" || fail "mount $MNT: $(cat "$LOGS/mount.log")"
 assert_eq "after mount by mountpoint" "s1" "$(ls "$MNT/vm1/.by-name")"
