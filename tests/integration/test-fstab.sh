@@ -89,6 +89,10 @@ mkdir -p "$UNITS"
 awk '/^```/ { if (u) exit; n = 1; next } n && /^\[Unit\]/ { u = 1 } u { print }' \
     "$SRC/man/snaptreefs.1.scd" >"$UNITS/unit"
 grep -q '^Type=fuse.snaptreefs$' "$UNITS/unit" || fail "no .mount unit in man/snaptreefs.1.scd"
+awk '/^```/ { if (u) exit; n = 1; next } n && /^\[Unit\]/ { u = 1 } u { print }' \
+    "$SRC/README.md" >"$UNITS/readme-unit"
+cmp -s "$UNITS/unit" "$UNITS/readme-unit" ||
+    fail "the README's .mount unit differs from the man page's: $(diff "$UNITS/unit" "$UNITS/readme-unit")"
 name=$(systemd-escape --path --suffix=mount "$(sed -n 's/^Where=//p' "$UNITS/unit")" 2>/dev/null ||
     echo mnt-snaps.mount)
 mv "$UNITS/unit" "$UNITS/$name"
