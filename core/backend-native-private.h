@@ -82,6 +82,13 @@ gboolean native_live_save(QemuVm *vm, const DomainDef *dom, const SnapshotDef *s
                           SnapProgressFunc progress, gpointer progress_data,
                           GCancellable *cancellable, GError **error);
 
+/* FALSE with SNAP_ERROR_INVALID when @snap's name is the qcow2 ID of
+ * another snapshot in one of its disks: snapshot-load looks a tag up as
+ * an ID first and has no form that takes a name only, so such a load is
+ * refused before anything changes. */
+gboolean native_live_check_tag(const DomainDef *dom, const SnapshotDef *snap,
+                               GError **error);
+
 /* snapshot-load of @snap's memory and disks; then set the run state with
  * native_live_set_running(). */
 gboolean native_live_load(QemuVm *vm, const DomainDef *dom, const SnapshotDef *snap,

@@ -306,6 +306,8 @@ native_revert(SnapBackend *self, const DomainDef *dom, const DomainDef *target,
             (!(flags & SNAP_REVERT_PAUSED) && snap->state == SNAP_STATE_RUNNING);
         if (!snap_error_check_cancelled(cancellable, error))
             return FALSE;
+        if (!native_live_check_tag(target, snap, error))
+            return FALSE;
         /* A QEMU that cannot run the snapshot's definition makes way for
          * one that can; an inactive domain gets one, CPUs stopped. */
         if (vm != NULL && restart) {

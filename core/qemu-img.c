@@ -148,11 +148,61 @@ qemu_img_snapshot_create(const char *file, const char *tag, GCancellable *cancel
     return qemu_img_snapshot("-c", file, tag, cancellable, error);
 }
 
+/* The ID of the snapshot tagged @tag in @file's table, or NULL with
+ * SNAP_ERROR_QEMU when no snapshot has that tag. (transfer full) */
+static char *
+snapshot_id_of(const char *file, const char *tag, GCancellable *cancellable,
+               GError **error)
+{
+    g_autoptr(GPtrArray) snaps = qemu_img_info(file, NULL, NULL, cancellable, error);
+
+    if (snaps == NULL)
+        return NULL;
+    for (guint i = 0; i < snaps->len; i++) {
+        QemuImgSnapshot *snap = snaps->pdata[i];
+
+        if (g_strcmp0(snap->name, tag) == 0 && snap->id != NULL)
+            return g_strdup(snap->id);
+    }
+    g_set_error(error, SNAP_ERROR, SNAP_ERROR_QEMU, "'%s' holds no snapshot tagged '%s'",
+                file, tag);
+    return NULL;
+}
+
 gboolean
 qemu_img_snapshot_apply(const char *file, const char *tag, GCancellable *cancellable,
                         GError **error)
 {
-    return qemu_img_snapshot("-a", file, tag, cancellable, error);
+    /* `snapshot -a` looks its argument up as an ID first, so a tag such
+     * as "1" could load snapshot ID 1 of another name. IDs are unique in
+     * an image: applying by the tag's own ID is exact. */
+    g_autofree char *id = snapshot_id_of(file, tag, cancellable, error);
+
+    if (id == NULL)
+        return FALSE;
+    return qemu_img_snapshot("-a", file, id, cancellable, error);
+}
+
+gboolean
+qemu_img_tag_is_exact(const char *file, const char *tag, GCancellable *cancellable,
+                      GError **error)
+{
+    g_autoptr(GPtrArray) snaps = qemu_img_info(file, NULL, NULL, cancellable, error);
+
+    if (snaps == NULL)
+        return FALSE;
+    for (guint i = 0; i < snaps->len; i++) {
+        QemuImgSnapshot *snap = snaps->pdata[i];
+
+        if (g_strcmp0(snap->id, tag) == 0 && g_strcmp0(snap->name, tag) != 0) {
+            g_set_error(error, SNAP_ERROR, SNAP_ERROR_INVALID,
+                        "snapshot name '%s' is also the qcow2 ID of snapshot '%s' in '%s', "
+                        "and QEMU would load that one: refused",
+                        tag, snap->name, file);
+            return FALSE;
+        }
+    }
+    return TRUE;
 }
 
 gboolean
@@ -167,6 +217,7 @@ qemu_img_snapshot_free(QemuImgSnapshot *snap)
 {
     if (snap == NULL)
         return;
+    g_free(snap->id);
     g_free(snap->name);
     g_free(snap);
 }
@@ -212,6 +263,7 @@ qemu_img_info(const char *file, char **format, guint64 *virtual_size,
                 continue;
             snap = g_new0(QemuImgSnapshot, 1);
             snap->name = g_strdup(json_object_get_string_member(s, "name"));
+            snap->id = g_strdup(json_object_get_string_member_with_default(s, "id", NULL));
             snap->date_sec = json_object_get_int_member_with_default(s, "date-sec", 0);
             snap->vm_state_size =
                 json_object_get_int_member_with_default(s, "vm-state-size", 0);

@@ -10,7 +10,10 @@ G_BEGIN_DECLS
 /* The qemu-img binary: $SNAPTREEFS_QEMU_IMG, else "qemu-img" from PATH. */
 const char *qemu_img_binary(void);
 
-/* qemu-img snapshot -c|-a|-d TAG FILE. */
+/* qemu-img snapshot -c|-a|-d TAG FILE. -c and -d find the snapshot by
+ * its tag; -a would look TAG up as an ID first, so apply passes the ID
+ * of the snapshot tagged TAG (from qemu_img_info()) and loads exactly
+ * that one. */
 gboolean qemu_img_snapshot_create(const char *file, const char *tag,
                                   GCancellable *cancellable, GError **error);
 gboolean qemu_img_snapshot_apply(const char *file, const char *tag,
@@ -19,6 +22,7 @@ gboolean qemu_img_snapshot_delete(const char *file, const char *tag,
                                   GCancellable *cancellable, GError **error);
 
 typedef struct {
+    char *id;   /* qcow2's snapshot ID ("1", "2", ...); may be NULL */
     char *name; /* the tag */
     gint64 date_sec;
     guint64 vm_state_size;
@@ -31,6 +35,12 @@ void qemu_img_snapshot_free(QemuImgSnapshot *snap);
  * the format and virtual size when the pointers are not NULL. */
 GPtrArray *qemu_img_info(const char *file, char **format, guint64 *virtual_size,
                          GCancellable *cancellable, GError **error);
+
+/* FALSE with SNAP_ERROR_INVALID when another snapshot of FILE has @tag
+ * as its ID: QEMU (QMP snapshot-load, HMP loadvm, and libvirt through
+ * them) looks a tag up as an ID first and would load that one. */
+gboolean qemu_img_tag_is_exact(const char *file, const char *tag,
+                               GCancellable *cancellable, GError **error);
 
 /* The backing file FILE names (resolved to an absolute path against
  * FILE's directory, as QEMU opens it) and its format, in @backing and

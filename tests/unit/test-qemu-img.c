@@ -147,6 +147,41 @@ test_binary_override(void)
     g_unlink(silent);
 }
 
+/* qcow2 IDs are "1", "2", ...: a tag of digits must still mean its own
+ * snapshot (apply goes by that snapshot's ID), and a tag that is another
+ * snapshot's ID is reported as one QEMU's snapshot-load would misread. */
+static void
+test_digit_tags(void)
+{
+    g_autofree char *file = g_build_filename(tmpdir, "digits.qcow2", NULL);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GPtrArray) snaps = NULL;
+
+    g_assert_true(qemu_img_create(file, "qcow2", 1024 * 1024, &error));
+    g_assert_true(qemu_img_snapshot_create(file, "base", NULL, &error)); /* ID 1 */
+    g_assert_true(qemu_img_snapshot_create(file, "2", NULL, &error));    /* ID 2 */
+    g_assert_true(qemu_img_snapshot_create(file, "1", NULL, &error));    /* ID 3 */
+    g_assert_no_error(error);
+    snaps = qemu_img_info(file, NULL, NULL, NULL, &error);
+    g_assert_no_error(error);
+    g_assert_cmpstr(((QemuImgSnapshot *)snaps->pdata[0])->id, ==, "1");
+    g_assert_cmpstr(((QemuImgSnapshot *)snaps->pdata[2])->id, ==, "3");
+
+    g_assert_true(qemu_img_tag_is_exact(file, "base", NULL, &error));
+    g_assert_true(qemu_img_tag_is_exact(file, "2", NULL, &error)); /* its own ID */
+    g_assert_true(qemu_img_tag_is_exact(file, "10", NULL, &error));
+    g_assert_no_error(error);
+    g_assert_false(qemu_img_tag_is_exact(file, "1", NULL, &error));
+    g_assert_error(error, SNAP_ERROR, SNAP_ERROR_INVALID);
+    g_assert_nonnull(strstr(error->message, "'base'"));
+    g_clear_error(&error);
+
+    g_assert_true(qemu_img_snapshot_apply(file, "1", NULL, &error));
+    g_assert_no_error(error);
+    g_assert_false(qemu_img_snapshot_apply(file, "3", NULL, &error));
+    g_assert_error(error, SNAP_ERROR, SNAP_ERROR_QEMU);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -161,6 +196,7 @@ main(int argc, char **argv)
     tmpdir = g_dir_make_tmp("qemu-img-XXXXXX", NULL);
     g_test_add_func("/qemu-img/snapshot-cycle", test_snapshot_cycle);
     g_test_add_func("/qemu-img/missing-file", test_missing_file);
+    g_test_add_func("/qemu-img/digit-tags", test_digit_tags);
     g_test_add_func("/qemu-img/binary-override", test_binary_override);
     ret = g_test_run();
     g_rmdir(tmpdir);
