@@ -195,10 +195,11 @@ qemu_img_tag_is_exact(const char *file, const char *tag, GCancellable *cancellab
         QemuImgSnapshot *snap = snaps->pdata[i];
 
         if (g_strcmp0(snap->id, tag) == 0 && g_strcmp0(snap->name, tag) != 0) {
-            g_set_error(error, SNAP_ERROR, SNAP_ERROR_INVALID,
-                        "snapshot name '%s' is also the qcow2 ID of snapshot '%s' in '%s', "
-                        "and QEMU would load that one: refused",
-                        tag, snap->name, file);
+            g_set_error(
+                error, SNAP_ERROR, SNAP_ERROR_INVALID,
+                "snapshot name '%s' is also the qcow2 ID of snapshot '%s' in '%s', "
+                "and QEMU would load that one: refused",
+                tag, snap->name, file);
             return FALSE;
         }
     }
@@ -263,7 +264,8 @@ qemu_img_info(const char *file, char **format, guint64 *virtual_size,
                 continue;
             snap = g_new0(QemuImgSnapshot, 1);
             snap->name = g_strdup(json_object_get_string_member(s, "name"));
-            snap->id = g_strdup(json_object_get_string_member_with_default(s, "id", NULL));
+            snap->id =
+                g_strdup(json_object_get_string_member_with_default(s, "id", NULL));
             snap->date_sec = json_object_get_int_member_with_default(s, "date-sec", 0);
             snap->vm_state_size =
                 json_object_get_int_member_with_default(s, "vm-state-size", 0);
