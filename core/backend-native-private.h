@@ -39,8 +39,11 @@ GHashTable *native_offline_disk_snapshots(const DomainDef *dom, GPtrArray *probl
 
 /* ---- external snapshots, shut off: qemu-img on image files ---- */
 
-/* The backing chain of @file (SnapImageLayer*). (transfer full) */
-GPtrArray *native_image_chain(const char *file, GError **error);
+/* The backing chain of @file (SnapImageLayer*), read with the format
+ * @dom's disks give (never probed): @file's own when it is a disk's
+ * file, the one its overlay records when it lies in a disk's chain,
+ * qcow2 (an overlay snaptreefs made) otherwise. (transfer full) */
+GPtrArray *native_image_chain(const DomainDef *dom, const char *file, GError **error);
 
 /* qemu-img create of the overlay each external disk of @snap names, on the
  * disk's image in @dom. */

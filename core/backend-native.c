@@ -358,7 +358,7 @@ static GPtrArray *
 native_image_chain_op(SnapBackend *self, const DomainDef *dom, const char *file,
                       GError **error)
 {
-    return native_image_chain(file, error);
+    return native_image_chain(dom, file, error);
 }
 
 /* A commit copies what @top holds into @base: refused before it starts

@@ -154,7 +154,7 @@ static char *
 snapshot_id_of(const char *file, const char *tag, GCancellable *cancellable,
                GError **error)
 {
-    g_autoptr(GPtrArray) snaps = qemu_img_info(file, NULL, NULL, cancellable, error);
+    g_autoptr(GPtrArray) snaps = qemu_img_info(file, "qcow2", NULL, cancellable, error);
 
     if (snaps == NULL)
         return NULL;
@@ -187,7 +187,7 @@ gboolean
 qemu_img_tag_is_exact(const char *file, const char *tag, GCancellable *cancellable,
                       GError **error)
 {
-    g_autoptr(GPtrArray) snaps = qemu_img_info(file, NULL, NULL, cancellable, error);
+    g_autoptr(GPtrArray) snaps = qemu_img_info(file, "qcow2", NULL, cancellable, error);
 
     if (snaps == NULL)
         return FALSE;
@@ -224,11 +224,12 @@ qemu_img_snapshot_free(QemuImgSnapshot *snap)
 }
 
 GPtrArray *
-qemu_img_info(const char *file, char **format, guint64 *virtual_size,
+qemu_img_info(const char *file, const char *format, guint64 *virtual_size,
               GCancellable *cancellable, GError **error)
 {
-    /* -U: reading the table must work while a QEMU holds the image. */
-    const char *args[] = {"info", "--output=json", "-U", file, NULL};
+    /* -U: reading the table must work while a QEMU holds the image. -f:
+     * never probe, a guest can write any header into a raw disk. */
+    const char *args[] = {"info", "--output=json", "-U", "-f", format, file, NULL};
     g_autofree char *out = NULL;
     g_autoptr(JsonParser) parser = json_parser_new();
     g_autoptr(GError) local = NULL;
@@ -272,9 +273,6 @@ qemu_img_info(const char *file, char **format, guint64 *virtual_size,
             g_ptr_array_add(snaps, snap);
         }
     }
-    if (format)
-        *format =
-            g_strdup(json_object_get_string_member_with_default(obj, "format", NULL));
     if (virtual_size)
         *virtual_size = json_object_get_int_member_with_default(obj, "virtual-size", 0);
     return g_steal_pointer(&snaps);
@@ -287,47 +285,6 @@ qemu_img_create(const char *file, const char *format, guint64 size, GError **err
     const char *args[] = {"create", "-q", "-f", format, file, size_str, NULL};
 
     return qemu_img_run(args, NULL, NULL, error);
-}
-
-gboolean
-qemu_img_backing(const char *file, char **backing, char **backing_format,
-                 GCancellable *cancellable, GError **error)
-{
-    const char *args[] = {"info", "--output=json", "-U", file, NULL};
-    g_autofree char *out = NULL;
-    g_autoptr(JsonParser) parser = json_parser_new();
-    g_autoptr(GError) local = NULL;
-    JsonNode *root;
-    JsonObject *obj;
-    const char *name;
-
-    *backing = NULL;
-    if (backing_format)
-        *backing_format = NULL;
-    if (!qemu_img_run(args, &out, cancellable, error))
-        return FALSE;
-    if (!json_parser_load_from_data(parser, out, -1, &local) ||
-        (root = json_parser_get_root(parser)) == NULL || !JSON_NODE_HOLDS_OBJECT(root)) {
-        g_set_error(error, SNAP_ERROR, SNAP_ERROR_QEMU,
-                    "cannot parse qemu-img info of '%s'", file);
-        return FALSE;
-    }
-    obj = json_node_get_object(root);
-    /* full-backing-filename is already resolved against FILE's directory. */
-    name = json_object_get_string_member_with_default(obj, "full-backing-filename", NULL);
-    if (name == NULL)
-        name = json_object_get_string_member_with_default(obj, "backing-filename", NULL);
-    if (name != NULL && !g_path_is_absolute(name)) {
-        g_autofree char *dir = g_path_get_dirname(file);
-
-        *backing = g_build_filename(dir, name, NULL);
-    } else {
-        *backing = g_strdup(name);
-    }
-    if (backing_format)
-        *backing_format = g_strdup(json_object_get_string_member_with_default(
-            obj, "backing-filename-format", NULL));
-    return TRUE;
 }
 
 gboolean
@@ -381,10 +338,13 @@ qemu_img_rebase(const char *file, const char *backing, const char *backing_forma
 }
 
 gboolean
-qemu_img_chain(const char *file, GPtrArray **files, GPtrArray **formats,
-               GCancellable *cancellable, GError **error)
+qemu_img_chain(const char *file, const char *format, GPtrArray **files,
+               GPtrArray **formats, GCancellable *cancellable, GError **error)
 {
-    const char *args[] = {"info", "--output=json", "-U", "--backing-chain", file, NULL};
+    /* -f for FILE; the layers below come with the backing format their
+     * overlay records (snaptreefs writes it with every overlay). */
+    const char *args[] = {"info", "--output=json",   "-U", "-f",
+                          format, "--backing-chain", file, NULL};
     g_autofree char *out = NULL;
     g_autoptr(JsonParser) parser = json_parser_new();
     g_autoptr(GPtrArray) f = g_ptr_array_new_with_free_func(g_free);
