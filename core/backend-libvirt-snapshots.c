@@ -4,11 +4,10 @@
 
 #include <string.h>
 
-#include <libxml/parser.h>
-#include <libxml/tree.h>
 #include <libvirt/virterror.h>
 
 #include "backend-libvirt-names.h"
+#include "xml-writer.h"
 
 /* What a <domainsnapshot> says of itself, read without network access or
  * entity expansion. */
@@ -28,47 +27,34 @@ lv_snap_xml_clear(LvSnapXml *x)
 }
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(LvSnapXml, lv_snap_xml_clear)
 
-static char *
-child_text(xmlNodePtr parent, const char *name)
-{
-    for (xmlNodePtr n = parent->children; n; n = n->next)
-        if (n->type == XML_ELEMENT_NODE && xmlStrEqual(n->name, BAD_CAST name)) {
-            xmlChar *text = xmlNodeGetContent(n);
-            char *copy = g_strdup((const char *)text);
-
-            xmlFree(text);
-            return copy;
-        }
-    return NULL;
-}
-
 static gboolean
 lv_snap_xml_read(const char *xml, LvSnapXml *out, GError **error)
 {
-    xmlDocPtr doc =
-        xmlReadMemory(xml, strlen(xml), "domainsnapshot.xml", NULL,
-                      XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
-    xmlNodePtr root = doc ? xmlDocGetRootElement(doc) : NULL;
+    /* The user's XML for create goes through here before libvirt sees
+     * it: the project's parser, which refuses DTDs (so entities) and
+     * never touches the network. */
+    g_autoptr(xmlDoc) doc = xml_parse_safe(xml, strlen(xml), error);
+    xmlNodePtr root;
+    xmlNodePtr parent;
     g_autofree char *ctime = NULL;
     g_autofree char *active = NULL;
 
-    if (root == NULL || !xmlStrEqual(root->name, BAD_CAST "domainsnapshot")) {
+    if (doc == NULL)
+        return FALSE;
+    root = xmlDocGetRootElement(doc);
+    if (!xmlStrEqual(root->name, BAD_CAST "domainsnapshot")) {
         g_set_error_literal(error, SNAP_ERROR, SNAP_ERROR_INVALID,
-                            root == NULL ? "the XML does not parse"
-                                         : "the root element is not <domainsnapshot>");
-        xmlFreeDoc(doc);
+                            "the root element is not <domainsnapshot>");
         return FALSE;
     }
-    out->name = child_text(root, "name");
-    for (xmlNodePtr n = root->children; n; n = n->next)
-        if (n->type == XML_ELEMENT_NODE && xmlStrEqual(n->name, BAD_CAST "parent"))
-            out->parent = child_text(n, "name");
-    ctime = child_text(root, "creationTime");
-    active = child_text(root, "active");
+    out->name = xml_child_text(root, "name");
+    parent = xml_child(root, "parent");
+    out->parent = parent ? xml_child_text(parent, "name") : NULL;
+    ctime = xml_child_text(root, "creationTime");
+    active = xml_child_text(root, "active");
     out->has_creation_time = ctime != NULL;
     out->creation_time = ctime ? g_ascii_strtoll(ctime, NULL, 10) : 0;
     out->active = active != NULL && g_strcmp0(g_strstrip(active), "1") == 0;
-    xmlFreeDoc(doc);
     return TRUE;
 }
 
