@@ -447,7 +447,7 @@ snap_op_create_xml(SnapOp *op, GError **error)
     g_autoptr(SnapshotDef) def = NULL;
     SnapNode *existing;
 
-    if (tmpl == NULL)
+    if (tmpl == NULL || !snapshot_xml_check_schema(op->xml, op->len, error))
         return FALSE;
     if (tmpl->name == NULL)
         tmpl->name = g_strdup_printf("%" G_GINT64_FORMAT, snap_now_seconds());
