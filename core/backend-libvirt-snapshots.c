@@ -7,6 +7,7 @@
 #include <libvirt/virterror.h>
 
 #include "backend-libvirt-names.h"
+#include "qemu-img.h"
 #include "xml-writer.h"
 
 /* What a <domainsnapshot> says of itself, read without network access or
@@ -252,17 +253,75 @@ lv_snapshot_remove(SnapBackend *backend, const char *domain, const char *snapsho
     return ret == 0;
 }
 
+/* libvirt reverts with `qemu-img snapshot -a NAME` or QMP snapshot-load,
+ * and qcow2 looks NAME up as a snapshot ID first. IDs are digits, so a
+ * name of digits that is another snapshot's ID in one of @dom's qcow2
+ * disks is refused before libvirt sees it. A disk this host cannot read
+ * (a remote libvirt's) cannot be checked and is left to libvirt. */
+static gboolean
+lv_check_tag(virDomainPtr dom, const char *name, GError **error)
+{
+    g_autoptr(xmlDoc) doc = NULL;
+    xmlNodePtr devices;
+    char *xml;
+
+    for (const char *p = name; *p != '\0'; p++)
+        if (!g_ascii_isdigit(*p))
+            return TRUE;
+    xml = virDomainGetXMLDesc(dom, 0);
+    if (xml == NULL) {
+        lv_set_error(error, "cannot read the domain's definition");
+        return FALSE;
+    }
+    doc = xml_parse_safe(xml, strlen(xml), error);
+    free(xml);
+    if (doc == NULL)
+        return FALSE;
+    devices = xml_child(xmlDocGetRootElement(doc), "devices");
+    for (xmlNodePtr n = devices ? devices->children : NULL; n != NULL; n = n->next) {
+        g_autofree char *type = NULL;
+        g_autofree char *file = NULL;
+        xmlNodePtr driver, source;
+        g_autoptr(GError) local = NULL;
+
+        if (n->type != XML_ELEMENT_NODE || !xmlStrEqual(n->name, BAD_CAST "disk"))
+            continue;
+        driver = xml_child(n, "driver");
+        source = xml_child(n, "source");
+        type = driver ? xml_prop(driver, "type") : NULL;
+        file = source ? xml_prop(source, "file") : NULL;
+        if (g_strcmp0(type, "qcow2") != 0 || file == NULL)
+            continue;
+        if (!qemu_img_tag_is_exact(file, name, NULL, &local)) {
+            if (g_error_matches(local, SNAP_ERROR, SNAP_ERROR_INVALID)) {
+                g_propagate_error(error, g_steal_pointer(&local));
+                return FALSE;
+            }
+            g_debug("snapshot '%s': %s cannot be checked: %s", name, file,
+                    local->message);
+        }
+    }
+    return TRUE;
+}
+
 gboolean
 lv_snapshot_revert(SnapBackend *backend, const char *domain, const char *snapshot,
                    SnapRevertFlags flags, GError **error)
 {
+    virDomainPtr dom = NULL;
     virDomainSnapshotPtr snap =
-        lv_snapshot((LvBackend *)backend, domain, snapshot, NULL, error);
+        lv_snapshot((LvBackend *)backend, domain, snapshot, &dom, error);
     unsigned int lv_flags = 0;
     int ret;
 
     if (snap == NULL)
         return FALSE;
+    if (!lv_check_tag(dom, virDomainSnapshotGetName(snap), error)) {
+        virDomainSnapshotFree(snap);
+        virDomainFree(dom);
+        return FALSE;
+    }
+    virDomainFree(dom);
     if (flags & SNAP_REVERT_RUNNING)
         lv_flags |= VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING;
     if (flags & SNAP_REVERT_PAUSED)

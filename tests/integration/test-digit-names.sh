@@ -81,5 +81,21 @@ assert_new_error "revert to 1, shut off" d2 "$n" "qcow2 ID"
 assert_unchanged "refused revert, shut off" "$before" d2
 assert_shutoff d2
 
+check "rmdir base/1 deletes 1, not ID 1 (base), running and shut off alike"
+assert_ok put "$D/state" start
+assert_ok rmdir "$D/base/1"
+assert_eq "tags after a live rmdir of 1" base "$(disk_tags "$(image d2)")"
+assert_ok put "$D/state" destroy
+D=$MNT/d1
+assert_ok rmdir "$D/base/2/1/10/s5/s6/s7/s8/s9/s10"
+assert_ok rmdir "$D/base/2/1/10/s5/s6/s7/s8/s9"
+assert_ok rmdir "$D/base/2/1/10/s5/s6/s7/s8"
+assert_ok rmdir "$D/base/2/1/10/s5/s6/s7"
+assert_ok rmdir "$D/base/2/1/10/s5/s6"
+assert_ok rmdir "$D/base/2/1/10/s5"
+assert_ok rmdir "$D/base/2/1"
+assert_eq "tags after an offline rmdir of 1" "10 2 base" "$(disk_tags "$IMG")"
+check_pattern "$IMG" 0xaa
+
 umount_fs
 say "PASS"
