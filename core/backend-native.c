@@ -200,8 +200,11 @@ native_create(SnapBackend *self, const DomainDef *dom, const SnapshotDef *snap,
     if (vm != NULL && snap_external_is_external(snap))
         return snap_error_check_cancelled(cancellable, error) &&
                native_live_save_external(vm, dom, snap, progress, progress_data, error);
+    /* A memory snapshot whose name is already another one's qcow2 ID
+     * could never be loaded (native_live_check_tag()): refused now. */
     if (vm != NULL)
-        return native_live_save(vm, dom, snap, progress, progress_data, cancellable,
+        return native_live_check_tag(dom, snap, error) &&
+               native_live_save(vm, dom, snap, progress, progress_data, cancellable,
                                 error);
     if (snap_external_is_external(snap))
         return snap_error_check_cancelled(cancellable, error) &&

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # test-digit-names: a snapshot named with digits ("1", "2", "10") is that
 # snapshot, though qcow2 looks a tag up as a snapshot ID first: an offline
-# revert loads exactly it; a revert with memory (QMP snapshot-load) that
-# QEMU would resolve to another snapshot's ID is refused (EINVAL, an errors
-# line, nothing changes).
+# revert loads exactly it; a memory snapshot (QMP snapshot-save/load) whose
+# name QEMU would resolve to another snapshot's ID is refused at mkdir and
+# at revert (EINVAL, an errors line, nothing changes).
 source "$(dirname "$0")/../lib/common.sh"
 require_qemu_system
 
@@ -46,45 +46,61 @@ check_pattern "$IMG" 0xaa
 assert_eq "tags" "1 10 2 base s10 s5 s6 s7 s8 s9" "$(disk_tags "$IMG")"
 qcow2_check "$IMG"
 
-say "live: base (ID 1) A, then 1 (ID 2) B, running"
+say "live: 2 (ID 1) A, then x (ID 2) B, running"
 D=$MNT/d2
 assert_ok put "$D/state" start
 assert_running d2 running
 hmp_io d2 0 "write -P 0xaa 0 1M"
-assert_ok mkdir "$D/base"
+assert_ok mkdir "$D/2"
 hmp_io d2 0 "write -P 0xbb 0 1M"
-assert_ok mkdir "$D/current/1"
+assert_ok mkdir "$D/current/x"
 hmp_io d2 0 "write -P 0xcc 0 1M"
 pid=$RUN_PID
 
-check "echo > base/1/revert while running: EINVAL (QEMU would load ID 1, base), nothing changes"
+check "mkdir current/1 while running: EINVAL (ID 1 is 2; it could never be loaded), nothing changes"
 before=$(fingerprint d2)
 n=$(errors_count d2)
-assert_errno "Invalid argument" put "$D/base/1/revert" ""
-assert_new_error "live revert to 1" d2 "$n" "qcow2 ID"
+assert_errno "Invalid argument" mkdir "$D/current/1"
+assert_new_error "live mkdir 1" d2 "$n" "qcow2 ID"
+assert_unchanged "refused live mkdir" "$before" d2
+assert_running d2 running "$pid"
+
+check "echo > 2/revert while running: EINVAL (QEMU would load ID 2, x), nothing changes"
+before=$(fingerprint d2)
+n=$(errors_count d2)
+assert_errno "Invalid argument" put "$D/2/revert" ""
+assert_new_error "live revert to 2" d2 "$n" "qcow2 ID"
 assert_unchanged "refused live revert" "$before" d2
 assert_running d2 running "$pid"
 hmp_io d2 0 "read -P 0xcc 0 1M"
-assert_eq "current" "$MNT/d2/base/1" "$(cd "$D/current" && pwd -P)"
+assert_eq "current" "$MNT/d2/2/x" "$(cd "$D/current" && pwd -P)"
 
-check "echo > base/revert while running: base's bytes"
-assert_ok put "$D/base/revert" ""
+check "echo > 2/x/revert while running: x's bytes"
+assert_ok put "$D/2/x/revert" ""
 assert_running d2 running
-hmp_io d2 0 "read -P 0xaa 0 1M"
+hmp_io d2 0 "read -P 0xbb 0 1M"
 
-check "shut off: 1 holds memory, so its revert is a snapshot-load too: refused"
+check "mkdir current/10 while running (no ID 10): a snapshot that reverts"
+hmp_io d2 0 "write -P 0xdd 0 1M"
+assert_ok mkdir "$D/current/10"
+hmp_io d2 0 "write -P 0xee 0 1M"
+assert_ok put "$D/2/x/10/revert" ""
+assert_running d2 running
+hmp_io d2 0 "read -P 0xdd 0 1M"
+
+check "shut off: 2 holds memory, so its revert is a snapshot-load too: refused"
 assert_ok put "$D/state" destroy
 before=$(fingerprint d2)
 n=$(errors_count d2)
-assert_errno "Invalid argument" put "$D/base/1/revert" ""
-assert_new_error "revert to 1, shut off" d2 "$n" "qcow2 ID"
+assert_errno "Invalid argument" put "$D/2/revert" ""
+assert_new_error "revert to 2, shut off" d2 "$n" "qcow2 ID"
 assert_unchanged "refused revert, shut off" "$before" d2
 assert_shutoff d2
 
-check "rmdir base/1 deletes 1, not ID 1 (base), running and shut off alike"
+check "rmdir 2 deletes 2, not ID 2 (x), running and shut off alike"
 assert_ok put "$D/state" start
-assert_ok rmdir "$D/base/1"
-assert_eq "tags after a live rmdir of 1" base "$(disk_tags "$(image d2)")"
+assert_ok rmdir "$D/2"
+assert_eq "tags after a live rmdir of 2" "10 x" "$(disk_tags "$(image d2)")"
 assert_ok put "$D/state" destroy
 D=$MNT/d1
 assert_ok rmdir "$D/base/2/1/10/s5/s6/s7/s8/s9/s10"
