@@ -5,19 +5,12 @@
 #include <string.h>
 
 #include "snap-error.h"
-
-static const char *const reserved[] = {
-    "metadata.xml", "revert", "disks",  "domain.xml", "state",
-    "current",      "create", "errors", "job",
-};
+#include "snap-names.h"
 
 static gboolean
 is_reserved(const char *name)
 {
-    for (gsize i = 0; i < G_N_ELEMENTS(reserved); i++)
-        if (strcmp(name, reserved[i]) == 0)
-            return TRUE;
-    return FALSE;
+    return g_strv_contains(snap_reserved_names, name);
 }
 
 char *

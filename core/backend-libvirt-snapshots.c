@@ -4,11 +4,11 @@
 
 #include <string.h>
 
-#include <libxml/parser.h>
-#include <libxml/tree.h>
 #include <libvirt/virterror.h>
 
 #include "backend-libvirt-names.h"
+#include "qemu-img.h"
+#include "xml-writer.h"
 
 /* What a <domainsnapshot> says of itself, read without network access or
  * entity expansion. */
@@ -28,47 +28,34 @@ lv_snap_xml_clear(LvSnapXml *x)
 }
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(LvSnapXml, lv_snap_xml_clear)
 
-static char *
-child_text(xmlNodePtr parent, const char *name)
-{
-    for (xmlNodePtr n = parent->children; n; n = n->next)
-        if (n->type == XML_ELEMENT_NODE && xmlStrEqual(n->name, BAD_CAST name)) {
-            xmlChar *text = xmlNodeGetContent(n);
-            char *copy = g_strdup((const char *)text);
-
-            xmlFree(text);
-            return copy;
-        }
-    return NULL;
-}
-
 static gboolean
 lv_snap_xml_read(const char *xml, LvSnapXml *out, GError **error)
 {
-    xmlDocPtr doc =
-        xmlReadMemory(xml, strlen(xml), "domainsnapshot.xml", NULL,
-                      XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
-    xmlNodePtr root = doc ? xmlDocGetRootElement(doc) : NULL;
+    /* The user's XML for create goes through here before libvirt sees
+     * it: the project's parser, which refuses DTDs (so entities) and
+     * never touches the network. */
+    g_autoptr(xmlDoc) doc = xml_parse_safe(xml, strlen(xml), error);
+    xmlNodePtr root;
+    xmlNodePtr parent;
     g_autofree char *ctime = NULL;
     g_autofree char *active = NULL;
 
-    if (root == NULL || !xmlStrEqual(root->name, BAD_CAST "domainsnapshot")) {
+    if (doc == NULL)
+        return FALSE;
+    root = xmlDocGetRootElement(doc);
+    if (!xmlStrEqual(root->name, BAD_CAST "domainsnapshot")) {
         g_set_error_literal(error, SNAP_ERROR, SNAP_ERROR_INVALID,
-                            root == NULL ? "the XML does not parse"
-                                         : "the root element is not <domainsnapshot>");
-        xmlFreeDoc(doc);
+                            "the root element is not <domainsnapshot>");
         return FALSE;
     }
-    out->name = child_text(root, "name");
-    for (xmlNodePtr n = root->children; n; n = n->next)
-        if (n->type == XML_ELEMENT_NODE && xmlStrEqual(n->name, BAD_CAST "parent"))
-            out->parent = child_text(n, "name");
-    ctime = child_text(root, "creationTime");
-    active = child_text(root, "active");
+    out->name = xml_child_text(root, "name");
+    parent = xml_child(root, "parent");
+    out->parent = parent ? xml_child_text(parent, "name") : NULL;
+    ctime = xml_child_text(root, "creationTime");
+    active = xml_child_text(root, "active");
     out->has_creation_time = ctime != NULL;
     out->creation_time = ctime ? g_ascii_strtoll(ctime, NULL, 10) : 0;
     out->active = active != NULL && g_strcmp0(g_strstrip(active), "1") == 0;
-    xmlFreeDoc(doc);
     return TRUE;
 }
 
@@ -266,17 +253,75 @@ lv_snapshot_remove(SnapBackend *backend, const char *domain, const char *snapsho
     return ret == 0;
 }
 
+/* libvirt reverts with `qemu-img snapshot -a NAME` or QMP snapshot-load,
+ * and qcow2 looks NAME up as a snapshot ID first. IDs are digits, so a
+ * name of digits that is another snapshot's ID in one of @dom's qcow2
+ * disks is refused before libvirt sees it. A disk this host cannot read
+ * (a remote libvirt's) cannot be checked and is left to libvirt. */
+static gboolean
+lv_check_tag(virDomainPtr dom, const char *name, GError **error)
+{
+    g_autoptr(xmlDoc) doc = NULL;
+    xmlNodePtr devices;
+    char *xml;
+
+    for (const char *p = name; *p != '\0'; p++)
+        if (!g_ascii_isdigit(*p))
+            return TRUE;
+    xml = virDomainGetXMLDesc(dom, 0);
+    if (xml == NULL) {
+        lv_set_error(error, "cannot read the domain's definition");
+        return FALSE;
+    }
+    doc = xml_parse_safe(xml, strlen(xml), error);
+    free(xml);
+    if (doc == NULL)
+        return FALSE;
+    devices = xml_child(xmlDocGetRootElement(doc), "devices");
+    for (xmlNodePtr n = devices ? devices->children : NULL; n != NULL; n = n->next) {
+        g_autofree char *type = NULL;
+        g_autofree char *file = NULL;
+        xmlNodePtr driver, source;
+        g_autoptr(GError) local = NULL;
+
+        if (n->type != XML_ELEMENT_NODE || !xmlStrEqual(n->name, BAD_CAST "disk"))
+            continue;
+        driver = xml_child(n, "driver");
+        source = xml_child(n, "source");
+        type = driver ? xml_prop(driver, "type") : NULL;
+        file = source ? xml_prop(source, "file") : NULL;
+        if (g_strcmp0(type, "qcow2") != 0 || file == NULL)
+            continue;
+        if (!qemu_img_tag_is_exact(file, name, NULL, &local)) {
+            if (g_error_matches(local, SNAP_ERROR, SNAP_ERROR_INVALID)) {
+                g_propagate_error(error, g_steal_pointer(&local));
+                return FALSE;
+            }
+            g_debug("snapshot '%s': %s cannot be checked: %s", name, file,
+                    local->message);
+        }
+    }
+    return TRUE;
+}
+
 gboolean
 lv_snapshot_revert(SnapBackend *backend, const char *domain, const char *snapshot,
                    SnapRevertFlags flags, GError **error)
 {
+    virDomainPtr dom = NULL;
     virDomainSnapshotPtr snap =
-        lv_snapshot((LvBackend *)backend, domain, snapshot, NULL, error);
+        lv_snapshot((LvBackend *)backend, domain, snapshot, &dom, error);
     unsigned int lv_flags = 0;
     int ret;
 
     if (snap == NULL)
         return FALSE;
+    if (!lv_check_tag(dom, virDomainSnapshotGetName(snap), error)) {
+        virDomainSnapshotFree(snap);
+        virDomainFree(dom);
+        return FALSE;
+    }
+    virDomainFree(dom);
     if (flags & SNAP_REVERT_RUNNING)
         lv_flags |= VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING;
     if (flags & SNAP_REVERT_PAUSED)

@@ -19,24 +19,62 @@ snap_image_layer_free(SnapImageLayer *layer)
     g_free(layer);
 }
 
-GPtrArray *
-native_image_chain(const char *file, GError **error)
+/* The layers of one qemu-img --backing-chain run, from index @from on. */
+static GPtrArray *
+chain_layers(GPtrArray *files, GPtrArray *formats, guint from)
 {
-    g_autoptr(GPtrArray) chain =
+    GPtrArray *chain =
         g_ptr_array_new_with_free_func((GDestroyNotify)snap_image_layer_free);
-    g_autoptr(GPtrArray) files = NULL;
-    g_autoptr(GPtrArray) formats = NULL;
 
-    if (!qemu_img_chain(file, &files, &formats, NULL, error))
-        return NULL;
-    for (guint i = 0; i < files->len; i++) {
+    for (guint i = from; i < files->len; i++) {
         SnapImageLayer *layer = g_new0(SnapImageLayer, 1);
 
         layer->file = g_strdup(files->pdata[i]);
         layer->format = g_strdup(formats->pdata[i]);
         g_ptr_array_add(chain, layer);
     }
-    return g_steal_pointer(&chain);
+    return chain;
+}
+
+GPtrArray *
+native_image_chain(const DomainDef *dom, const char *file, GError **error)
+{
+    g_autoptr(GPtrArray) files = NULL;
+    g_autoptr(GPtrArray) formats = NULL;
+
+    /* qemu-img must never probe a format: a guest can write a qcow2
+     * header, naming any backing file, into a raw disk. A disk's own
+     * file has the format its definition gives; a file under it has
+     * the one its overlay records, so it is looked up in the disks'
+     * chains. */
+    for (guint i = 0; i < dom->disks->len; i++) {
+        DomainDisk *disk = dom->disks->pdata[i];
+
+        if (g_strcmp0(disk->source, file) == 0) {
+            if (!qemu_img_chain(file, disk_format_to_string(disk->format), &files,
+                                &formats, NULL, error))
+                return NULL;
+            return chain_layers(files, formats, 0);
+        }
+    }
+    for (guint i = 0; i < dom->disks->len; i++) {
+        DomainDisk *disk = dom->disks->pdata[i];
+        guint at;
+
+        if (disk->source == NULL ||
+            !qemu_img_chain(disk->source, disk_format_to_string(disk->format), &files,
+                            &formats, NULL, NULL))
+            continue;
+        if (g_ptr_array_find_with_equal_func(files, file, g_str_equal, &at))
+            return chain_layers(files, formats, at);
+        g_clear_pointer(&files, g_ptr_array_unref);
+        g_clear_pointer(&formats, g_ptr_array_unref);
+    }
+    /* Off every disk's chain: an overlay of another branch, and
+     * snaptreefs makes overlays in qcow2 only. */
+    if (!qemu_img_chain(file, "qcow2", &files, &formats, NULL, error))
+        return NULL;
+    return chain_layers(files, formats, 0);
 }
 
 gboolean

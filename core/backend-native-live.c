@@ -2,6 +2,7 @@
 #include "backend-native-private.h"
 
 #include "qemu-cmdline.h"
+#include "qemu-img.h"
 #include "snap-disks.h"
 #include "snap-error.h"
 
@@ -94,6 +95,20 @@ native_live_save(QemuVm *vm, const DomainDef *dom, const SnapshotDef *snap,
 {
     return run_snapshot_job(vm, "snapshot-save", dom, snap, TRUE, progress, progress_data,
                             cancellable, error);
+}
+
+gboolean
+native_live_check_tag(const DomainDef *dom, const SnapshotDef *snap, GError **error)
+{
+    g_autoptr(GPtrArray) disks = snap_disks_internal(dom, snap);
+
+    for (guint i = 0; i < disks->len; i++) {
+        DomainDisk *disk = disks->pdata[i];
+
+        if (!qemu_img_tag_is_exact(disk->source, snap->name, NULL, error))
+            return FALSE;
+    }
+    return TRUE;
 }
 
 gboolean

@@ -22,7 +22,8 @@ report(SnapProgressFunc progress, gpointer data, const char *verb, const DomainD
 static gboolean
 disk_has_tag(const DomainDisk *disk, const char *tag, gboolean *has, GError **error)
 {
-    g_autoptr(GPtrArray) snaps = qemu_img_info(disk->source, NULL, NULL, NULL, error);
+    g_autoptr(GPtrArray) snaps = qemu_img_info(
+        disk->source, disk_format_to_string(disk->format), NULL, NULL, error);
 
     if (snaps == NULL)
         return FALSE;
@@ -163,7 +164,8 @@ native_offline_disk_snapshots(const DomainDef *dom, GPtrArray *problems,
 
         if (disk->source == NULL)
             continue;
-        snaps = qemu_img_info(disk->source, NULL, NULL, cancellable, &local);
+        snaps = qemu_img_info(disk->source, disk_format_to_string(disk->format), NULL,
+                              cancellable, &local);
         if (snaps == NULL) {
             if (problems)
                 g_ptr_array_add(problems,

@@ -39,8 +39,11 @@ GHashTable *native_offline_disk_snapshots(const DomainDef *dom, GPtrArray *probl
 
 /* ---- external snapshots, shut off: qemu-img on image files ---- */
 
-/* The backing chain of @file (SnapImageLayer*). (transfer full) */
-GPtrArray *native_image_chain(const char *file, GError **error);
+/* The backing chain of @file (SnapImageLayer*), read with the format
+ * @dom's disks give (never probed): @file's own when it is a disk's
+ * file, the one its overlay records when it lies in a disk's chain,
+ * qcow2 (an overlay snaptreefs made) otherwise. (transfer full) */
+GPtrArray *native_image_chain(const DomainDef *dom, const char *file, GError **error);
 
 /* qemu-img create of the overlay each external disk of @snap names, on the
  * disk's image in @dom. */
@@ -81,6 +84,13 @@ void native_job_progress(guint64 current, guint64 total, gpointer data);
 gboolean native_live_save(QemuVm *vm, const DomainDef *dom, const SnapshotDef *snap,
                           SnapProgressFunc progress, gpointer progress_data,
                           GCancellable *cancellable, GError **error);
+
+/* FALSE with SNAP_ERROR_INVALID when @snap's name is the qcow2 ID of
+ * another snapshot in one of its disks: snapshot-load looks a tag up as
+ * an ID first and has no form that takes a name only, so such a load is
+ * refused before anything changes. */
+gboolean native_live_check_tag(const DomainDef *dom, const SnapshotDef *snap,
+                               GError **error);
 
 /* snapshot-load of @snap's memory and disks; then set the run state with
  * native_live_set_running(). */

@@ -200,8 +200,11 @@ native_create(SnapBackend *self, const DomainDef *dom, const SnapshotDef *snap,
     if (vm != NULL && snap_external_is_external(snap))
         return snap_error_check_cancelled(cancellable, error) &&
                native_live_save_external(vm, dom, snap, progress, progress_data, error);
+    /* A memory snapshot whose name is already another one's qcow2 ID
+     * could never be loaded (native_live_check_tag()): refused now. */
     if (vm != NULL)
-        return native_live_save(vm, dom, snap, progress, progress_data, cancellable,
+        return native_live_check_tag(dom, snap, error) &&
+               native_live_save(vm, dom, snap, progress, progress_data, cancellable,
                                 error);
     if (snap_external_is_external(snap))
         return snap_error_check_cancelled(cancellable, error) &&
@@ -306,6 +309,8 @@ native_revert(SnapBackend *self, const DomainDef *dom, const DomainDef *target,
             (!(flags & SNAP_REVERT_PAUSED) && snap->state == SNAP_STATE_RUNNING);
         if (!snap_error_check_cancelled(cancellable, error))
             return FALSE;
+        if (!native_live_check_tag(target, snap, error))
+            return FALSE;
         /* A QEMU that cannot run the snapshot's definition makes way for
          * one that can; an inactive domain gets one, CPUs stopped. */
         if (vm != NULL && restart) {
@@ -356,7 +361,7 @@ static GPtrArray *
 native_image_chain_op(SnapBackend *self, const DomainDef *dom, const char *file,
                       GError **error)
 {
-    return native_image_chain(file, error);
+    return native_image_chain(dom, file, error);
 }
 
 /* A commit copies what @top holds into @base: refused before it starts

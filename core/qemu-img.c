@@ -148,11 +148,62 @@ qemu_img_snapshot_create(const char *file, const char *tag, GCancellable *cancel
     return qemu_img_snapshot("-c", file, tag, cancellable, error);
 }
 
+/* The ID of the snapshot tagged @tag in @file's table, or NULL with
+ * SNAP_ERROR_QEMU when no snapshot has that tag. (transfer full) */
+static char *
+snapshot_id_of(const char *file, const char *tag, GCancellable *cancellable,
+               GError **error)
+{
+    g_autoptr(GPtrArray) snaps = qemu_img_info(file, "qcow2", NULL, cancellable, error);
+
+    if (snaps == NULL)
+        return NULL;
+    for (guint i = 0; i < snaps->len; i++) {
+        QemuImgSnapshot *snap = snaps->pdata[i];
+
+        if (g_strcmp0(snap->name, tag) == 0 && snap->id != NULL)
+            return g_strdup(snap->id);
+    }
+    g_set_error(error, SNAP_ERROR, SNAP_ERROR_QEMU, "'%s' holds no snapshot tagged '%s'",
+                file, tag);
+    return NULL;
+}
+
 gboolean
 qemu_img_snapshot_apply(const char *file, const char *tag, GCancellable *cancellable,
                         GError **error)
 {
-    return qemu_img_snapshot("-a", file, tag, cancellable, error);
+    /* `snapshot -a` looks its argument up as an ID first, so a tag such
+     * as "1" could load snapshot ID 1 of another name. IDs are unique in
+     * an image: applying by the tag's own ID is exact. */
+    g_autofree char *id = snapshot_id_of(file, tag, cancellable, error);
+
+    if (id == NULL)
+        return FALSE;
+    return qemu_img_snapshot("-a", file, id, cancellable, error);
+}
+
+gboolean
+qemu_img_tag_is_exact(const char *file, const char *tag, GCancellable *cancellable,
+                      GError **error)
+{
+    g_autoptr(GPtrArray) snaps = qemu_img_info(file, "qcow2", NULL, cancellable, error);
+
+    if (snaps == NULL)
+        return FALSE;
+    for (guint i = 0; i < snaps->len; i++) {
+        QemuImgSnapshot *snap = snaps->pdata[i];
+
+        if (g_strcmp0(snap->id, tag) == 0 && g_strcmp0(snap->name, tag) != 0) {
+            g_set_error(
+                error, SNAP_ERROR, SNAP_ERROR_INVALID,
+                "snapshot name '%s' is also the qcow2 ID of snapshot '%s' in '%s', "
+                "and QEMU would load that one: refused",
+                tag, snap->name, file);
+            return FALSE;
+        }
+    }
+    return TRUE;
 }
 
 gboolean
@@ -167,16 +218,18 @@ qemu_img_snapshot_free(QemuImgSnapshot *snap)
 {
     if (snap == NULL)
         return;
+    g_free(snap->id);
     g_free(snap->name);
     g_free(snap);
 }
 
 GPtrArray *
-qemu_img_info(const char *file, char **format, guint64 *virtual_size,
+qemu_img_info(const char *file, const char *format, guint64 *virtual_size,
               GCancellable *cancellable, GError **error)
 {
-    /* -U: reading the table must work while a QEMU holds the image. */
-    const char *args[] = {"info", "--output=json", "-U", file, NULL};
+    /* -U: reading the table must work while a QEMU holds the image. -f:
+     * never probe, a guest can write any header into a raw disk. */
+    const char *args[] = {"info", "--output=json", "-U", "-f", format, file, NULL};
     g_autofree char *out = NULL;
     g_autoptr(JsonParser) parser = json_parser_new();
     g_autoptr(GError) local = NULL;
@@ -212,15 +265,14 @@ qemu_img_info(const char *file, char **format, guint64 *virtual_size,
                 continue;
             snap = g_new0(QemuImgSnapshot, 1);
             snap->name = g_strdup(json_object_get_string_member(s, "name"));
+            snap->id =
+                g_strdup(json_object_get_string_member_with_default(s, "id", NULL));
             snap->date_sec = json_object_get_int_member_with_default(s, "date-sec", 0);
             snap->vm_state_size =
                 json_object_get_int_member_with_default(s, "vm-state-size", 0);
             g_ptr_array_add(snaps, snap);
         }
     }
-    if (format)
-        *format =
-            g_strdup(json_object_get_string_member_with_default(obj, "format", NULL));
     if (virtual_size)
         *virtual_size = json_object_get_int_member_with_default(obj, "virtual-size", 0);
     return g_steal_pointer(&snaps);
@@ -233,47 +285,6 @@ qemu_img_create(const char *file, const char *format, guint64 size, GError **err
     const char *args[] = {"create", "-q", "-f", format, file, size_str, NULL};
 
     return qemu_img_run(args, NULL, NULL, error);
-}
-
-gboolean
-qemu_img_backing(const char *file, char **backing, char **backing_format,
-                 GCancellable *cancellable, GError **error)
-{
-    const char *args[] = {"info", "--output=json", "-U", file, NULL};
-    g_autofree char *out = NULL;
-    g_autoptr(JsonParser) parser = json_parser_new();
-    g_autoptr(GError) local = NULL;
-    JsonNode *root;
-    JsonObject *obj;
-    const char *name;
-
-    *backing = NULL;
-    if (backing_format)
-        *backing_format = NULL;
-    if (!qemu_img_run(args, &out, cancellable, error))
-        return FALSE;
-    if (!json_parser_load_from_data(parser, out, -1, &local) ||
-        (root = json_parser_get_root(parser)) == NULL || !JSON_NODE_HOLDS_OBJECT(root)) {
-        g_set_error(error, SNAP_ERROR, SNAP_ERROR_QEMU,
-                    "cannot parse qemu-img info of '%s'", file);
-        return FALSE;
-    }
-    obj = json_node_get_object(root);
-    /* full-backing-filename is already resolved against FILE's directory. */
-    name = json_object_get_string_member_with_default(obj, "full-backing-filename", NULL);
-    if (name == NULL)
-        name = json_object_get_string_member_with_default(obj, "backing-filename", NULL);
-    if (name != NULL && !g_path_is_absolute(name)) {
-        g_autofree char *dir = g_path_get_dirname(file);
-
-        *backing = g_build_filename(dir, name, NULL);
-    } else {
-        *backing = g_strdup(name);
-    }
-    if (backing_format)
-        *backing_format = g_strdup(json_object_get_string_member_with_default(
-            obj, "backing-filename-format", NULL));
-    return TRUE;
 }
 
 gboolean
@@ -327,10 +338,13 @@ qemu_img_rebase(const char *file, const char *backing, const char *backing_forma
 }
 
 gboolean
-qemu_img_chain(const char *file, GPtrArray **files, GPtrArray **formats,
-               GCancellable *cancellable, GError **error)
+qemu_img_chain(const char *file, const char *format, GPtrArray **files,
+               GPtrArray **formats, GCancellable *cancellable, GError **error)
 {
-    const char *args[] = {"info", "--output=json", "-U", "--backing-chain", file, NULL};
+    /* -f for FILE; the layers below come with the backing format their
+     * overlay records (snaptreefs writes it with every overlay). */
+    const char *args[] = {"info", "--output=json",   "-U", "-f",
+                          format, "--backing-chain", file, NULL};
     g_autofree char *out = NULL;
     g_autoptr(JsonParser) parser = json_parser_new();
     g_autoptr(GPtrArray) f = g_ptr_array_new_with_free_func(g_free);

@@ -401,7 +401,8 @@ redefine_agrees(SnapOp *op, const SnapshotDef *def, gboolean must_exist, GError 
         if (sd->snapshot != DISK_SNAPSHOT_INTERNAL)
             continue;
         ninternal++;
-        tags = qemu_img_info(disk->source, NULL, NULL, op->cancellable, error);
+        tags = qemu_img_info(disk->source, disk_format_to_string(disk->format), NULL,
+                             op->cancellable, error);
         if (tags == NULL)
             return FALSE;
         for (guint j = 0; j < tags->len; j++) {
@@ -446,7 +447,7 @@ snap_op_create_xml(SnapOp *op, GError **error)
     g_autoptr(SnapshotDef) def = NULL;
     SnapNode *existing;
 
-    if (tmpl == NULL)
+    if (tmpl == NULL || !snapshot_xml_check_schema(op->xml, op->len, error))
         return FALSE;
     if (tmpl->name == NULL)
         tmpl->name = g_strdup_printf("%" G_GINT64_FORMAT, snap_now_seconds());

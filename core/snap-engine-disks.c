@@ -300,7 +300,8 @@ snap_engine_snapshot_disk_size(SnapEngine *engine, const char *domain,
     /* The exact size, once an export has told it; else the image's,
      * which is the snapshot's unless the image grew after it. */
     if (!cached_size(disks, key, size) && !cached_size(disks, src->image, size)) {
-        snaps = qemu_img_info(src->image, NULL, &virtual_size, NULL, error);
+        snaps = qemu_img_info(src->image, disk_format_to_string(src->format),
+                              &virtual_size, NULL, error);
         if (snaps == NULL)
             return FALSE;
         remember_size(disks, src->image, virtual_size);

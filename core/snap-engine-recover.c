@@ -28,7 +28,7 @@ remove_tags(SnapOp *op, GPtrArray *paths, const char *tag, GPtrArray *problems, 
     def->has_disks = TRUE;
     for (guint i = 0; i < paths->len; i++) {
         const char *file = paths->pdata[i];
-        g_autoptr(GPtrArray) snaps = qemu_img_info(file, NULL, NULL, NULL, &local);
+        g_autoptr(GPtrArray) snaps = qemu_img_info(file, "qcow2", NULL, NULL, &local);
         gboolean has = FALSE;
 
         for (guint j = 0; snaps && j < snaps->len; j++)

@@ -4,6 +4,8 @@
 
 #include <string.h>
 
+#include "snapshot-xml.h"
+
 #define REFRESH_PERIOD (500 * G_TIME_SPAN_MILLISECOND)
 
 struct _SnapEngineRemote {
@@ -292,6 +294,9 @@ snap_remote_create_xml(SnapOp *op, const char *xml, GError **error)
     SnapBackend *backend = dom->engine->backend;
     g_autofree char *name = NULL;
 
+    /* As `virsh snapshot-create --validate`: one check for every backend. */
+    if (!snapshot_xml_check_schema(xml, strlen(xml), error))
+        return FALSE;
     if (!backend->ops->snapshot_take(backend, dom->name, NULL, xml, &name, error))
         return FALSE;
     snap_remote_refresh(op, 0, name);

@@ -324,6 +324,31 @@ collect_messages(void *data, xmlErrorPtr err)
     g_string_append(messages, message);
 }
 
+static xmlExternalEntityLoader default_loader;
+
+/* A schema's includes (domaincommon.rng, ...) are files beside it; a URL
+ * with any other scheme is refused, so loading one never reaches the
+ * network. */
+static xmlParserInputPtr
+local_only_loader(const char *url, const char *id, xmlParserCtxtPtr ctxt)
+{
+    if (url != NULL && strstr(url, "://") != NULL && !g_str_has_prefix(url, "file://"))
+        return NULL;
+    return default_loader(url, id, ctxt);
+}
+
+/* Called with schema_lock held. Process-wide: every other parse goes
+ * through xml_parse_safe(), which loads no external entity at all. */
+static void
+install_local_loader(void)
+{
+    if (default_loader != NULL)
+        return;
+    xmlInitParser();
+    default_loader = xmlGetExternalEntityLoader();
+    xmlSetExternalEntityLoader(local_only_loader);
+}
+
 /* Called with schema_lock held. (transfer none) */
 static xmlRelaxNGPtr
 load_schema(const char *rng_path, GError **error)
@@ -344,6 +369,7 @@ load_schema(const char *rng_path, GError **error)
                     rng_path);
         return NULL;
     }
+    install_local_loader();
     pctxt = xmlRelaxNGNewParserCtxt(rng_path);
     if (pctxt == NULL) {
         g_set_error(error, SNAP_ERROR, SNAP_ERROR_FAILED,
@@ -402,4 +428,59 @@ snapshot_xml_validate(const char *xml, gsize len, const char *rng_path, GError *
         return FALSE;
     }
     return TRUE;
+}
+
+const char *
+snapshot_xml_schema_path(void)
+{
+    const char *env = g_getenv("SNAPTREEFS_SNAPSHOT_SCHEMA");
+
+    return env != NULL && env[0] != '\0'
+               ? env
+               : "/usr/share/libvirt/schemas/domainsnapshot.rng";
+}
+
+/* The elements domainsnapshot.rng allows directly under <domainsnapshot>:
+ * the check when the schema is not installed. */
+static gboolean
+check_elements(const char *xml, gsize len, GError **error)
+{
+    static const char *const known[] = {
+        "name",  "description", "state",          "creationTime", "parent", "memory",
+        "disks", "domain",      "inactiveDomain", "active",       "cookie", NULL,
+    };
+    g_autoptr(xmlDoc) doc = xml_parse_safe(xml, len, error);
+    xmlNodePtr root;
+
+    if (doc == NULL)
+        return FALSE;
+    root = xmlDocGetRootElement(doc);
+    if (!xmlStrEqual(root->name, BAD_CAST "domainsnapshot")) {
+        g_set_error(error, SNAP_ERROR, SNAP_ERROR_INVALID,
+                    "domainsnapshot does not validate: the root element is <%s>",
+                    (const char *)root->name);
+        return FALSE;
+    }
+    for (xmlNodePtr n = root->children; n != NULL; n = n->next) {
+        if (n->type == XML_ELEMENT_NODE &&
+            !g_strv_contains(known, (const char *)n->name)) {
+            g_set_error(error, SNAP_ERROR, SNAP_ERROR_INVALID,
+                        "domainsnapshot does not validate: unknown element <%s>",
+                        (const char *)n->name);
+            return FALSE;
+        }
+    }
+    return TRUE;
+}
+
+gboolean
+snapshot_xml_check_schema(const char *xml, gsize len, GError **error)
+{
+    const char *rng = snapshot_xml_schema_path();
+
+    if (!g_file_test(rng, G_FILE_TEST_IS_REGULAR)) {
+        g_debug("%s is not installed: checking <domainsnapshot>'s elements only", rng);
+        return check_elements(xml, len, error);
+    }
+    return snapshot_xml_validate(xml, len, rng, error);
 }

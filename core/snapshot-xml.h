@@ -21,10 +21,21 @@ SnapshotDef *snapshot_xml_parse(const char *xml, gsize len, GError **error);
  * function produces. (transfer full) */
 char *snapshot_xml_format(const SnapshotDef *def, gboolean current);
 
-/* TRUE when @xml validates against libvirt's domainsnapshot.rng at
- * @rng_path; FALSE with SNAP_ERROR_INVALID and the validator's messages.
- * Used by tests and by the create file when the schema is installed. */
+/* TRUE when @xml validates against the RelaxNG schema at @rng_path
+ * (loaded once per path, its includes from local files only, never the
+ * network); FALSE with SNAP_ERROR_INVALID and the validator's messages,
+ * SNAP_ERROR_FAILED when the schema cannot be loaded. Any thread. */
 gboolean snapshot_xml_validate(const char *xml, gsize len, const char *rng_path,
                                GError **error);
+
+/* libvirt's domainsnapshot.rng: $SNAPTREEFS_SNAPSHOT_SCHEMA, else
+ * /usr/share/libvirt/schemas/domainsnapshot.rng (package libvirt0). */
+const char *snapshot_xml_schema_path(void);
+
+/* The check of XML written to `create`, as `virsh snapshot-create
+ * --validate`: snapshot_xml_validate() against snapshot_xml_schema_path();
+ * when that file is missing, a strict check that <domainsnapshot> holds
+ * only the elements the schema allows. FALSE with SNAP_ERROR_INVALID. */
+gboolean snapshot_xml_check_schema(const char *xml, gsize len, GError **error);
 
 G_END_DECLS

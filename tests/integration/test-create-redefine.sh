@@ -30,6 +30,23 @@ assert_errno "File exists" put_file "$D/create" "$WORKDIR/new.xml"
 assert_unchanged "create of a taken name" "$before" d1
 assert_new_error "create of a taken name" d1 "$n"
 
+check "create with XML libvirt's schema refuses (an unknown element, a bad state): EINVAL"
+for bad in "<domainsnapshot><name>u1</name><futureThing/></domainsnapshot>" \
+    "<domainsnapshot><name>u2</name><state>sleeping</state></domainsnapshot>" \
+    "<domainsnapshot><name>u3</name><disks><disk name='vda' snapshot='sometimes'/></disks></domainsnapshot>"; do
+    n=$(errors_count d1)
+    before=$(fingerprint d1)
+    assert_errno "Invalid argument" put "$D/create" "$bad"
+    assert_unchanged "create of $bad" "$before" d1
+    assert_new_error "create of $bad" d1 "$n"
+done
+assert_contains "errors names the unknown element" "$(cat "$D/errors")" "futureThing"
+assert_eq "tags after the refused creates" withdesc "$(disk_tags "$IMG")"
+
+check "the metadata.xml snaptreefs writes validates (and so redefines)"
+xmllint --noout --relaxng /usr/share/libvirt/schemas/domainsnapshot.rng "$D/withdesc/metadata.xml" 2>/dev/null ||
+    fail "withdesc/metadata.xml does not validate"
+
 say "build: withdesc -> a -> {b, c}, current b"
 mkdir "$D/current/a"
 mkdir "$D/current/b"

@@ -40,6 +40,17 @@ assert_eq "virsh current after revert" off1 "$(vsh snapshot-current --name g2)"
 rmdir "$MNT/g2/off1/off2"
 assert_eq "virsh after rmdir" off1 "$(vsh snapshot-list g2 --name | xargs)"
 
+say "digit names: libvirt's revert would load qcow2 ID 1 (off1) for '1': refused"
+mkdir "$MNT/g2/current/1"
+assert_eq "virsh current" 1 "$(vsh snapshot-current --name g2)"
+n=$(wc -l <"$MNT/g2/errors")
+assert_errno "Invalid argument" put "$MNT/g2/off1/1/revert" ""
+[ "$(wc -l <"$MNT/g2/errors")" -gt "$n" ] || fail "no errors line for the refused revert"
+assert_contains "errors" "$(tail -n 1 "$MNT/g2/errors")" "qcow2 ID"
+assert_eq "virsh current after the refused revert" 1 "$(vsh snapshot-current --name g2)"
+rmdir "$MNT/g2/off1/1"
+assert_eq "virsh after rmdir 1" off1 "$(vsh snapshot-list g2 --name | xargs)"
+
 say "live revert: pause g1, revert to live1, it runs again"
 put "$D/state" pause
 assert_eq "paused" paused "$(vsh domstate g1)"

@@ -90,6 +90,15 @@ assert_eq "c1 redefined" second "$(xmllint --xpath 'string(/domainsnapshot/descr
 assert_errno "Invalid argument" put "$D/create" "<domainsnapshot><name>x"
 assert_contains "errors" "$(cat "$D/errors")" "create:"
 
+say "create: XML with a DOCTYPE (entities) is refused before libvirt sees it"
+before=$(ls -R "$D/.by-name" | sha256sum)
+n=$(wc -l <"$D/errors")
+printf '<!DOCTYPE d [<!ENTITY e "ent">]>\n<domainsnapshot><name>&e;</name></domainsnapshot>' >"$WORKDIR/dtd.xml"
+assert_errno "Invalid argument" put_file "$D/create" "$WORKDIR/dtd.xml"
+[ "$(wc -l <"$D/errors")" -gt "$n" ] || fail "no errors line for the DOCTYPE"
+assert_contains "errors" "$(tail -n 1 "$D/errors")" "DOCTYPE"
+assert_eq "no snapshot made" "$before" "$(ls -R "$D/.by-name" | sha256sum)"
+
 say "names libvirt allows and the mount escapes: '/', '%', a leading '.', reserved"
 for n in "a/b" "50%" ".hid" "revert" "metadata.xml"; do
     printf '<domainsnapshot><name>%s</name></domainsnapshot>' "$n" >"$WORKDIR/n.xml"

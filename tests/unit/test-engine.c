@@ -273,7 +273,7 @@ disk_tags(Fx *fx, const char *image)
 {
     g_autofree char *path = path_in(fx, image);
     g_autoptr(GError) error = NULL;
-    g_autoptr(GPtrArray) snaps = qemu_img_info(path, NULL, NULL, NULL, &error);
+    g_autoptr(GPtrArray) snaps = qemu_img_info(path, "qcow2", NULL, NULL, &error);
     GString *s = g_string_new(NULL);
 
     g_assert_no_error(error);

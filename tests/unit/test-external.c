@@ -185,7 +185,7 @@ test_chain_operations(void)
     g_assert_true(qemu_img_create_overlay(mid, base, "qcow2", &error));
     g_assert_true(qemu_img_create_overlay(top, mid, "qcow2", &error));
     g_assert_no_error(error);
-    g_assert_true(qemu_img_chain(top, &files, &formats, NULL, &error));
+    g_assert_true(qemu_img_chain(top, "qcow2", &files, &formats, NULL, &error));
     g_assert_cmpuint(files->len, ==, 3);
     g_assert_cmpstr(files->pdata[1], ==, mid);
     g_assert_cmpstr(files->pdata[2], ==, base);
@@ -197,14 +197,14 @@ test_chain_operations(void)
     g_assert_true(qemu_img_commit(mid, base, NULL, NULL, NULL, &error));
     g_assert_true(qemu_img_rebase(top, base, "qcow2", TRUE, NULL, NULL, NULL, &error));
     g_assert_no_error(error);
-    g_assert_true(qemu_img_chain(top, &files, NULL, NULL, &error));
+    g_assert_true(qemu_img_chain(top, "qcow2", &files, NULL, NULL, &error));
     g_assert_cmpuint(files->len, ==, 2);
     g_assert_cmpstr(files->pdata[1], ==, base);
     g_clear_pointer(&files, g_ptr_array_unref);
 
     /* A safe rebase onto nothing makes top stand alone. */
     g_assert_true(qemu_img_rebase(top, NULL, NULL, FALSE, NULL, NULL, NULL, &error));
-    g_assert_true(qemu_img_chain(top, &files, NULL, NULL, &error));
+    g_assert_true(qemu_img_chain(top, "qcow2", &files, NULL, NULL, &error));
     g_assert_cmpuint(files->len, ==, 1);
 
     g_unlink(top);

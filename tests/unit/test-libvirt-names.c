@@ -26,6 +26,8 @@ static const struct {
     {"revert", "%72evert"},
     {"metadata.xml", "%6Detadata.xml"},
     {"current", "%63urrent"},
+    {"files", "%66iles"},
+    {"screen.png", "%73creen.png"},
     {"reverted", "reverted"},
 };
 

@@ -57,7 +57,12 @@ test_valid(void)
     assert_valid("current2");
     assert_valid("Überprüfung-€-日本");
     assert_valid("nbsp\xc2\xa0ok"); /* U+00A0 is not a control character */
+    /* Names of digits stay valid: libvirt's default name is the creation
+     * time. qcow2 would read "1" as an ID, so reverts resolve the tag to
+     * its own ID or refuse (README "Digit names"), not the name rule. */
     assert_valid("1795299439");
+    assert_valid("1");
+    assert_valid("10");
 }
 
 static void
@@ -140,8 +145,8 @@ static void
 test_reserved(void)
 {
     static const char *const expected[] = {
-        "metadata.xml", "revert", "disks",  "domain.xml", "state",
-        "current",      "create", "errors", "job",        NULL,
+        "metadata.xml", "revert", "disks", "files", "screen.png", "domain.xml",
+        "state",        "current", "create", "errors", "job",       NULL,
     };
     guint n = 0;
 

@@ -244,7 +244,7 @@ static char *
 image_tags(Qemu *q)
 {
     g_autoptr(GError) error = NULL;
-    g_autoptr(GPtrArray) snaps = qemu_img_info(q->image, NULL, NULL, NULL, &error);
+    g_autoptr(GPtrArray) snaps = qemu_img_info(q->image, "qcow2", NULL, NULL, &error);
     GString *s = g_string_new(NULL);
 
     g_assert_no_error(error);

@@ -2,6 +2,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <glib/gstdio.h>
+#include <gio/gio.h>
 
 #include "snap-error.h"
 #include "snapshot-xml.h"
@@ -587,6 +588,86 @@ test_validate_threads(void)
         g_assert_true(GPOINTER_TO_INT(g_thread_join(threads[i])));
 }
 
+/* Without the schema file, create still refuses an unknown element. */
+static void
+test_check_without_schema(void)
+{
+    const char *good = "<domainsnapshot><name>a</name><description>d</description>"
+                       "<active>1</active></domainsnapshot>";
+    const char *bad = "<domainsnapshot><name>a</name><bogus/></domainsnapshot>";
+    g_autoptr(GError) error = NULL;
+
+    g_setenv("SNAPTREEFS_SNAPSHOT_SCHEMA", "/nonexistent/domainsnapshot.rng", TRUE);
+    g_assert_true(snapshot_xml_check_schema(good, strlen(good), &error));
+    g_assert_no_error(error);
+    g_assert_false(snapshot_xml_check_schema(bad, strlen(bad), &error));
+    g_assert_error(error, SNAP_ERROR, SNAP_ERROR_INVALID);
+    g_assert_nonnull(strstr(error->message, "bogus"));
+    g_clear_error(&error);
+    g_assert_false(snapshot_xml_check_schema("<domain/>", 9, &error));
+    g_assert_error(error, SNAP_ERROR, SNAP_ERROR_INVALID);
+    g_unsetenv("SNAPTREEFS_SNAPSHOT_SCHEMA");
+}
+
+/* With the schema installed, create's check is libvirt's RelaxNG. */
+static void
+test_check_with_schema(void)
+{
+    const char *bad = "<domainsnapshot><name>a</name><memory snapshot='no'>"
+                      "<extra/></memory></domainsnapshot>";
+    g_autofree char *virsh = NULL;
+    g_autoptr(GError) error = NULL;
+
+    if (!have_schema())
+        return;
+    virsh = read_data("virsh-s2.xml");
+    g_assert_true(snapshot_xml_check_schema(virsh, strlen(virsh), &error));
+    g_assert_no_error(error);
+    /* Only the schema sees this one: a child of <memory>. */
+    g_assert_false(snapshot_xml_check_schema(bad, strlen(bad), &error));
+    g_assert_error(error, SNAP_ERROR, SNAP_ERROR_INVALID);
+}
+
+/* A schema that includes a URL: loading it must not connect anywhere. */
+static void
+test_schema_no_network(void)
+{
+    g_autoptr(GSocket) sock = g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,
+                                           G_SOCKET_PROTOCOL_TCP, NULL);
+    g_autoptr(GInetAddress) lo = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
+    g_autoptr(GSocketAddress) addr = g_inet_socket_address_new(lo, 0);
+    g_autoptr(GSocketAddress) bound = NULL;
+    g_autoptr(GSocket) conn = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autofree char *dir = g_dir_make_tmp("test-rng-XXXXXX", NULL);
+    g_autofree char *rng = g_build_filename(dir, "net.rng", NULL);
+    g_autofree char *text = NULL;
+    const char *xml = "<domainsnapshot/>";
+
+    g_assert_nonnull(sock);
+    g_assert_true(g_socket_bind(sock, addr, TRUE, &error));
+    g_assert_true(g_socket_listen(sock, &error));
+    bound = g_socket_get_local_address(sock, &error);
+    g_assert_no_error(error);
+    text = g_strdup_printf(
+        "<grammar xmlns='http://relaxng.org/ns/structure/1.0'>"
+        "<include href='http://127.0.0.1:%u/remote.rng'/>"
+        "<start><element name='domainsnapshot'><empty/></element></start></grammar>",
+        g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(bound)));
+    g_assert_true(g_file_set_contents(rng, text, -1, &error));
+
+    g_assert_false(snapshot_xml_validate(xml, strlen(xml), rng, &error));
+    g_assert_error(error, SNAP_ERROR, SNAP_ERROR_FAILED);
+    g_clear_error(&error);
+
+    g_socket_set_blocking(sock, FALSE);
+    conn = g_socket_accept(sock, NULL, &error);
+    g_assert_null(conn);
+    g_assert_error(error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK);
+    g_unlink(rng);
+    g_rmdir(dir);
+}
+
 static void
 test_state_strings(void)
 {
@@ -666,6 +747,9 @@ main(int argc, char **argv)
     g_test_add_func("/snapshot-xml/not-terminated", test_parse_not_terminated);
     g_test_add_func("/snapshot-xml/validate-refuses", test_validate_refuses);
     g_test_add_func("/snapshot-xml/validate-threads", test_validate_threads);
+    g_test_add_func("/snapshot-xml/check-without-schema", test_check_without_schema);
+    g_test_add_func("/snapshot-xml/check-with-schema", test_check_with_schema);
+    g_test_add_func("/snapshot-xml/schema-no-network", test_schema_no_network);
     g_test_add_func("/snapshot-xml/state-strings", test_state_strings);
     g_test_add_func("/snapshot-xml/xml-helpers", test_xml_helpers);
     return g_test_run();
