@@ -17,8 +17,8 @@ static gboolean
 reference_valid(const char *name)
 {
     static const char *const reserved[] = {
-        "metadata.xml", "revert", "disks", "files", "screen.png", "domain.xml",
-        "state",        "current", "create", "errors", "job",       NULL,
+        "metadata.xml", "revert",  "disks",  "files",  "screen.png", "domain.xml",
+        "state",        "current", "create", "errors", "job",        NULL,
     };
     gsize len = strlen(name);
 
