@@ -212,6 +212,42 @@ recover_external_revert(SnapOp *op, SnapJournal *j, SnapNode *node, GPtrArray *p
                            j->snapshot);
 }
 
+/* An internal revert, by RECOVERY_POLICY: past "disks-done" its metadata
+ * and run state are finished and its disks never touched again; before,
+ * it is re-applied only while no guest can have run on the disks since
+ * (the revert stops the CPUs before it loads anything, and starts or
+ * resumes a guest only after "disks-done"), else left as it is. */
+static char *
+recover_revert(SnapOp *op, SnapJournal *j, SnapNode *node, GError **error)
+{
+    char **disks_done = journal_step(j, "disks-done");
+    SnapDomainState state = snap_domain_state(op->engine, op->dom);
+    SnapNode *old = snap_tree_get_current(op->dom->tree);
+
+    if (node == NULL)
+        return g_strdup_printf("recovered: the interrupted revert to '%s' cannot be "
+                               "finished: no such snapshot",
+                               j->snapshot);
+    if (disks_done != NULL) {
+        if (!snap_op_finish_revert(op, node, j->flags, disks_done[1], error))
+            return NULL;
+        return g_strdup_printf("recovered: finished the interrupted revert to '%s' "
+                               "(its disks were done: wrote the metadata, left the "
+                               "disks as they are)",
+                               j->snapshot);
+    }
+    if (state == SNAP_DOMAIN_RUNNING)
+        return g_strdup_printf("recovered: the interrupted revert to '%s' never reached "
+                               "the disks (the guest still runs), so it was not "
+                               "re-applied; the current snapshot stays '%s'",
+                               j->snapshot, old != NULL ? old->name : "(none)");
+    if (!snap_op_do_revert(op, node, j->flags, error))
+        return NULL;
+    return g_strdup_printf("recovered: re-applied the interrupted revert to '%s' "
+                           "(no guest had run on its disks since)",
+                           j->snapshot);
+}
+
 /* Finishes or rolls back the operation the journal names, at start or
  * (@label: the operation waiting for it) before the domain's next
  * operation. FALSE when the intent stays: recovering failed. */
@@ -295,13 +331,7 @@ snap_op_recover(SnapOp *op, const char *label)
                                        j->snapshot, n);
         }
     } else if (g_str_equal(j->op, "revert")) {
-        if (node == NULL)
-            done = g_strdup_printf("recovered: the interrupted revert to '%s' cannot be "
-                                   "re-applied: no such snapshot",
-                                   j->snapshot);
-        else if (snap_op_do_revert(op, node, j->flags, &error))
-            done = g_strdup_printf("recovered: re-applied the interrupted revert to '%s'",
-                                   j->snapshot);
+        done = recover_revert(op, j, node, &error);
     } else {
         done = g_strdup_printf("recovered: ignored a journal entry for unknown operation "
                                "'%s'",

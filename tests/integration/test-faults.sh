@@ -117,8 +117,8 @@ expect_fault "create, snapshots full" "No space left on device" "No space left" 
     put "$MNT/d2/create" "<domainsnapshot><name>m</name></domainsnapshot>"
 
 check "ENOSPC in STATE/snapshots during a revert: ENOSPC; the revert is finished before the next operation"
-# The disks are reverted before the metadata is written; a revert cannot be
-# taken back, so its intent stays and is finished once there is space.
+# The disks are reverted before the metadata is written, and the journal
+# says so: the next operation writes the metadata and leaves the disks.
 unfill "$STATE/snapshots"
 write_pattern "$(image d2 vda)" 0x77
 assert_ok mkdir "$MNT/d2/current/r"
@@ -130,7 +130,7 @@ unfill "$STATE/snapshots"
 # Any queued operation settles it first (resume on a shut-off domain is
 # refused and changes nothing).
 assert_errno "Device or resource busy" put "$MNT/d2/state" resume
-assert_contains "errors" "$(cat "$MNT/d2/errors")" "recovered: re-applied the interrupted revert to 'base'"
+assert_contains "errors" "$(cat "$MNT/d2/errors")" "recovered: finished the interrupted revert to 'base' (its disks were done"
 assert_eq "current after the settled revert" "$MNT/d2/base" "$(cd "$MNT/d2/current" && pwd -P)"
 check_pattern "$(image d2 vda)" 0x00
 assert_ok mkdir "$MNT/d2/current/after"
