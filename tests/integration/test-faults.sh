@@ -65,6 +65,23 @@ assert_ok mkdir "$MNT/d1/current/ro"
 assert_ok rmdir "$MNT/d1/base/s1/ro"
 assert_store_agrees d1
 
+check "a two-disk revert whose second disk is read-only: EIO, neither disk reverted"
+write_pattern "$(image d2 vda)" 0x5a 0 64k
+write_pattern "$(image d2 vdb)" 0x5b 0 64k
+mount --bind "$(image d2 vdb)" "$(image d2 vdb)"
+mount -o remount,bind,ro "$(image d2 vdb)" || fail "remount d2's vdb read-only"
+expect_fault "revert, vdb read-only" "Input/output error" "Read-only file system" d2 \
+    put "$MNT/d2/base/revert" ""
+umount "$(image d2 vdb)"
+check_pattern "$(image d2 vda)" 0x5a 0 64k
+check_pattern "$(image d2 vdb)" 0x5b 0 64k
+assert_eq "d2 vda tags" base "$(disk_tags "$(image d2 vda)")"
+assert_eq "d2 vdb tags" base "$(disk_tags "$(image d2 vdb)")"
+assert_ok put "$MNT/d2/base/revert" ""
+check_pattern "$(image d2 vda)" 0 0 64k
+check_pattern "$(image d2 vdb)" 0 0 64k
+assert_store_agrees d2
+
 # ---- an image locked by another QEMU --------------------------------------------------
 
 check "an image another QEMU holds: EIO with QEMU's lock message, nothing changes"
