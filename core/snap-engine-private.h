@@ -225,6 +225,15 @@ void snap_op_set_domain_def(SnapOp *op, DomainDef *def, char *def_xml);
 
 /* ---- loading and the domain table (snap-engine-load.c) ---- */
 
+/* snap-engine-rebuild.c: snapshot @name of @dom, whose file @path did not
+ * parse (@why), rebuilt from the qcow2 tags of its disks; the file is
+ * moved aside to PATH.corrupt and the rebuilt one written in its place.
+ * What happened goes to the log and @problems. NULL when no disk holds
+ * the tag (the file is then left as it is). (transfer full) */
+SnapshotDef *snap_engine_rebuild_snapshot(SnapDomain *dom, const char *name,
+                                          const char *path, const char *why,
+                                          GPtrArray *problems);
+
 /* The domain @domain in the table, or NULL. (transfer none) */
 SnapDomain *snap_engine_find_domain(SnapEngine *engine, const char *domain);
 

@@ -155,7 +155,7 @@ op_post_reply(SnapOp *op)
 
         if (node != NULL && node != snap_tree_get_current(dom->tree) &&
             !snap_write_snapshot_file_full(dom, node->name, node->xml, FALSE,
-                                           SNAP_STORE_SYNC_NONE, &error)) {
+                                           SNAP_STORE_SYNC_FILE, &error)) {
             g_debug("%s: %s", dom->name, error->message);
             g_clear_error(&error);
         }
@@ -294,7 +294,10 @@ snap_write_snapshot_file(SnapDomain *dom, const char *name, const char *xml,
 /* The old current snapshot loses its <active>, after the new current's
  * file was written durably. Losing this write (a failure, a power cut)
  * only leaves two files claiming current, which loading settles: the
- * most recently written one wins. So it needs no fsync. */
+ * most recently written one wins. So it needs no directory sync; its
+ * data is synced before the rename, though: a rename that reaches the
+ * disk before the data (XFS, ext4 without auto_da_alloc) leaves an empty
+ * file. */
 void
 snap_op_rewrite_inactive(SnapOp *op, SnapNode *node)
 {
