@@ -82,6 +82,33 @@ check_pattern "$(image d2 vda)" 0 0 64k
 check_pattern "$(image d2 vdb)" 0 0 64k
 assert_store_agrees d2
 
+check "a two-disk revert whose second disk's snapshot -a fails: vda is put back, EIO"
+# vdb's snapshot table names an L1 table at an invalid offset: listing and
+# taking snapshots work, applying 'base' fails (after vda was reverted).
+l1_shift() {
+    python3 - "$1" "$2" <<'PY' || fail "cannot edit the snapshot table of $1"
+import struct, sys
+with open(sys.argv[1], "r+b") as f:
+    f.seek(64)
+    table = struct.unpack(">Q", f.read(8))[0]
+    f.seek(table)
+    l1 = struct.unpack(">Q", f.read(8))[0]
+    f.seek(table)
+    f.write(struct.pack(">Q", l1 + int(sys.argv[2])))
+PY
+}
+write_pattern "$(image d2 vda)" 0x6a 0 64k
+write_pattern "$(image d2 vdb)" 0x6b 0 64k
+l1_shift "$(image d2 vdb)" 512
+expect_fault "revert, vdb's snapshot broken" "Input/output error" "Snapshot L1 table offset invalid" d2 \
+    put "$MNT/d2/base/revert" ""
+l1_shift "$(image d2 vdb)" -512
+check_pattern "$(image d2 vda)" 0x6a 0 64k
+check_pattern "$(image d2 vdb)" 0x6b 0 64k
+qcow2_check "$(image d2 vda)"
+qcow2_check "$(image d2 vdb)"
+assert_store_agrees d2
+
 # ---- an image locked by another QEMU --------------------------------------------------
 
 check "an image another QEMU holds: EIO with QEMU's lock message, nothing changes"
