@@ -76,18 +76,70 @@ native_offline_create(const DomainDef *dom, const SnapshotDef *snap,
     return TRUE;
 }
 
+/* The tag that keeps each disk's state before a multi-disk revert, so the
+ * revert can be undone when a later disk fails: no snapshot can have this
+ * name (a snapshot name is a directory name, which has no '/'). */
+#define UNDO_TAG "snaptreefs/before-revert"
+
+/* Drops the undo tag from @disks[0..n-1]; a disk without it is fine. */
+static void
+drop_undo(GPtrArray *disks, guint n)
+{
+    for (guint i = 0; i < n; i++) {
+        DomainDisk *disk = disks->pdata[i];
+        g_autoptr(GError) local = NULL;
+        gboolean has = FALSE;
+
+        if (disk_has_tag(disk, UNDO_TAG, &has, &local) && has &&
+            !qemu_img_snapshot_delete(disk->source, UNDO_TAG, NULL, &local))
+            g_warning("disk %s (%s): %s", disk->target, disk->source, local->message);
+        else if (local != NULL)
+            g_warning("disk %s (%s): %s", disk->target, disk->source, local->message);
+    }
+}
+
+/* Disk @failed of @disks could not be reverted: the ones before it go
+ * back to their undo tag. FALSE (with what stays reverted in @error)
+ * when one of them cannot. */
+static gboolean
+undo_applied(GPtrArray *disks, guint failed, GError **error)
+{
+    g_autoptr(GString) stuck = g_string_new(NULL);
+
+    for (guint j = 0; j < failed; j++) {
+        DomainDisk *disk = disks->pdata[j];
+        g_autoptr(GError) local = NULL;
+
+        if (!qemu_img_snapshot_apply(disk->source, UNDO_TAG, NULL, &local))
+            g_string_append_printf(stuck, "%s%s (%s)", stuck->len ? ", " : "",
+                                   disk->target, local->message);
+    }
+    if (stuck->len == 0)
+        return TRUE;
+    g_prefix_error(error,
+                   "the revert stopped half-way and disks %s could not be put "
+                   "back (they hold the snapshot now): ",
+                   stuck->str);
+    return FALSE;
+}
+
+/* All or nothing over several disks: each disk's state is kept in an
+ * undo tag first, and the disks already reverted go back to it when a
+ * later one fails. A crash in between leaves the intent, which recovery
+ * finishes by reverting again (the undo tags go then). */
 gboolean
 native_offline_apply(const DomainDef *dom, const SnapshotDef *snap,
                      SnapProgressFunc progress, gpointer progress_data,
                      GCancellable *cancellable, GError **error)
 {
     g_autoptr(GPtrArray) disks = snap_disks_internal(dom, snap);
+    gboolean multi = disks->len > 1;
 
     /* Check every disk before changing any, so a missing tag on the last
      * disk does not leave the first ones reverted. One disk needs no such
      * check (and no second qemu-img run): `snapshot -a` of a missing tag
      * fails before it changes anything. */
-    for (guint i = 0; disks->len > 1 && i < disks->len; i++) {
+    for (guint i = 0; multi && i < disks->len; i++) {
         DomainDisk *disk = disks->pdata[i];
         gboolean has = FALSE;
 
@@ -102,14 +154,32 @@ native_offline_apply(const DomainDef *dom, const SnapshotDef *snap,
     }
     if (!snap_error_check_cancelled(cancellable, error))
         return FALSE;
+    /* An undo tag left by a crash is stale: the disk state it kept was
+     * reverted over since. */
+    if (multi)
+        drop_undo(disks, disks->len);
+    for (guint i = 0; multi && i < disks->len; i++) {
+        DomainDisk *disk = disks->pdata[i];
+
+        if (!qemu_img_snapshot_create(disk->source, UNDO_TAG, NULL, error)) {
+            drop_undo(disks, i);
+            return prefix_disk(error, disk);
+        }
+    }
     for (guint i = 0; i < disks->len; i++) {
         DomainDisk *disk = disks->pdata[i];
 
         report(progress, progress_data, "-a", disk, i, disks->len);
-        if (!qemu_img_snapshot_apply(disk->source, snap->name, NULL, error))
-            return prefix_disk(error, disk);
+        if (!qemu_img_snapshot_apply(disk->source, snap->name, NULL, error)) {
+            prefix_disk(error, disk);
+            if (multi && undo_applied(disks, i, error))
+                drop_undo(disks, disks->len);
+            return FALSE;
+        }
         snap_crash_point("revert-disk-done");
     }
+    if (multi)
+        drop_undo(disks, disks->len);
     return TRUE;
 }
 

@@ -325,6 +325,10 @@ native_revert(SnapBackend *self, const DomainDef *dom, const DomainDef *target,
             snap_crash_point("revert-vm-started");
             vm = vm_get(nb, dom->name);
             started = TRUE;
+        } else if (!native_live_set_running(vm, FALSE, error)) {
+            /* CPUs stopped before the load: a guest found running after a
+             * crash was not reverted (the engine's recovery relies on it). */
+            return FALSE;
         }
         if (!native_live_load(vm, target, snap, progress, progress_data, error)) {
             /* A QEMU started for this load has nothing else to run. */

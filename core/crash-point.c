@@ -30,6 +30,7 @@ const char *const snap_crash_point_names[] = {
     "revert-disk-done",        /* o: qemu-img snapshot -a of one disk done */
     "revert-loaded",           /* l: snapshot-load done, run state not yet set */
     "revert-disks-done",       /* the domain is in the snapshot's state */
+    "revert-disks-journaled",  /* the journal says the disks are done */
     "revert-domain-written",   /* the snapshot's <domain> replaced NAME.xml */
     "revert-metadata-written", /* SNAP.xml with <active> is durable */
     "reply-sent",              /* answered; old current and intent not yet updated */

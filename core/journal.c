@@ -228,16 +228,41 @@ snap_journal_read(const char *state_dir, const char *domain, GError **error)
 }
 
 gboolean
+snap_journal_add_step(const char *state_dir, const char *domain, const char *const *step,
+                      GError **error)
+{
+    g_autoptr(SnapJournal) j = snap_journal_read(state_dir, domain, error);
+
+    if (j == NULL) {
+        if (error != NULL && *error == NULL)
+            g_set_error(error, SNAP_ERROR, SNAP_ERROR_FAILED,
+                        "no intent of domain '%s' to add step '%s' to", domain, step[0]);
+        return FALSE;
+    }
+    g_ptr_array_add(j->steps, g_strdupv((char **)step));
+    return snap_journal_write_steps(state_dir, domain, j->op, j->snapshot, j->flags,
+                                    j->disks, j->steps, j->steps->len, error);
+}
+
+gboolean
 snap_journal_remove(const char *state_dir, const char *domain, GError **error)
 {
     g_autofree char *path = journal_path(state_dir, domain);
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
 
-    /* Emptied, not removed, so the next intent needs no new file. No
-     * fsync: an intent that outlives a power cut is finished again at
-     * start, and finishing a completed operation changes nothing (a
-     * revert is re-applied to the same snapshot). */
-    if (truncate(path, 0) < 0 && errno != ENOENT)
-        return journal_errno(error, errno, "clear", path);
+    /* Emptied, not removed, so the next intent needs no new file (and
+     * the directory entry, made durable when the file was created, needs
+     * no sync). Durably: an intent that came back after a power cut would
+     * be finished again, an operation the caller was told had failed. */
+    if (fd < 0)
+        return errno == ENOENT ? TRUE : journal_errno(error, errno, "clear", path);
+    if (ftruncate(fd, 0) < 0 || fdatasync(fd) < 0) {
+        int err = errno;
+
+        close(fd);
+        return journal_errno(error, err, "clear", path);
+    }
+    close(fd);
     return TRUE;
 }
 

@@ -44,8 +44,14 @@ gboolean snap_journal_write_steps(const char *state_dir, const char *domain,
  * before any disk was touched. */
 SnapJournal *snap_journal_read(const char *state_dir, const char *domain, GError **error);
 
-/* Clears the intent (empties the file) once the operation is over;
- * absent is success. */
+/* Appends @step (verb then arguments) to the intent of @domain and
+ * marks every step done, durably: a step that only happened once it is
+ * recorded, e.g. {"disks-done", NULL}. FALSE when there is no intent. */
+gboolean snap_journal_add_step(const char *state_dir, const char *domain,
+                               const char *const *step, GError **error);
+
+/* Clears the intent (empties the file, durably) once the operation is
+ * over; absent is success. */
 gboolean snap_journal_remove(const char *state_dir, const char *domain, GError **error);
 
 /* Removes the domain's journal file itself (durably), for a domain that

@@ -47,6 +47,7 @@ typedef struct {
     SnapshotDef *def; /* NULL when it did not load */
     char *xml;        /* snapshot_xml_format(def, FALSE) */
     char *problem;
+    char *unparsable; /* why the file did not parse, or NULL */
 } LoadItem;
 
 typedef struct {
@@ -63,6 +64,7 @@ load_item_clear(LoadItem *item)
     snapshot_def_free(item->def);
     g_free(item->xml);
     g_free(item->problem);
+    g_free(item->unparsable);
 }
 
 static gpointer
@@ -82,6 +84,7 @@ load_slice(gpointer data)
             (item->def = snapshot_xml_parse(text, len, &error)) == NULL) {
             item->problem = g_strdup_printf("snapshot file '%s' skipped: %s", item->path,
                                             error->message);
+            item->unparsable = g_strdup(error->message);
             continue;
         }
         if (g_strcmp0(item->def->name, item->name) != 0) {
@@ -168,8 +171,17 @@ load_snapshots(SnapEngine *engine, SnapDomain *dom)
         LoadItem *item = items->pdata[i];
         SnapshotDef *def = item->def;
 
+        /* Never dropped unseen: rebuilt from the disk tags, or said why not. */
+        if (def == NULL && item->unparsable != NULL) {
+            def = item->def = snap_engine_rebuild_snapshot(dom, item->name, item->path,
+                                                           item->unparsable, problems);
+            if (def != NULL)
+                item->xml = snapshot_xml_format(def, FALSE);
+            g_clear_pointer(&item->problem, g_free);
+        }
         if (def == NULL) {
-            g_ptr_array_add(problems, g_steal_pointer(&item->problem));
+            if (item->problem != NULL)
+                g_ptr_array_add(problems, g_steal_pointer(&item->problem));
             continue;
         }
         /* The current snapshot's file is written before the old one's

@@ -196,6 +196,18 @@ gboolean snap_op_journal_intent_files(SnapOp *op, const char *what, const char *
                                       GPtrArray *files, GPtrArray *steps, guint done,
                                       GError **error);
 
+/* Journals the intent of an internal revert of @op to @def, with the
+ * identity of the QEMU running now (step "run"). */
+gboolean snap_op_journal_revert_intent(SnapOp *op, guint flags, const DomainDef *ddef,
+                                       const SnapshotDef *def, GError **error);
+
+/* Records durably that @op's step @verb happened (with the QEMU's identity
+ * now), e.g. "disks-done"; see RECOVERY_POLICY in snap-engine-recover.c. */
+gboolean snap_op_journal_step(SnapOp *op, const char *verb, GError **error);
+
+/* "PID:STARTTIME" of the QEMU running @dom, "" when none. (transfer full) */
+char *snap_domain_run_identity(SnapEngine *engine, SnapDomain *dom);
+
 /* @op's intent goes from the journal once its reply is out. */
 void snap_op_journal_clear(SnapOp *op);
 
@@ -212,6 +224,15 @@ gboolean snap_write_domain_file(SnapDomain *dom, const char *xml, GError **error
 void snap_op_set_domain_def(SnapOp *op, DomainDef *def, char *def_xml);
 
 /* ---- loading and the domain table (snap-engine-load.c) ---- */
+
+/* snap-engine-rebuild.c: snapshot @name of @dom, whose file @path did not
+ * parse (@why), rebuilt from the qcow2 tags of its disks; the file is
+ * moved aside to PATH.corrupt and the rebuilt one written in its place.
+ * What happened goes to the log and @problems. NULL when no disk holds
+ * the tag (the file is then left as it is). (transfer full) */
+SnapshotDef *snap_engine_rebuild_snapshot(SnapDomain *dom, const char *name,
+                                          const char *path, const char *why,
+                                          GPtrArray *problems);
 
 /* The domain @domain in the table, or NULL. (transfer none) */
 SnapDomain *snap_engine_find_domain(SnapEngine *engine, const char *domain);
@@ -256,6 +277,13 @@ gboolean snap_op_revert(SnapOp *op, GError **error);
 /* Reverts @op's domain to @node with @flags. */
 gboolean snap_op_do_revert(SnapOp *op, SnapNode *node, SnapRevertFlags flags,
                            GError **error);
+
+/* Finishes an internal revert to @node with @flags whose disks are done:
+ * domain.xml, @node current, and the run state @flags want while the
+ * domain's QEMU is still the one of identity @run (see
+ * snap_domain_run_identity()). Touches no disk. */
+gboolean snap_op_finish_revert(SnapOp *op, SnapNode *node, SnapRevertFlags flags,
+                               const char *run, GError **error);
 
 /* Removes the images @files that nothing needs any more; a failure is only logged. */
 void snap_op_drop_abandoned(SnapOp *op, GPtrArray *files);

@@ -128,30 +128,86 @@ external_files_made(SnapOp *op, const SnapshotDef *def)
     return TRUE;
 }
 
-/* An external create that stopped after its files were made is finished
- * (the user asked for it, and a running QEMU may write to the overlays
- * already); one that stopped before is undone. */
-static char *
-recover_external_create(SnapOp *op, SnapJournal *j, SnapNode *node, GPtrArray *problems,
-                        GError **error)
+/* What recovery sees of one intent. */
+typedef struct {
+    SnapOp *op;
+    SnapJournal *j;
+    SnapNode *node;       /* the snapshot the intent names, if in the tree */
+    GPtrArray *problems;  /* of char*: reported, not fatal */
+    SnapshotDef *ext_def; /* an external create's metadata (step "metadata") */
+    const char *ext_xml;  /* the same, as journaled */
+} Recovery;
+
+/* ---- conditions (RECOVERY_POLICY's "when") ---- */
+
+static gboolean
+ext_create_files_missing(Recovery *r)
 {
+    return r->node == NULL && !external_files_made(r->op, r->ext_def);
+}
+
+static gboolean
+ext_revert_not_switched(Recovery *r)
+{
+    char **target = journal_step(r->j, "domain");
+    const char *xml = target != NULL && target[1] != NULL ? target[1] : "";
+
+    return r->node == NULL || g_strcmp0(xml, r->op->dom->def_xml) != 0;
+}
+
+static gboolean
+metadata_file_exists(Recovery *r)
+{
+    g_autofree char *path = snap_store_snapshot_path(r->op->engine->state_dir,
+                                                     r->op->dom->name, r->j->snapshot);
+
+    return g_file_test(path, G_FILE_TEST_EXISTS);
+}
+
+static gboolean
+snapshot_in_tree(Recovery *r)
+{
+    return r->node != NULL;
+}
+
+static gboolean
+snapshot_gone(Recovery *r)
+{
+    return r->node == NULL;
+}
+
+static gboolean
+guest_runs(Recovery *r)
+{
+    return snap_domain_state(r->op->engine, r->op->dom) == SNAP_DOMAIN_RUNNING;
+}
+
+/* ---- actions (RECOVERY_POLICY's "do"): a report line, or NULL and @error ---- */
+
+static char *
+remove_ext_files(Recovery *r, GError **error)
+{
+    guint n = remove_made_files(r->op, r->j->disks, r->problems);
+
+    (void)error;
+    return g_strdup_printf("recovered: rolled back the interrupted %s of '%s' (removed "
+                           "%u of %u files it made)",
+                           r->j->op, r->j->snapshot, n, r->j->disks->len);
+}
+
+/* An external create whose files were made: the user asked for it, and a
+ * running QEMU may write to the overlays already. */
+static char *
+finish_ext_create(Recovery *r, GError **error)
+{
+    SnapOp *op = r->op;
     SnapDomain *dom = op->dom;
-    char **meta = journal_step(j, "metadata");
-    const char *xml = meta != NULL && meta[1] != NULL ? meta[1] : "";
-    g_autoptr(SnapshotDef) def = snapshot_xml_parse(xml, strlen(xml), error);
+    SnapshotDef *def = r->ext_def;
+    const char *xml = r->ext_xml;
     SnapNode *old = snap_tree_get_current(dom->tree);
     SnapNode *added = NULL;
 
-    if (def == NULL)
-        return NULL;
-    if (node == NULL && !external_files_made(op, def)) {
-        guint n = remove_made_files(op, j->disks, problems);
-
-        return g_strdup_printf("recovered: rolled back the interrupted create of '%s' "
-                               "(removed %u of %u files)",
-                               j->snapshot, n, j->disks->len);
-    }
-    if (node == NULL) {
+    if (r->node == NULL) {
         if (!snap_write_snapshot_file(dom, def->name, xml, TRUE, error))
             return NULL;
         g_rw_lock_writer_lock(&op->engine->lock);
@@ -168,29 +224,20 @@ recover_external_create(SnapOp *op, SnapJournal *j, SnapNode *node, GPtrArray *p
     if (!snap_op_switch_to_overlays(op, def, error))
         return NULL;
     return g_strdup_printf("recovered: finished the interrupted create of '%s'",
-                           j->snapshot);
+                           r->j->snapshot);
 }
 
-/* An external revert whose domain.xml names the new overlays is finished
- * (current snapshot, overlays left behind); one that stopped before loses
- * the overlays it made, and the domain stays where it was. */
+/* An external revert whose domain.xml names the new overlays: the
+ * current snapshot, and the overlays left behind go. */
 static char *
-recover_external_revert(SnapOp *op, SnapJournal *j, SnapNode *node, GPtrArray *problems,
-                        GError **error)
+finish_ext_revert(Recovery *r, GError **error)
 {
+    SnapOp *op = r->op;
     SnapDomain *dom = op->dom;
-    char **target = journal_step(j, "domain");
-    const char *target_xml = target != NULL && target[1] != NULL ? target[1] : "";
+    SnapNode *node = r->node;
     SnapNode *old = snap_tree_get_current(dom->tree);
     g_autoptr(GPtrArray) abandoned = g_ptr_array_new_with_free_func(g_free);
 
-    if (node == NULL || g_strcmp0(target_xml, dom->def_xml) != 0) {
-        guint n = remove_made_files(op, j->disks, problems);
-
-        return g_strdup_printf("recovered: rolled back the interrupted revert to '%s' "
-                               "(removed %u of %u new overlays)",
-                               j->snapshot, n, j->disks->len);
-    }
     if (old != node) {
         if (!snap_write_snapshot_file(dom, node->name, node->xml, TRUE, error))
             return NULL;
@@ -200,8 +247,8 @@ recover_external_revert(SnapOp *op, SnapJournal *j, SnapNode *node, GPtrArray *p
         g_rw_lock_writer_unlock(&op->engine->lock);
         snap_op_change(op, SNAP_CHANGE_CURRENT, NULL, NULL, NULL);
     }
-    for (guint i = 0; i < j->steps->len; i++) {
-        char **step = j->steps->pdata[i];
+    for (guint i = 0; i < r->j->steps->len; i++) {
+        char **step = r->j->steps->pdata[i];
 
         if (g_strcmp0(step[0], "abandon") == 0 &&
             g_file_test(step[1], G_FILE_TEST_EXISTS))
@@ -209,7 +256,148 @@ recover_external_revert(SnapOp *op, SnapJournal *j, SnapNode *node, GPtrArray *p
     }
     snap_op_drop_abandoned(op, abandoned);
     return g_strdup_printf("recovered: finished the interrupted revert to '%s'",
-                           j->snapshot);
+                           r->j->snapshot);
+}
+
+static char *
+create_was_done(Recovery *r, GError **error)
+{
+    (void)error;
+    return g_strdup_printf("recovered: the interrupted create of '%s' had completed",
+                           r->j->snapshot);
+}
+
+static char *
+remove_create_tags(Recovery *r, GError **error)
+{
+    guint n = 0;
+
+    (void)error;
+    if (!remove_tags(r->op, r->j->disks, r->j->snapshot, r->problems, &n))
+        return NULL;
+    return g_strdup_printf("recovered: rolled back the interrupted create of '%s' "
+                           "(removed from %u of %u disks)",
+                           r->j->snapshot, n, r->j->disks->len);
+}
+
+static char *
+finish_delete(Recovery *r, GError **error)
+{
+    if (!snap_op_delete_one_full(r->op, r->j->snapshot, FALSE, TRUE, r->j, error))
+        return NULL;
+    return g_strdup_printf("recovered: finished the interrupted delete of '%s'",
+                           r->j->snapshot);
+}
+
+static char *
+finish_delete_tags(Recovery *r, GError **error)
+{
+    guint n = 0;
+
+    (void)error;
+    if (!remove_tags(r->op, r->j->disks, r->j->snapshot, r->problems, &n))
+        return NULL;
+    return g_strdup_printf("recovered: finished the interrupted delete of '%s' (removed "
+                           "from %u disks)",
+                           r->j->snapshot, n);
+}
+
+static char *
+revert_target_gone(Recovery *r, GError **error)
+{
+    (void)error;
+    return g_strdup_printf("recovered: the interrupted revert to '%s' cannot be "
+                           "finished: no such snapshot",
+                           r->j->snapshot);
+}
+
+static char *
+finish_revert_metadata(Recovery *r, GError **error)
+{
+    char **disks_done = journal_step(r->j, "disks-done");
+    const char *run = disks_done != NULL ? disks_done[1] : NULL;
+
+    if (!snap_op_finish_revert(r->op, r->node, r->j->flags, run, error))
+        return NULL;
+    return g_strdup_printf(
+        "recovered: finished the interrupted revert to '%s' (its disks "
+        "were done: wrote the metadata, left the disks as they are)",
+        r->j->snapshot);
+}
+
+static char *
+drop_revert(Recovery *r, GError **error)
+{
+    SnapNode *old = snap_tree_get_current(r->op->dom->tree);
+
+    (void)error;
+    return g_strdup_printf("recovered: the interrupted revert to '%s' never reached the "
+                           "disks (the guest still runs), so it was not re-applied; the "
+                           "current snapshot stays '%s'",
+                           r->j->snapshot, old != NULL ? old->name : "(none)");
+}
+
+static char *
+reapply_revert(Recovery *r, GError **error)
+{
+    if (!snap_op_do_revert(r->op, r->node, r->j->flags, error))
+        return NULL;
+    return g_strdup_printf("recovered: re-applied the interrupted revert to '%s' (no "
+                           "guest had run on its disks since)",
+                           r->j->snapshot);
+}
+
+/* RECOVERY_POLICY: what recovery does with a leftover intent, the one
+ * place this is decided. Rows are tried in order; the first whose
+ * operation matches, whose step the journal holds (NULL: any) and whose
+ * condition holds (NULL: always) decides. "forward" finishes what the
+ * user asked for, "back" undoes what was started. An undefine is always
+ * finished (snap_op_recover(), before this table: the domain goes).
+ *
+ * Why a revert is never re-applied once a guest may have run on its
+ * disks: the backend reverts with the CPUs stopped (or the domain shut
+ * off), and the engine journals "disks-done" before it starts or resumes
+ * the guest; so without "disks-done" a running guest was never reverted,
+ * and with it only the metadata (and the run state, while the QEMU is the
+ * one the step saw) is left to do. */
+static const struct {
+    const char *op;
+    const char *step; /* a journaled step, or NULL */
+    gboolean (*when)(Recovery *r);
+    const char *direction; /* "forward" or "back", for readers */
+    char *(*run)(Recovery *r, GError **error);
+} recovery_policy[] = {
+    {"create", "metadata", ext_create_files_missing, "back", remove_ext_files},
+    {"create", "metadata", NULL, "forward", finish_ext_create},
+    {"create", NULL, metadata_file_exists, "forward", create_was_done},
+    {"create", NULL, NULL, "back", remove_create_tags},
+    {"delete", NULL, snapshot_in_tree, "forward", finish_delete},
+    {"delete", NULL, NULL, "forward", finish_delete_tags},
+    {"revert", "domain", ext_revert_not_switched, "back", remove_ext_files},
+    {"revert", "domain", NULL, "forward", finish_ext_revert},
+    {"revert", NULL, snapshot_gone, "back", revert_target_gone},
+    {"revert", "disks-done", NULL, "forward", finish_revert_metadata},
+    {"revert", NULL, guest_runs, "back", drop_revert},
+    {"revert", NULL, NULL, "forward", reapply_revert},
+};
+
+/* The first row of RECOVERY_POLICY that applies to @r, run; NULL and
+ * @error when it failed, a report line for an unknown operation. */
+static char *
+recover_by_policy(Recovery *r, GError **error)
+{
+    for (guint i = 0; i < G_N_ELEMENTS(recovery_policy); i++) {
+        if (!g_str_equal(recovery_policy[i].op, r->j->op) ||
+            (recovery_policy[i].step != NULL &&
+             journal_step(r->j, recovery_policy[i].step) == NULL) ||
+            (recovery_policy[i].when != NULL && !recovery_policy[i].when(r)))
+            continue;
+        g_debug("%s: recovering %s of '%s': %s", r->op->dom->name, r->j->op,
+                r->j->snapshot, recovery_policy[i].direction);
+        return recovery_policy[i].run(r, error);
+    }
+    return g_strdup_printf(
+        "recovered: ignored a journal entry for unknown operation '%s'", r->j->op);
 }
 
 /* Finishes or rolls back the operation the journal names, at start or
@@ -224,7 +412,8 @@ snap_op_recover(SnapOp *op, const char *label)
     g_autoptr(SnapJournal) j = snap_journal_read(engine->state_dir, dom->name, &error);
     g_autoptr(GPtrArray) problems = g_ptr_array_new_with_free_func(g_free);
     g_autofree char *done = NULL;
-    SnapNode *node;
+    g_autoptr(SnapshotDef) ext_def = NULL;
+    Recovery r = {0};
 
     /* What the interrupted operation's deferred work would have done:
      * the old current snapshot's file loses its <active>. */
@@ -260,53 +449,18 @@ snap_op_recover(SnapOp *op, const char *label)
             snap_op_report(op, label, error->message);
         return TRUE;
     }
-    node = snap_tree_lookup(dom->tree, j->snapshot);
-    if (journal_step(j, "metadata") != NULL && g_str_equal(j->op, "create")) {
-        done = recover_external_create(op, j, node, problems, &error);
-    } else if (journal_step(j, "domain") != NULL && g_str_equal(j->op, "revert")) {
-        done = recover_external_revert(op, j, node, problems, &error);
-    } else if (g_str_equal(j->op, "create")) {
-        g_autofree char *path =
-            snap_store_snapshot_path(engine->state_dir, dom->name, j->snapshot);
+    r.op = op;
+    r.j = j;
+    r.node = snap_tree_lookup(dom->tree, j->snapshot);
+    r.problems = problems;
+    if (g_str_equal(j->op, "create") && journal_step(j, "metadata") != NULL) {
+        char **meta = journal_step(j, "metadata");
 
-        if (g_file_test(path, G_FILE_TEST_EXISTS)) {
-            done = g_strdup_printf(
-                "recovered: the interrupted create of '%s' had completed", j->snapshot);
-        } else {
-            guint n = 0;
-
-            if (remove_tags(op, j->disks, j->snapshot, problems, &n))
-                done = g_strdup_printf(
-                    "recovered: rolled back the interrupted create of '%s' "
-                    "(removed from %u of %u disks)",
-                    j->snapshot, n, j->disks->len);
-        }
-    } else if (g_str_equal(j->op, "delete")) {
-        if (node != NULL) {
-            if (snap_op_delete_one_full(op, j->snapshot, FALSE, TRUE, j, &error))
-                done = g_strdup_printf(
-                    "recovered: finished the interrupted delete of '%s'", j->snapshot);
-        } else {
-            guint n = 0;
-
-            if (remove_tags(op, j->disks, j->snapshot, problems, &n))
-                done = g_strdup_printf("recovered: finished the interrupted delete of "
-                                       "'%s' (removed from %u disks)",
-                                       j->snapshot, n);
-        }
-    } else if (g_str_equal(j->op, "revert")) {
-        if (node == NULL)
-            done = g_strdup_printf("recovered: the interrupted revert to '%s' cannot be "
-                                   "re-applied: no such snapshot",
-                                   j->snapshot);
-        else if (snap_op_do_revert(op, node, j->flags, &error))
-            done = g_strdup_printf("recovered: re-applied the interrupted revert to '%s'",
-                                   j->snapshot);
-    } else {
-        done = g_strdup_printf("recovered: ignored a journal entry for unknown operation "
-                               "'%s'",
-                               j->op);
+        r.ext_xml = meta != NULL && meta[1] != NULL ? meta[1] : "";
+        r.ext_def = ext_def = snapshot_xml_parse(r.ext_xml, strlen(r.ext_xml), &error);
     }
+    if (error == NULL)
+        done = recover_by_policy(&r, &error);
     for (guint i = 0; i < problems->len; i++)
         snap_op_report(op, label, problems->pdata[i]);
     if (done == NULL) {

@@ -146,6 +146,166 @@ revert_external(SnapOp *op, const SnapshotDef *def, SnapRevertFlags flags,
     return TRUE;
 }
 
+/* The definition to return to: the one the snapshot recorded, when it
+ * parses and differs from today's; NULL for both otherwise. Both are
+ * written by domain_def_format(), so the same text means the same
+ * definition and the common case needs no parse. */
+static void
+revert_new_def(SnapDomain *dom, const SnapshotDef *def, DomainDef **new_def,
+               char **new_def_xml)
+{
+    g_autoptr(GError) local = NULL;
+    g_autoptr(DomainDef) parsed = NULL;
+    g_autofree char *xml = NULL;
+
+    *new_def = NULL;
+    *new_def_xml = NULL;
+    if (def->domain_xml == NULL || g_strcmp0(def->domain_xml, dom->def_xml) == 0)
+        return;
+    parsed = domain_def_parse(def->domain_xml, strlen(def->domain_xml),
+                              dom->engine->state_dir, &local);
+    if (parsed == NULL) {
+        g_debug("%s: snapshot %s: embedded domain: %s", dom->name, def->name,
+                local->message);
+        return;
+    }
+    if (g_strcmp0(parsed->name, dom->name) != 0)
+        return;
+    xml = domain_def_format(parsed);
+    if (g_strcmp0(xml, dom->def_xml) == 0)
+        return;
+    *new_def = g_steal_pointer(&parsed);
+    *new_def_xml = g_steal_pointer(&xml);
+}
+
+/* The metadata half of a revert whose disks are done (the journal says
+ * so): domain.xml when @new_def (taken on success), @node's file as
+ * current, the tree, the changes; @old is the current before. */
+static gboolean
+revert_metadata(SnapOp *op, SnapNode *node, SnapNode *old, DomainDef **new_def,
+                char **new_def_xml, GError **error)
+{
+    SnapEngine *engine = op->engine;
+    SnapDomain *dom = op->dom;
+
+    if (*new_def) {
+        if (!snap_write_domain_file(dom, *new_def_xml, error))
+            return FALSE;
+        snap_crash_point("revert-domain-written");
+    }
+    if (old != node) {
+        if (!snap_write_snapshot_file(dom, node->name, node->xml, TRUE, error))
+            return FALSE;
+        snap_crash_point("revert-metadata-written");
+        snap_op_rewrite_inactive(op, old);
+    }
+    snap_op_journal_clear(op);
+
+    if (*new_def)
+        snap_op_set_domain_def(op, g_steal_pointer(new_def),
+                               g_steal_pointer(new_def_xml));
+    g_rw_lock_writer_lock(&engine->lock);
+    snap_tree_set_current(dom->tree, node);
+    snap_touch(dom);
+    g_rw_lock_writer_unlock(&engine->lock);
+
+    if (old != node) {
+        if (old)
+            snap_op_change(op, SNAP_CHANGE_SNAPSHOT_XML, old->name, NULL, NULL);
+        snap_op_change(op, SNAP_CHANGE_SNAPSHOT_XML, node->name, NULL, NULL);
+        snap_op_change(op, SNAP_CHANGE_CURRENT, NULL, NULL, NULL);
+    }
+    return TRUE;
+}
+
+/* The run state a revert to @def ends in (libvirt's rule): the one
+ * @flags ask for, else the snapshot's. */
+static SnapDomainState
+revert_wanted_state(const SnapshotDef *def, SnapRevertFlags flags)
+{
+    if (flags & SNAP_REVERT_RUNNING)
+        return SNAP_DOMAIN_RUNNING;
+    if (flags & SNAP_REVERT_PAUSED)
+        return SNAP_DOMAIN_PAUSED;
+    if (snapshot_def_has_memory(def))
+        return def->state == SNAP_STATE_RUNNING ? SNAP_DOMAIN_RUNNING
+                                                : SNAP_DOMAIN_PAUSED;
+    return SNAP_DOMAIN_SHUTOFF;
+}
+
+/* What the backend is asked for: the disks (and memory) only, so that no
+ * guest runs on them before the journal says they are done. It leaves the
+ * domain shut off, or paused with the snapshot's memory loaded. */
+static SnapRevertFlags
+revert_disk_flags(const SnapshotDef *def, SnapRevertFlags flags)
+{
+    flags &= ~(SNAP_REVERT_RUNNING | SNAP_REVERT_PAUSED);
+    return snapshot_def_has_memory(def) ? flags | SNAP_REVERT_PAUSED : flags;
+}
+
+/* After the disks: the domain (on definition @ddef) starts or resumes as
+ * the revert wants. */
+static gboolean
+revert_run_state(SnapOp *op, const DomainDef *ddef, const SnapshotDef *def,
+                 SnapRevertFlags flags, GError **error)
+{
+    SnapBackend *backend = op->engine->backend;
+    SnapDomainState want = revert_wanted_state(def, flags);
+    SnapDomainState now = snap_domain_state(op->engine, op->dom);
+    gboolean ok = TRUE;
+
+    if (want == now || want == SNAP_DOMAIN_SHUTOFF)
+        return TRUE;
+    if (now == SNAP_DOMAIN_SHUTOFF)
+        ok = backend->ops->start(backend, ddef, want == SNAP_DOMAIN_PAUSED, error);
+    else if (want == SNAP_DOMAIN_RUNNING)
+        ok = backend->ops->action(backend, ddef, SNAP_ACTION_RESUME, error);
+    if (!ok)
+        g_prefix_error(error, "reverted to '%s', but the domain did not %s: ", def->name,
+                       now == SNAP_DOMAIN_SHUTOFF ? "start" : "resume");
+    return ok;
+}
+
+/* The steps after "disks-done": the run state (unless @run_state is
+ * FALSE), then the metadata, which is written even when the domain did
+ * not start: the disks hold the snapshot. */
+static gboolean
+revert_finish(SnapOp *op, SnapNode *node, SnapNode *old, const SnapshotDef *def,
+              SnapRevertFlags flags, gboolean run_state, DomainDef **new_def,
+              char **new_def_xml, GError **error)
+{
+    g_autoptr(GError) run_error = NULL;
+
+    if (run_state &&
+        !revert_run_state(op, *new_def ? *new_def : op->dom->def, def, flags, &run_error))
+        g_debug("%s: %s", op->dom->name, run_error->message);
+    if (!revert_metadata(op, node, old, new_def, new_def_xml, error))
+        return FALSE;
+    if (run_error != NULL) {
+        g_propagate_error(error, g_steal_pointer(&run_error));
+        return FALSE;
+    }
+    return TRUE;
+}
+
+gboolean
+snap_op_finish_revert(SnapOp *op, SnapNode *node, SnapRevertFlags flags, const char *run,
+                      GError **error)
+{
+    g_autoptr(SnapshotDef) def = snap_node_def(node, error);
+    g_autoptr(DomainDef) new_def = NULL;
+    g_autofree char *new_def_xml = NULL;
+    g_autofree char *now = snap_domain_run_identity(op->engine, op->dom);
+
+    if (def == NULL)
+        return FALSE;
+    revert_new_def(op->dom, def, &new_def, &new_def_xml);
+    /* The run state only while the domain is as the disks step left it:
+     * a QEMU started or stopped since is left alone. */
+    return revert_finish(op, node, snap_tree_get_current(op->dom->tree), def, flags,
+                         g_strcmp0(now, run) == 0, &new_def, &new_def_xml, error);
+}
+
 gboolean
 snap_op_do_revert(SnapOp *op, SnapNode *node, SnapRevertFlags flags, GError **error)
 {
@@ -163,30 +323,8 @@ snap_op_do_revert(SnapOp *op, SnapNode *node, SnapRevertFlags flags, GError **er
     if (!snap_op_check_cancelled(op, error))
         return FALSE;
     external = snap_external_is_external(def);
-
-    /* The definition to return to: the one the snapshot recorded, when
-     * it parses and differs from today's. Both are written by
-     * domain_def_format(), so the same text means the same definition and
-     * the common case needs no parse. */
-    if (!external && def->domain_xml != NULL &&
-        g_strcmp0(def->domain_xml, dom->def_xml) != 0) {
-        g_autoptr(GError) local = NULL;
-
-        new_def = domain_def_parse(def->domain_xml, strlen(def->domain_xml),
-                                   engine->state_dir, &local);
-        if (new_def == NULL)
-            g_debug("%s: snapshot %s: embedded domain: %s", dom->name, def->name,
-                    local->message);
-        else if (g_strcmp0(new_def->name, dom->name) != 0)
-            g_clear_pointer(&new_def, domain_def_free);
-        if (new_def) {
-            new_def_xml = domain_def_format(new_def);
-            if (g_strcmp0(new_def_xml, dom->def_xml) == 0) {
-                g_clear_pointer(&new_def, domain_def_free);
-                g_clear_pointer(&new_def_xml, g_free);
-            }
-        }
-    }
+    if (!external)
+        revert_new_def(dom, def, &new_def, &new_def_xml);
 
     if (!revert_allowed(op, def,
                         external ? external_def_differs(dom, def) : new_def != NULL,
@@ -197,46 +335,26 @@ snap_op_do_revert(SnapOp *op, SnapNode *node, SnapRevertFlags flags, GError **er
         if (!revert_external(op, def, flags, restart, error))
             return FALSE;
     } else {
-        if (!snap_op_journal_intent(op, "revert", flags, dom->def, def, error))
+        if (!snap_op_journal_revert_intent(op, flags, dom->def, def, error))
             return FALSE;
         snap_crash_point("revert-journaled");
-        if (!engine->backend->ops->revert(
-                engine->backend, dom->def, new_def ? new_def : dom->def, restart, def,
-                flags, snap_op_progress, op, op->cancellable, error)) {
+        if (!engine->backend->ops->revert(engine->backend, dom->def,
+                                          new_def ? new_def : dom->def, restart, def,
+                                          revert_disk_flags(def, flags), snap_op_progress,
+                                          op, op->cancellable, error)) {
             snap_op_journal_settle(
                 op, snap_domain_state(engine, dom) != SNAP_DOMAIN_SHUTOFF, error);
             return FALSE;
         }
         snap_crash_point("revert-disks-done");
-        if (new_def) {
-            if (!snap_write_domain_file(dom, new_def_xml, error))
-                return FALSE;
-            snap_crash_point("revert-domain-written");
-        }
-    }
-    if (old != node) {
-        if (!snap_write_snapshot_file(dom, node->name, node->xml, TRUE, error))
+        /* From here recovery finishes the metadata and never touches the
+         * disks again: the guest may run on them already. */
+        if (!snap_op_journal_step(op, "disks-done", error))
             return FALSE;
-        snap_crash_point("revert-metadata-written");
-        snap_op_rewrite_inactive(op, old);
+        snap_crash_point("revert-disks-journaled");
     }
-    snap_op_journal_clear(op);
-
-    if (new_def)
-        snap_op_set_domain_def(op, g_steal_pointer(&new_def),
-                               g_steal_pointer(&new_def_xml));
-    g_rw_lock_writer_lock(&engine->lock);
-    snap_tree_set_current(dom->tree, node);
-    snap_touch(dom);
-    g_rw_lock_writer_unlock(&engine->lock);
-
-    if (old != node) {
-        if (old)
-            snap_op_change(op, SNAP_CHANGE_SNAPSHOT_XML, old->name, NULL, NULL);
-        snap_op_change(op, SNAP_CHANGE_SNAPSHOT_XML, node->name, NULL, NULL);
-        snap_op_change(op, SNAP_CHANGE_CURRENT, NULL, NULL, NULL);
-    }
-    return TRUE;
+    return revert_finish(op, node, old, def, flags, !external, &new_def, &new_def_xml,
+                         error);
 }
 
 gboolean

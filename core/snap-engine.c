@@ -5,6 +5,7 @@
 
 #include "crash-point.h"
 #include "journal.h"
+#include "qemu-cmdline.h"
 #include "snap-disks.h"
 #include "snap-names.h"
 #include "snapshot-store.h"
@@ -154,7 +155,7 @@ op_post_reply(SnapOp *op)
 
         if (node != NULL && node != snap_tree_get_current(dom->tree) &&
             !snap_write_snapshot_file_full(dom, node->name, node->xml, FALSE,
-                                           SNAP_STORE_SYNC_NONE, &error)) {
+                                           SNAP_STORE_SYNC_FILE, &error)) {
             g_debug("%s: %s", dom->name, error->message);
             g_clear_error(&error);
         }
@@ -206,6 +207,16 @@ op_answer(SnapOp *op, const GError *error)
 static void
 op_finish(SnapOp *op, const GError *error)
 {
+    g_autoptr(GError) local = NULL;
+
+    /* A failed operation's intent goes before the caller hears of the
+     * failure: one that outlived a power cut would be finished at start. */
+    if (error != NULL && op->post_journal_clear && op->dom != NULL &&
+        op->engine->state_dir != NULL) {
+        op->post_journal_clear = FALSE;
+        if (!snap_journal_remove(op->engine->state_dir, op->dom->name, &local))
+            g_warning("%s: %s", op->dom->name, local->message);
+    }
     op_answer(op, error);
     op_post_reply(op);
     snap_op_free(op);
@@ -283,7 +294,10 @@ snap_write_snapshot_file(SnapDomain *dom, const char *name, const char *xml,
 /* The old current snapshot loses its <active>, after the new current's
  * file was written durably. Losing this write (a failure, a power cut)
  * only leaves two files claiming current, which loading settles: the
- * most recently written one wins. So it needs no fsync. */
+ * most recently written one wins. So it needs no directory sync; its
+ * data is synced before the rename, though: a rename that reaches the
+ * disk before the data (XFS, ext4 without auto_da_alloc) leaves an empty
+ * file. */
 void
 snap_op_rewrite_inactive(SnapOp *op, SnapNode *node)
 {
@@ -315,6 +329,61 @@ snap_op_journal_intent(SnapOp *op, const char *what, guint flags, const DomainDe
     op->journaled = snap_journal_write(op->engine->state_dir, op->dom->name, what,
                                        def->name, flags, paths, error);
     return op->journaled;
+}
+
+/* The identity of the QEMU that runs @dom now: "PID:STARTTIME" from its
+ * pidfile and /proc (a pid alone may be reused), "" when none runs. Tells
+ * recovery whether the QEMU it finds is the one an intent saw. */
+char *
+snap_domain_run_identity(SnapEngine *engine, SnapDomain *dom)
+{
+    g_autofree char *pidfile = qemu_run_pidfile(engine->state_dir, dom->name);
+    g_autofree char *pidtext = NULL;
+    g_autofree char *stat_path = NULL;
+    g_autofree char *stat = NULL;
+    g_auto(GStrv) fields = NULL;
+    const char *rest;
+    gint64 pid;
+
+    if (!g_file_get_contents(pidfile, &pidtext, NULL, NULL))
+        return g_strdup("");
+    pid = g_ascii_strtoll(g_strstrip(pidtext), NULL, 10);
+    stat_path = g_strdup_printf("/proc/%" G_GINT64_FORMAT "/stat", pid);
+    if (pid <= 0 || !g_file_get_contents(stat_path, &stat, NULL, NULL))
+        return g_strdup("");
+    /* After "PID (COMM) ": state is field 3, starttime field 22. */
+    rest = strrchr(stat, ')');
+    fields = g_strsplit(rest != NULL ? rest + 2 : "", " ", 21);
+    if (g_strv_length(fields) < 21)
+        return g_strdup("");
+    return g_strdup_printf("%" G_GINT64_FORMAT ":%s", pid, fields[19]);
+}
+
+gboolean
+snap_op_journal_revert_intent(SnapOp *op, guint flags, const DomainDef *ddef,
+                              const SnapshotDef *def, GError **error)
+{
+    g_autoptr(GPtrArray) disks = snap_disks_internal(ddef, def);
+    g_autoptr(GPtrArray) paths = disk_paths(disks);
+    g_autoptr(GPtrArray) steps =
+        g_ptr_array_new_with_free_func((GDestroyNotify)g_strfreev);
+    g_autofree char *run = snap_domain_run_identity(op->engine, op->dom);
+
+    g_ptr_array_add(steps, g_strdupv((char *[]){"run", run, NULL}));
+    op->post_journal_clear = FALSE;
+    op->journaled =
+        snap_journal_write_steps(op->engine->state_dir, op->dom->name, "revert",
+                                 def->name, flags, paths, steps, 0, error);
+    return op->journaled;
+}
+
+gboolean
+snap_op_journal_step(SnapOp *op, const char *verb, GError **error)
+{
+    g_autofree char *run = snap_domain_run_identity(op->engine, op->dom);
+
+    return snap_journal_add_step(op->engine->state_dir, op->dom->name,
+                                 (const char *const[]){verb, run, NULL}, error);
 }
 
 /* The operation is over, whatever its outcome: its intent goes once the

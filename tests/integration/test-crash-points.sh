@@ -29,15 +29,15 @@ OPS=(
     "rmdir-mid: delete-journaled delete-disk-done:1 delete-disk-done:2 delete-disks-done delete-child-written delete-metadata-removed reply-sent journal-clear"
     "rmdir-current: delete-journaled delete-disk-done:1 delete-disks-done delete-parent-written delete-metadata-removed reply-sent"
     "rm-r: delete-metadata-removed:1 reply-sent:1 delete-journaled:2 delete-disk-done:3 delete-disks-done:2 delete-parent-written:2 delete-metadata-removed:2 journal-clear:2"
-    "revert: revert-journaled revert-disk-done:1 revert-disk-done:2 revert-disks-done revert-domain-written revert-metadata-written reply-sent journal-clear"
+    "revert: revert-journaled revert-disk-done:1 revert-disk-done:2 revert-disks-done revert-disks-journaled revert-domain-written revert-metadata-written reply-sent journal-clear"
     "start: start-launched"
 )
 LIVE_OPS=(
     "live-mkdir: create-journaled create-disks-done create-metadata-written reply-sent"
-    "live-revert: revert-journaled revert-loaded revert-disks-done revert-metadata-written"
+    "live-revert: revert-journaled revert-loaded revert-disks-done revert-disks-journaled revert-metadata-written"
     "live-revert-offline: revert-vm-stopped revert-disk-done:2 revert-domain-written"
     "live-revert-start: revert-vm-started revert-loaded"
-    "revert-running: revert-disks-done revert-metadata-written"
+    "revert-running: revert-disks-done revert-disks-journaled revert-metadata-written"
     "live-rmdir: delete-journaled delete-disks-done delete-child-written delete-metadata-removed journal-clear"
 )
 if command -v qemu-system-x86_64 >/dev/null; then
