@@ -28,6 +28,7 @@ struct _FsInvalidator {
     GCond released;
     GHashTable *held; /* lock: "DIR" -> number of holds */
     GHashTable *own;  /* lock: "DIR/NAME" -> number of holds naming it */
+    gint quiet;       /* atomic; set: notifications are dropped */
 };
 
 static void
@@ -143,6 +144,10 @@ invalidator_thread(gpointer data)
             inval_item_free(item);
             continue;
         }
+        if (g_atomic_int_get(&inval->quiet)) {
+            inval_item_free(item);
+            continue;
+        }
         if (item->kind == INVAL_ENTRY) {
             wait_unheld(inval, item->ino);
             r = fuse_lowlevel_notify_inval_entry(inval->se, item->ino, item->name,
@@ -166,6 +171,12 @@ fs_invalidator_start(FsInvalidator *inval, struct fuse_session *se)
     g_return_if_fail(inval->thread == NULL);
     inval->se = se;
     inval->thread = g_thread_new("invalidator", invalidator_thread, inval);
+}
+
+void
+fs_invalidator_quiesce(FsInvalidator *inval)
+{
+    g_atomic_int_set(&inval->quiet, 1);
 }
 
 void
@@ -212,6 +223,8 @@ fs_invalidator_inode_now(FsInvalidator *inval, fuse_ino_t ino, off_t off)
         fs_invalidator_inode(inval, ino, off);
         return;
     }
+    if (g_atomic_int_get(&inval->quiet))
+        return;
     r = fuse_lowlevel_notify_inval_inode(inval->se, ino, off, 0);
     if (r != 0 && r != -ENOENT)
         g_debug("invalidate inode %" G_GUINT64_FORMAT ": %s", (guint64)ino,
@@ -243,6 +256,8 @@ fs_invalidator_entry_now(FsInvalidator *inval, fuse_ino_t parent, const char *na
         fs_invalidator_entry(inval, parent, name);
         return;
     }
+    if (g_atomic_int_get(&inval->quiet))
+        return;
     r = fuse_lowlevel_notify_inval_entry(inval->se, parent, name, strlen(name));
     if (r != 0 && r != -ENOENT)
         g_debug("invalidate entry %" G_GUINT64_FORMAT " %s: %s", (guint64)parent, name,

@@ -18,6 +18,14 @@ FsInvalidator *fs_invalidator_new(void);
 /* Starts the thread sending to @se. Call after fuse_daemonize(). */
 void fs_invalidator_start(FsInvalidator *inval, struct fuse_session *se);
 
+/* From now on notifications are dropped, queued ones too (calls queued
+ * with fs_invalidator_after() still run, in order). For the shutdown,
+ * once the session loop has ended: a request the kernel sends from then
+ * on is never read, and if it holds a directory's lock (a mkdir), a
+ * notification for that directory would wait for it in the kernel
+ * forever. The mount goes, and its caches with it. */
+void fs_invalidator_quiesce(FsInvalidator *inval);
+
 /* Stops the thread after the notifications queued so far, then frees.
  * NULL is allowed. */
 void fs_invalidator_free(FsInvalidator *inval);

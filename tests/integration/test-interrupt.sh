@@ -76,5 +76,30 @@ wait "$VICTIM" || rc=$?
 wait "$BG" || fail "the slow revert before it failed"
 if ls "$MNT/d1/.by-name" | grep -qx never; then fail "the cancelled mkdir made a snapshot"; fi
 assert_eq "disk tags" "a1 a2 base" "$(disk_tags "$(image d1)")"
+
+check "SIGTERM to the daemon: the running revert finishes, queued mkdirs fail and leave nothing"
+put "$MNT/d1/current/revert" "" 2>"$LOGS/revert.err" &
+BG=$!
+sleep 0.3
+mkdir "$MNT/d1/current/q1" 2>"$LOGS/q1.err" &
+Q1=$!
+mkdir "$MNT/d1/current/q2" 2>"$LOGS/q2.err" &
+Q2=$!
+sleep 0.3
+kill -TERM "$DAEMON_PID"
+rc=0
+wait "$BG" || rc=$?
+[ "$rc" -eq 0 ] || fail "the running revert failed: $(cat "$LOGS/revert.err")"
+for q in Q1 Q2; do
+    rc=0
+    wait "${!q}" || rc=$?
+    [ "$rc" -ne 0 ] || fail "queued mkdir ${q,,} succeeded though the daemon stopped first"
+    say "queued mkdir ${q,,} said: $(cat "$LOGS/${q,,}.err")"
+done
+wait_daemon_exit
+assert_eq "disk tags after the stop" "a1 a2 base" "$(disk_tags "$(image d1)")"
+[ -z "$(ls "$STATE/snapshots/d1" | grep -E '^q[12]')" ] || fail "a queued mkdir left metadata"
+mount_fs
+assert_eq "snapshots after a restart" "a1 a2 base" "$(ls "$MNT/d1/.by-name" | tr '\n' ' ' | sed 's/ $//')"
 umount_fs
 say "PASS"
