@@ -88,7 +88,7 @@ void
 fs_request_hold_dir(FsRequest *r, fuse_ino_t dir, const char *name)
 {
     g_return_if_fail(r->nheld < G_N_ELEMENTS(r->held));
-    fs_invalidator_hold(r->ctx->invalidator, dir, name);
+    fs_invalidator_hold(r->ctx->invalidator, dir, name, r->domain);
     r->held[r->nheld] = dir;
     r->held_name[r->nheld] = g_strdup(name);
     r->nheld++;
