@@ -510,7 +510,8 @@ snap_op_worker(gpointer data, gpointer pool_data)
     }
     /* The daemon is stopping: what has not started never will. */
     if (g_atomic_int_get(&op->engine->stopping)) {
-        op_refuse(op, SNAP_ERROR_CANCELLED, "the daemon stopped before the operation started");
+        op_refuse(op, SNAP_ERROR_CANCELLED,
+                  "the daemon stopped before the operation started");
         return;
     }
     op_run(op);
@@ -555,7 +556,8 @@ op_submit(SnapOp *op)
     }
     g_mutex_unlock(&engine->start_lock);
     if (g_atomic_int_get(&engine->stopping)) {
-        op_refuse(op, SNAP_ERROR_CANCELLED, "the daemon stopped before the operation started");
+        op_refuse(op, SNAP_ERROR_CANCELLED,
+                  "the daemon stopped before the operation started");
         return;
     }
     if (dom->pool == NULL) {

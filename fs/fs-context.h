@@ -31,8 +31,8 @@ typedef struct {
      * generation, carried in its offsets (fs-ops-dir.c). */
     gboolean no_opendir;
     GMutex listings_lock;
-    GHashTable *listings;  /* generation (guint64) -> GPtrArray of FsDirEntry* */
-    guint64 listing_gen;   /* the last generation handed out */
+    GHashTable *listings; /* generation (guint64) -> GPtrArray of FsDirEntry* */
+    guint64 listing_gen;  /* the last generation handed out */
 } FsContext;
 
 /* A context with an empty inode table and an idle invalidator; the engine

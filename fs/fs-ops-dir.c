@@ -356,8 +356,7 @@ do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                 ep.ino = child->nodeid;
                 fs_tree_timeouts(ctx, e->kind, &ep.entry_timeout, &ep.attr_timeout);
             }
-            need =
-                fuse_add_direntry_plus(req, buf + pos, size - pos, e->name, &ep, next);
+            need = fuse_add_direntry_plus(req, buf + pos, size - pos, e->name, &ep, next);
             if (child != NULL) {
                 if (need > size - pos)
                     fs_inode_table_forget(ctx->inodes, child->nodeid, 1);

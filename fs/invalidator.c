@@ -31,8 +31,8 @@ struct _FsInvalidator {
      * directory, sent when its last hold goes, so they delay nothing else. */
     GHashTable *parked;
     GHashTable *held_domain; /* lock: "DIR" -> the domain of the holds on it */
-    GHashTable *own;  /* lock: "DIR/NAME" -> number of holds naming it */
-    gint quiet;       /* atomic; set: notifications are dropped */
+    GHashTable *own;         /* lock: "DIR/NAME" -> number of holds naming it */
+    gint quiet;              /* atomic; set: notifications are dropped */
 };
 
 static void

@@ -75,10 +75,10 @@ void fs_invalidator_release(FsInvalidator *inval, fuse_ino_t dir, const char *na
 /* Calls @func(@data, NULL) on the invalidator's thread once every
  * notification queued before it has been sent or parked (at once when the
  * thread has not started). Parked ones in @domain's directories (NULL:
- * none) come first too; those of other domains do not delay @func. For a reply that must not arrive before the kernel
- * forgot the names it changes, when the request holds no directory lock
- * (a write to a control file): a stat right after it then sees the
- * change. */
+ * none) come first too; those of other domains do not delay @func. For a reply that must
+ * not arrive before the kernel forgot the names it changes, when the request holds no
+ * directory lock (a write to a control file): a stat right after it then sees the change.
+ */
 void fs_invalidator_after(FsInvalidator *inval, const char *domain, GFunc func,
                           gpointer data);
 
