@@ -156,6 +156,7 @@ void
 fs_invalidator_release(FsInvalidator *inval, fuse_ino_t dir, const char *name)
 {
     GQueue *parked = NULL;
+    gpointer parked_key = NULL;
     g_autofree char *key = dir_key(dir);
 
     g_mutex_lock(&inval->lock);
@@ -163,7 +164,9 @@ fs_invalidator_release(FsInvalidator *inval, fuse_ino_t dir, const char *name)
         count_add(inval->own, entry_key(dir, name), -1);
     if (count_add(inval->held, dir_key(dir), -1)) {
         g_hash_table_remove(inval->held_domain, key);
-        g_hash_table_steal_extended(inval->parked, key, NULL, (gpointer *)&parked);
+        if (g_hash_table_steal_extended(inval->parked, key, &parked_key,
+                                        (gpointer *)&parked))
+            g_free(parked_key);
     }
     g_mutex_unlock(&inval->lock);
     /* Next in line, in the order they came. */
