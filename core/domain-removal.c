@@ -3,11 +3,15 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
 #include <glib/gstdio.h>
 
+#include "qemu-img.h"
 #include "snap-error.h"
 #include "snapshot-store.h"
 #include "snapshot-xml.h"
@@ -56,6 +60,52 @@ domain_removal_files(const DomainDef *def, GPtrArray *snapshot_xmls,
         add_domain_files(files, embedded, state_dir);
     }
     return files;
+}
+
+/* A file's identity as a set key; NULL when it cannot be stat()ed. */
+static char *
+identity_key(const char *file)
+{
+    struct stat st;
+
+    if (stat(file, &st) != 0)
+        return NULL;
+    return g_strdup_printf("%ju:%ju", (uintmax_t)st.st_dev, (uintmax_t)st.st_ino);
+}
+
+GHashTable *
+domain_removal_in_use_new(void)
+{
+    return g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+}
+
+gboolean
+domain_removal_add_chain(GHashTable *in_use, const char *file, GCancellable *cancellable,
+                         GError **error)
+{
+    g_autoptr(GPtrArray) files = NULL;
+    g_autoptr(GPtrArray) formats = NULL;
+    char *key = identity_key(file);
+
+    if (key == NULL)
+        return TRUE; /* nothing there to keep */
+    g_hash_table_add(in_use, key);
+    if (!qemu_img_chain(file, &files, &formats, cancellable, error))
+        return FALSE;
+    for (guint i = 0; i < files->len; i++) {
+        key = identity_key(files->pdata[i]);
+        if (key != NULL)
+            g_hash_table_add(in_use, key);
+    }
+    return TRUE;
+}
+
+gboolean
+domain_removal_is_in_use(GHashTable *in_use, const char *file)
+{
+    g_autofree char *key = identity_key(file);
+
+    return key != NULL && g_hash_table_contains(in_use, key);
 }
 
 static gboolean

@@ -2,7 +2,7 @@
  * idempotent, so an interrupted removal can be finished from its journal. */
 #pragma once
 
-#include <glib.h>
+#include <gio/gio.h>
 
 #include "domain-def.h"
 
@@ -16,6 +16,19 @@ G_BEGIN_DECLS
  * against @state_dir. (transfer full: char*) */
 GPtrArray *domain_removal_files(const DomainDef *def, GPtrArray *snapshot_xmls,
                                 const char *state_dir);
+
+/* The files @file's backing chain opens (@file first, as qemu-img
+ * follows it), added to @in_use by identity (st_dev, st_ino), so another
+ * spelling of the same file (a symlink, "..") compares equal. A missing
+ * @file adds nothing; a chain that cannot be read is an error. */
+gboolean domain_removal_add_chain(GHashTable *in_use, const char *file,
+                                  GCancellable *cancellable, GError **error);
+
+/* A set for domain_removal_add_chain(). (transfer full) */
+GHashTable *domain_removal_in_use_new(void);
+
+/* Whether @file (followed if a symlink) is one of the files in @in_use. */
+gboolean domain_removal_is_in_use(GHashTable *in_use, const char *file);
 
 /* Removes, in this order, every STATE/snapshots/@domain/ file and that
  * directory, then each of @files (NULL: none), then

@@ -351,40 +351,75 @@ snap_op_unlink_domain(SnapOp *op)
     unlink_domain(op);
 }
 
-/* The files of a full removal that no other domain's definition names. */
+/* Every file another domain still opens, now or from one of its
+ * snapshots: the files its definition and its snapshots name, read
+ * under the lock, then their backing chains (qemu-img, outside it). */
+static GHashTable *
+files_in_use(SnapOp *op, GError **error)
+{
+    SnapEngine *engine = op->engine;
+    g_autoptr(GHashTable) in_use = domain_removal_in_use_new();
+    g_autoptr(GPtrArray) named = g_ptr_array_new_with_free_func(g_free);
+    GHashTableIter iter;
+    gpointer value;
+
+    g_rw_lock_reader_lock(&engine->lock);
+    g_hash_table_iter_init(&iter, engine->domains);
+    while (g_hash_table_iter_next(&iter, NULL, &value)) {
+        SnapDomain *od = value;
+        g_autoptr(GPtrArray) nodes = NULL;
+        g_autoptr(GPtrArray) xmls = g_ptr_array_new();
+        g_autoptr(GPtrArray) files = NULL;
+
+        if (od == op->dom)
+            continue;
+        nodes = snap_tree_list(od->tree, NULL, SNAP_LIST_ALL);
+        for (guint i = 0; i < nodes->len; i++)
+            g_ptr_array_add(xmls, ((SnapNode *)nodes->pdata[i])->xml);
+        files = domain_removal_files(od->def, xmls, engine->state_dir);
+        for (guint i = 0; i < files->len; i++)
+            g_ptr_array_add(named, g_steal_pointer(&files->pdata[i]));
+    }
+    g_rw_lock_reader_unlock(&engine->lock);
+    for (guint i = 0; i < named->len; i++) {
+        g_autoptr(GError) local = NULL;
+
+        if (!domain_removal_add_chain(in_use, named->pdata[i], op->cancellable, &local)) {
+            g_set_error(error, SNAP_ERROR, SNAP_ERROR_QEMU,
+                        "cannot tell whether another domain uses its files: %s; "
+                        "nothing removed",
+                        local->message);
+            return NULL;
+        }
+    }
+    return g_steal_pointer(&in_use);
+}
+
+/* The files of a full removal that no other domain or snapshot opens,
+ * by any name or as a backing file. */
 static GPtrArray *
-undefine_files(SnapOp *op)
+undefine_files(SnapOp *op, GError **error)
 {
     SnapEngine *engine = op->engine;
     SnapDomain *dom = op->dom;
     g_autoptr(GPtrArray) nodes = snap_tree_list(dom->tree, NULL, SNAP_LIST_ALL);
     g_autoptr(GPtrArray) xmls = g_ptr_array_new();
     g_autoptr(GPtrArray) named = NULL;
-    GPtrArray *files = g_ptr_array_new_with_free_func(g_free);
-    GHashTableIter iter;
-    gpointer value;
+    g_autoptr(GHashTable) in_use = files_in_use(op, error);
+    GPtrArray *files;
 
+    if (in_use == NULL)
+        return NULL;
+    files = g_ptr_array_new_with_free_func(g_free);
     for (guint i = 0; i < nodes->len; i++)
         g_ptr_array_add(xmls, ((SnapNode *)nodes->pdata[i])->xml);
     named = domain_removal_files(dom->def, xmls, engine->state_dir);
     for (guint i = 0; i < named->len; i++) {
         const char *file = named->pdata[i];
-        const char *other = NULL;
 
-        g_rw_lock_reader_lock(&engine->lock);
-        g_hash_table_iter_init(&iter, engine->domains);
-        while (other == NULL && g_hash_table_iter_next(&iter, NULL, &value)) {
-            SnapDomain *od = value;
-
-            for (guint j = 0; od != dom && j < od->def->disks->len; j++)
-                if (g_strcmp0(((DomainDisk *)od->def->disks->pdata[j])->source, file) ==
-                    0)
-                    other = od->name;
-        }
-        g_rw_lock_reader_unlock(&engine->lock);
-        if (other != NULL)
-            g_debug("%s: undefine full keeps '%s': domain %s uses it", dom->name, file,
-                    other);
+        if (domain_removal_is_in_use(in_use, file))
+            g_debug("%s: undefine full keeps '%s': another domain uses it", dom->name,
+                    file);
         else
             g_ptr_array_add(files, g_strdup(file));
     }
@@ -428,8 +463,10 @@ snap_op_undefine(SnapOp *op, GError **error)
     }
     if (!snap_op_check_cancelled(op, error))
         return FALSE;
-    files = mode == SNAP_UNDEFINE_FULL ? undefine_files(op)
+    files = mode == SNAP_UNDEFINE_FULL ? undefine_files(op, error)
                                        : g_ptr_array_new_with_free_func(g_free);
+    if (files == NULL)
+        return FALSE;
     if (!snap_journal_write(op->engine->state_dir, dom->name, "undefine",
                             snap_undefine_word(mode), 0, files, error))
         return FALSE;

@@ -159,7 +159,8 @@ static GPtrArray *
 sources_of(SnapEngine *engine, const char *domain, const char *snapshot)
 {
     SnapEngineDisks *disks = engine_disks(engine);
-    SnapDomain *dom = g_hash_table_lookup(engine->domains, domain);
+    /* The table may be resized by an undefine: look up under the lock. */
+    SnapDomain *dom = snap_engine_find_domain(engine, domain);
     g_autofree char *key = NULL;
     GPtrArray *sources = NULL;
     SnapNode *node;

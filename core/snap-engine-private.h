@@ -53,6 +53,7 @@ struct _SnapEngine {
     GMutex start_lock; /* guards started and every early list */
     gboolean started;
     GThreadPool *cancel_pool; /* answers queued operations Ctrl-C cancelled */
+    gint stopping; /* atomic; set: queued and new operations are answered, not run */
     SnapChangeFunc change_func;
     gpointer change_data;
     SnapEngineDisks *disks; /* snap-engine-disks.c; made when first used */

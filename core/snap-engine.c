@@ -577,6 +577,12 @@ snap_op_worker(gpointer data, gpointer pool_data)
         snap_op_free(op);
         return;
     }
+    /* The daemon is stopping: what has not started never will. */
+    if (g_atomic_int_get(&op->engine->stopping)) {
+        op_refuse(op, SNAP_ERROR_CANCELLED,
+                  "the daemon stopped before the operation started");
+        return;
+    }
     op_run(op);
 }
 
@@ -618,6 +624,11 @@ op_submit(SnapOp *op)
         return;
     }
     g_mutex_unlock(&engine->start_lock);
+    if (g_atomic_int_get(&engine->stopping)) {
+        op_refuse(op, SNAP_ERROR_CANCELLED,
+                  "the daemon stopped before the operation started");
+        return;
+    }
     if (dom->pool == NULL) {
         op_run(op);
         return;
@@ -738,11 +749,11 @@ snap_engine_start(SnapEngine *engine)
 }
 
 void
-snap_engine_free(SnapEngine *engine)
+snap_engine_stop(SnapEngine *engine)
 {
     g_autoptr(GPtrArray) doms = NULL;
 
-    if (engine == NULL)
+    if (!g_atomic_int_compare_and_exchange(&engine->stopping, 0, 1))
         return;
     /* No refresh is queued from here on. */
     snap_remote_stop(engine);
@@ -751,6 +762,8 @@ snap_engine_free(SnapEngine *engine)
     for (guint d = 0; d < doms->len; d++) {
         SnapDomain *dom = doms->pdata[d];
 
+        /* The workers answer what is queued (stopping is set) and finish
+         * what runs. */
         if (dom->pool)
             g_thread_pool_free(dom->pool, FALSE, TRUE);
         dom->pool = NULL;
@@ -759,6 +772,14 @@ snap_engine_free(SnapEngine *engine)
             op_refuse(dom->early->pdata[i], SNAP_ERROR_CANCELLED, "the engine stopped");
         g_ptr_array_set_size(dom->early, 0);
     }
+}
+
+void
+snap_engine_free(SnapEngine *engine)
+{
+    if (engine == NULL)
+        return;
+    snap_engine_stop(engine);
     /* Every op the canceller answered has been freed by its worker. */
     if (engine->cancel_pool)
         g_thread_pool_free(engine->cancel_pool, FALSE, TRUE);

@@ -52,7 +52,13 @@ SnapEngine *snap_engine_new(const char *state_dir, const SnapEngineOptions *opts
  * not delayed by it. Mutations submitted before this wait for it. */
 void snap_engine_start(SnapEngine *engine);
 
-/* Waits for queued and running operations, then frees. NULL is allowed. */
+/* Stops the engine: every operation that has not started, queued or
+ * submitted from now on, is answered with SNAP_ERROR_CANCELLED and never
+ * runs; the running ones finish (and are answered). Returns when no
+ * worker runs. Idempotent. */
+void snap_engine_stop(SnapEngine *engine);
+
+/* Stops the engine (snap_engine_stop()), then frees. NULL is allowed. */
 void snap_engine_free(SnapEngine *engine);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(SnapEngine, snap_engine_free)
 

@@ -47,7 +47,8 @@ fs_attr_kind_mode(FsNodeKind kind)
 gboolean
 fs_attr_kind_is_volatile(FsNodeKind kind)
 {
-    return kind == FS_NODE_STATE || kind == FS_NODE_ERRORS || kind == FS_NODE_JOB;
+    return kind == FS_NODE_STATE || kind == FS_NODE_ERRORS || kind == FS_NODE_JOB ||
+           kind == FS_NODE_DOMAIN_XML;
 }
 
 char *

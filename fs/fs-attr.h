@@ -54,8 +54,8 @@ const char *fs_attr_kind_name(FsNodeKind kind);
 /* The file type and permission bits of @kind (S_IFDIR | 0755, ...). */
 mode_t fs_attr_kind_mode(FsNodeKind kind);
 
-/* TRUE for the status files whose content changes without their inode
- * being told (state, errors, job): no attribute caching, direct I/O. */
+/* TRUE for the files whose content may change before their inode is
+ * told (state, errors, job, domain.xml): no attribute caching, direct I/O. */
 gboolean fs_attr_kind_is_volatile(FsNodeKind kind);
 
 /* A stable 64-bit inode number for the identity (@kind, @domain,

@@ -27,10 +27,12 @@ typedef struct {
     gint64 mount_time; /* the root directory's times */
     /* The kernel sends no opendir/releasedir (FUSE_CAP_NO_OPENDIR_SUPPORT)
      * and caches every listing; a listing that takes several readdir
-     * replies is kept here between them, by directory nodeid. */
+     * replies is kept here between them, per reader: each listing has a
+     * generation, carried in its offsets (fs-ops-dir.c). */
     gboolean no_opendir;
     GMutex listings_lock;
-    GHashTable *listings; /* nodeid -> FsListing* */
+    GHashTable *listings; /* generation (guint64) -> GPtrArray of FsDirEntry* */
+    guint64 listing_gen;  /* the last generation handed out */
 } FsContext;
 
 /* A context with an empty inode table and an idle invalidator; the engine

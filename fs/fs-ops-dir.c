@@ -226,19 +226,58 @@ fs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         fs_dir_handle_free(h);
 }
 
-/* Without opendir, a listing is taken afresh when a reader starts at
- * offset 0 and kept, by directory, while it needs more replies; offsets
- * index into it as they index into an opendir handle's copy. (transfer
+/* Without opendir every reader of a directory has the same fi->fh, so a
+ * listing is told apart by a generation, taken afresh when a reader
+ * starts at offset 0 and carried in the high bits of each offset it
+ * hands out; the low bits index into it as into an opendir handle's
+ * copy. Two readers racing a change each keep their own listing. */
+#define LISTING_INDEX_BITS 32
+#define LISTING_INDEX_MASK ((G_GUINT64_CONSTANT(1) << LISTING_INDEX_BITS) - 1)
+/* A listing stays after its reader reached the end: the kernel caches
+ * what it read and another reader continues from the end of that cache,
+ * with its offsets. The oldest go beyond this many. */
+#define LISTINGS_MAX 64
+
+static guint64
+listing_gen_of(off_t off)
+{
+    return (guint64)off >> LISTING_INDEX_BITS;
+}
+
+static guint
+listing_index_of(off_t off)
+{
+    return (guint)((guint64)off & LISTING_INDEX_MASK);
+}
+
+/* Under listings_lock: drops the oldest listing when there are too many. */
+static void
+listings_trim(FsContext *ctx)
+{
+    GHashTableIter iter;
+    gpointer key;
+    guint64 oldest = G_MAXUINT64;
+
+    if (g_hash_table_size(ctx->listings) <= LISTINGS_MAX)
+        return;
+    g_hash_table_iter_init(&iter, ctx->listings);
+    while (g_hash_table_iter_next(&iter, &key, NULL))
+        oldest = MIN(oldest, *(guint64 *)key);
+    g_hash_table_remove(ctx->listings, &oldest);
+}
+
+/* The listing a reader at @off continues, or a fresh one (at offset 0,
+ * or when the reader's was dropped); its generation in @gen. (transfer
  * full) */
 static GPtrArray *
-listing_for(FsContext *ctx, FsNode *dir, off_t off, int *err)
+listing_for(FsContext *ctx, FsNode *dir, off_t off, guint64 *gen, int *err)
 {
-    guint64 key = dir->nodeid;
     GPtrArray *entries = NULL;
 
+    *gen = listing_gen_of(off);
     if (off > 0) {
         g_mutex_lock(&ctx->listings_lock);
-        entries = g_hash_table_lookup(ctx->listings, &key);
+        entries = g_hash_table_lookup(ctx->listings, gen);
         if (entries != NULL)
             g_ptr_array_ref(entries);
         g_mutex_unlock(&ctx->listings_lock);
@@ -248,21 +287,15 @@ listing_for(FsContext *ctx, FsNode *dir, off_t off, int *err)
         if (entries == NULL)
             return NULL;
         g_mutex_lock(&ctx->listings_lock);
-        g_hash_table_replace(ctx->listings, g_memdup2(&key, sizeof(key)),
+        /* Wraps after 2^31 listings, long after the old ones went. */
+        ctx->listing_gen = (ctx->listing_gen % G_MAXINT32) + 1;
+        *gen = ctx->listing_gen;
+        g_hash_table_replace(ctx->listings, g_memdup2(gen, sizeof(*gen)),
                              g_ptr_array_ref(entries));
+        listings_trim(ctx);
         g_mutex_unlock(&ctx->listings_lock);
     }
     return entries;
-}
-
-static void
-listing_done(FsContext *ctx, FsNode *dir)
-{
-    guint64 key = dir->nodeid;
-
-    g_mutex_lock(&ctx->listings_lock);
-    g_hash_table_remove(ctx->listings, &key);
-    g_mutex_unlock(&ctx->listings_lock);
 }
 
 static void
@@ -277,6 +310,7 @@ do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     g_autofree char *buf = NULL;
     g_autoptr(GArray) counted = g_array_new(FALSE, FALSE, sizeof(guint64));
     size_t pos = 0;
+    guint64 gen = 0; /* 0: an opendir handle's own copy */
     guint i;
 
     if (h == NULL) {
@@ -287,7 +321,7 @@ do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
             fuse_reply_err(req, ENOENT);
             return;
         }
-        entries_ref = listing_for(ctx, dir_ref, off, &err);
+        entries_ref = listing_for(ctx, dir_ref, off, &gen, &err);
         if (entries_ref == NULL) {
             fuse_reply_err(req, err);
             return;
@@ -296,12 +330,13 @@ do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         h = &own;
     }
     buf = g_malloc(size);
-    for (i = (off >= 0 ? (guint)off : 0); i < h->entries->len; i++) {
+    for (i = (off >= 0 ? listing_index_of(off) : 0); i < h->entries->len; i++) {
         const FsDirEntry *e = g_ptr_array_index(h->entries, i);
+        off_t next = (off_t)((gen << LISTING_INDEX_BITS) | (i + 1));
         size_t need;
 
         if (!plus) {
-            need = fuse_add_direntry(req, buf + pos, size - pos, e->name, &e->st, i + 1);
+            need = fuse_add_direntry(req, buf + pos, size - pos, e->name, &e->st, next);
         } else {
             struct fuse_entry_param ep;
             g_autoptr(FsNode) child = NULL;
@@ -321,8 +356,7 @@ do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                 ep.ino = child->nodeid;
                 fs_tree_timeouts(ctx, e->kind, &ep.entry_timeout, &ep.attr_timeout);
             }
-            need =
-                fuse_add_direntry_plus(req, buf + pos, size - pos, e->name, &ep, i + 1);
+            need = fuse_add_direntry_plus(req, buf + pos, size - pos, e->name, &ep, next);
             if (child != NULL) {
                 if (need > size - pos)
                     fs_inode_table_forget(ctx->inodes, child->nodeid, 1);
@@ -334,8 +368,6 @@ do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
             break;
         pos += need;
     }
-    if (h == &own && i >= h->entries->len)
-        listing_done(ctx, h->dir);
     if (fuse_reply_buf(req, buf, pos) != 0) {
         for (guint j = 0; j < counted->len; j++)
             fs_inode_table_forget(ctx->inodes, g_array_index(counted, guint64, j), 1);

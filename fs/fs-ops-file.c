@@ -126,13 +126,16 @@ fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     if (h->node->kind == FS_NODE_CREATE)
         h->pending = g_byte_array_new();
 
-    if (h->node->kind == FS_NODE_METADATA || h->node->kind == FS_NODE_DOMAIN_XML) {
-        /* Changes arrive as inode invalidations, so the page cache stays
-         * valid between opens. */
+    if (h->node->kind == FS_NODE_METADATA) {
+        /* Changes arrive as inode invalidations, sent before the reply
+         * that reports them, so the page cache stays valid between opens. */
         fi->keep_cache = 1;
     } else {
-        /* Status files change behind the kernel's back; control files
-         * must report each write's result from write(2) itself. */
+        /* Status files and domain.xml change behind the kernel's back (a
+         * refusal on a request thread, a QEMU event, a definition a
+         * revert or an external snapshot rewrote) and their invalidation
+         * is queued: a reader must see the new content at once. Control
+         * files must report each write's result from write(2) itself. */
         fi->direct_io = 1;
         if (h->node->kind == FS_NODE_REVERT || h->node->kind == FS_NODE_CREATE ||
             h->node->kind == FS_NODE_FORGET || h->node->kind == FS_NODE_UNDEFINE)
@@ -197,7 +200,7 @@ on_tree_write_done(const GError *error, gpointer user_data)
         on_write_done(error, r);
         return;
     }
-    fs_invalidator_after(r->ctx->invalidator, reply_write_now, r);
+    fs_invalidator_after(r->ctx->invalidator, r->domain, reply_write_now, r);
 }
 
 /* FALSE when @doc cannot be the start of an XML document: after optional

@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "fs-interrupt.h"
 #include "fs-tree.h"
 
 /* Every failure the engine reports also becomes a line in the domain's
@@ -52,6 +53,17 @@ fs_reply_entry(fuse_req_t req, FsContext *ctx, FsNodeKind kind, const char *doma
 static void
 on_interrupt(fuse_req_t req, void *data)
 {
+    const struct fuse_ctx *caller = fuse_req_ctx(req);
+
+    /* Only a caller that a signal is about to kill (Ctrl-C) means to
+     * cancel: the kernel interrupts for any signal, also one a handler
+     * takes and after which the call goes on (fs-interrupt.h). What has
+     * started still finishes (the engine checks before touching a disk). */
+    if (!fs_interrupt_is_fatal(caller->pid)) {
+        g_debug("interrupt of a request by %d ignored: no fatal signal pending",
+                (int)caller->pid);
+        return;
+    }
     /* libfuse calls this under the request's lock, which
      * fs_request_finish() takes too, so the cancellable is alive. */
     g_cancellable_cancel(data);
@@ -76,7 +88,7 @@ void
 fs_request_hold_dir(FsRequest *r, fuse_ino_t dir, const char *name)
 {
     g_return_if_fail(r->nheld < G_N_ELEMENTS(r->held));
-    fs_invalidator_hold(r->ctx->invalidator, dir, name);
+    fs_invalidator_hold(r->ctx->invalidator, dir, name, r->domain);
     r->held[r->nheld] = dir;
     r->held_name[r->nheld] = g_strdup(name);
     r->nheld++;

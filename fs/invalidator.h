@@ -18,6 +18,14 @@ FsInvalidator *fs_invalidator_new(void);
 /* Starts the thread sending to @se. Call after fuse_daemonize(). */
 void fs_invalidator_start(FsInvalidator *inval, struct fuse_session *se);
 
+/* From now on notifications are dropped, queued ones too (calls queued
+ * with fs_invalidator_after() still run, in order). For the shutdown,
+ * once the session loop has ended: a request the kernel sends from then
+ * on is never read, and if it holds a directory's lock (a mkdir), a
+ * notification for that directory would wait for it in the kernel
+ * forever. The mount goes, and its caches with it. */
+void fs_invalidator_quiesce(FsInvalidator *inval);
+
 /* Stops the thread after the notifications queued so far, then frees.
  * NULL is allowed. */
 void fs_invalidator_free(FsInvalidator *inval);
@@ -49,25 +57,29 @@ void fs_invalidator_entry_now(FsInvalidator *inval, fuse_ino_t parent, const cha
 
 /* A request that the kernel sent while holding @dir's lock (mkdir and
  * rmdir hold their parent's, rmdir its victim's too) is being answered.
- * Entry invalidations in @dir wait, in this process, until every hold on
- * it is released: the kernel would make them wait for the same reply, but
- * uninterruptibly, so that a daemon killed meanwhile could never exit nor
- * free the caller until someone aborted the connection. @name, if not
+ * Entry invalidations in @dir are parked, in this process, until every
+ * hold on it is released, while the others go on: the kernel would make
+ * them wait for the same reply, but uninterruptibly, so that a daemon
+ * killed meanwhile could never exit nor free the caller until someone
+ * aborted the connection, and one long mkdir would delay every domain. @name, if not
  * NULL, is the entry the request itself makes or removes in @dir: the
  * kernel updates it from the reply, so invalidations of it are dropped
- * until the release. */
-void fs_invalidator_hold(FsInvalidator *inval, fuse_ino_t dir, const char *name);
+ * until the release. @dir is one of @domain's directories. */
+void fs_invalidator_hold(FsInvalidator *inval, fuse_ino_t dir, const char *name,
+                         const char *domain);
 
 /* Ends one fs_invalidator_hold() with the same arguments; call after the
  * reply was sent. */
 void fs_invalidator_release(FsInvalidator *inval, fuse_ino_t dir, const char *name);
 
 /* Calls @func(@data, NULL) on the invalidator's thread once every
- * notification queued before it has been sent (at once when the thread
- * has not started). For a reply that must not arrive before the kernel
- * forgot the names it changes, when the request holds no directory lock
- * (a write to a control file): a stat right after it then sees the
- * change. */
-void fs_invalidator_after(FsInvalidator *inval, GFunc func, gpointer data);
+ * notification queued before it has been sent or parked (at once when the
+ * thread has not started). Parked ones in @domain's directories (NULL:
+ * none) come first too; those of other domains do not delay @func. For a reply that must
+ * not arrive before the kernel forgot the names it changes, when the request holds no
+ * directory lock (a write to a control file): a stat right after it then sees the change.
+ */
+void fs_invalidator_after(FsInvalidator *inval, const char *domain, GFunc func,
+                          gpointer data);
 
 G_END_DECLS

@@ -292,6 +292,11 @@ main(int argc, char *argv[])
     status = loop_ended_cleanly(ret) ? 0 : 1;
     if (status != 0)
         g_message("session loop ended: %s", g_strerror(ret < 0 ? -ret : ret));
+    /* While still mounted, so each caller gets the truth: what has not
+     * started is answered EINTR and never runs, what runs finishes. No
+     * request is read any more, so no notification may wait for one. */
+    fs_invalidator_quiesce(ctx->invalidator);
+    snap_engine_stop(ctx->engine);
 
     g_message("unmounting %s", cmd.mountpoint);
 

@@ -137,4 +137,24 @@ mount_fs
 [ ! -e "$STATE/journal/d6.json" ] || fail "the orphan intent of d6 is still there"
 [ -e "$STATE/images/d6-vda.qcow2" ] || fail "the orphan intent deleted an image"
 umount_fs
+
+check "full keeps a file another domain opens as its backing or by another spelling"
+make_domain e1 vda vdb
+make_domain e2
+make_domain e3
+# e2 is a linked clone: its own disk is an overlay on e1's vda.
+qemu-img create -q -f qcow2 -b "$(image e1)" -F qcow2 "$(image e2)" ||
+    fail "cannot create the linked clone"
+# e3 names e1's vdb through a symlink and through "..".
+mkdir -p "$STATE/images/sub"
+ln -s "$(image e1 vdb)" "$STATE/images/sub/e1-vdb-link.qcow2"
+sed -i "s|</devices>|<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='images/sub/e1-vdb-link.qcow2'/><target dev='vdc'/></disk></devices>|" \
+    "$STATE/domains/e3.xml"
+mount_fs
+assert_ok put "$MNT/e1/.undefine" full
+[ ! -e "$MNT/e1" ] || fail "$MNT/e1 still exists"
+[ -e "$(image e1)" ] || fail "e1's vda, the backing file of linked clone e2, was deleted"
+[ -e "$(image e1 vdb)" ] || fail "e1's vdb, which e3 names through a symlink, was deleted"
+assert_ok qemu-img check -q "$(image e2)"
+umount_fs
 say "PASS"
