@@ -17,7 +17,8 @@
 #include "snapshot-xml.h"
 
 static void
-add_file(GPtrArray *files, const char *path, const char *state_dir)
+add_file(GPtrArray *files, GPtrArray *formats, const char *path, const char *format,
+         const char *state_dir)
 {
     g_autofree char *abs = NULL;
 
@@ -28,22 +29,30 @@ add_file(GPtrArray *files, const char *path, const char *state_dir)
         if (strcmp(files->pdata[i], abs) == 0)
             return;
     g_ptr_array_add(files, g_steal_pointer(&abs));
+    if (formats)
+        g_ptr_array_add(formats, g_strdup(format));
 }
 
 static void
-add_domain_files(GPtrArray *files, const DomainDef *def, const char *state_dir)
+add_domain_files(GPtrArray *files, GPtrArray *formats, const DomainDef *def,
+                 const char *state_dir)
 {
-    for (guint i = 0; def && i < def->disks->len; i++)
-        add_file(files, ((DomainDisk *)def->disks->pdata[i])->source, state_dir);
+    for (guint i = 0; def && i < def->disks->len; i++) {
+        DomainDisk *disk = def->disks->pdata[i];
+
+        add_file(files, formats, disk->source, disk_format_to_string(disk->format),
+                 state_dir);
+    }
 }
 
 GPtrArray *
 domain_removal_files(const DomainDef *def, GPtrArray *snapshot_xmls,
-                     const char *state_dir)
+                     const char *state_dir, GPtrArray **formats)
 {
     GPtrArray *files = g_ptr_array_new_with_free_func(g_free);
+    GPtrArray *fmts = formats ? g_ptr_array_new_with_free_func(g_free) : NULL;
 
-    add_domain_files(files, def, state_dir);
+    add_domain_files(files, fmts, def, state_dir);
     for (guint i = 0; snapshot_xmls && i < snapshot_xmls->len; i++) {
         const char *xml = snapshot_xmls->pdata[i];
         g_autoptr(SnapshotDef) snap = snapshot_xml_parse(xml, strlen(xml), NULL);
@@ -52,13 +61,16 @@ domain_removal_files(const DomainDef *def, GPtrArray *snapshot_xmls,
         if (snap == NULL)
             continue;
         for (guint j = 0; snap->disks && j < snap->disks->len; j++)
-            add_file(files, ((SnapshotDiskDef *)snap->disks->pdata[j])->source_file,
-                     state_dir);
+            /* An external snapshot's overlay: snaptreefs makes them qcow2. */
+            add_file(files, fmts, ((SnapshotDiskDef *)snap->disks->pdata[j])->source_file,
+                     "qcow2", state_dir);
         if (snap->domain_xml != NULL)
             embedded = domain_def_parse(snap->domain_xml, strlen(snap->domain_xml),
                                         state_dir, NULL);
-        add_domain_files(files, embedded, state_dir);
+        add_domain_files(files, fmts, embedded, state_dir);
     }
+    if (formats)
+        *formats = fmts;
     return files;
 }
 
@@ -80,8 +92,8 @@ domain_removal_in_use_new(void)
 }
 
 gboolean
-domain_removal_add_chain(GHashTable *in_use, const char *file, GCancellable *cancellable,
-                         GError **error)
+domain_removal_add_chain(GHashTable *in_use, const char *file, const char *format,
+                         GCancellable *cancellable, GError **error)
 {
     g_autoptr(GPtrArray) files = NULL;
     g_autoptr(GPtrArray) formats = NULL;
@@ -90,7 +102,7 @@ domain_removal_add_chain(GHashTable *in_use, const char *file, GCancellable *can
     if (key == NULL)
         return TRUE; /* nothing there to keep */
     g_hash_table_add(in_use, key);
-    if (!qemu_img_chain(file, &files, &formats, cancellable, error))
+    if (!qemu_img_chain(file, format, &files, &formats, cancellable, error))
         return FALSE;
     for (guint i = 0; i < files->len; i++) {
         key = identity_key(files->pdata[i]);

@@ -13,16 +13,19 @@ G_BEGIN_DECLS
  * (their <disks> entries and their embedded <domain>), absolute, each
  * once, in that order. Backing files an image merely refers to are not
  * followed: only what the definition names. Relative paths resolve
- * against @state_dir. (transfer full: char*) */
+ * against @state_dir. With @formats, each file's image format ("qcow2",
+ * "raw") goes there at the same index. (transfer full: char*) */
 GPtrArray *domain_removal_files(const DomainDef *def, GPtrArray *snapshot_xmls,
-                                const char *state_dir);
+                                const char *state_dir, GPtrArray **formats);
 
-/* The files @file's backing chain opens (@file first, as qemu-img
- * follows it), added to @in_use by identity (st_dev, st_ino), so another
- * spelling of the same file (a symlink, "..") compares equal. A missing
+/* The files @file's backing chain opens (@file first, read as @format,
+ * never probed; its layers with the formats they record), added to @in_use by identity
+ * (st_dev, st_ino), so another spelling of the same file (a symlink, "..") compares
+ * equal. A missing
  * @file adds nothing; a chain that cannot be read is an error. */
 gboolean domain_removal_add_chain(GHashTable *in_use, const char *file,
-                                  GCancellable *cancellable, GError **error);
+                                  const char *format, GCancellable *cancellable,
+                                  GError **error);
 
 /* A set for domain_removal_add_chain(). (transfer full) */
 GHashTable *domain_removal_in_use_new(void);

@@ -360,6 +360,7 @@ files_in_use(SnapOp *op, GError **error)
     SnapEngine *engine = op->engine;
     g_autoptr(GHashTable) in_use = domain_removal_in_use_new();
     g_autoptr(GPtrArray) named = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GPtrArray) named_formats = g_ptr_array_new_with_free_func(g_free);
     GHashTableIter iter;
     gpointer value;
 
@@ -370,21 +371,25 @@ files_in_use(SnapOp *op, GError **error)
         g_autoptr(GPtrArray) nodes = NULL;
         g_autoptr(GPtrArray) xmls = g_ptr_array_new();
         g_autoptr(GPtrArray) files = NULL;
+        g_autoptr(GPtrArray) formats = NULL;
 
         if (od == op->dom)
             continue;
         nodes = snap_tree_list(od->tree, NULL, SNAP_LIST_ALL);
         for (guint i = 0; i < nodes->len; i++)
             g_ptr_array_add(xmls, ((SnapNode *)nodes->pdata[i])->xml);
-        files = domain_removal_files(od->def, xmls, engine->state_dir);
-        for (guint i = 0; i < files->len; i++)
+        files = domain_removal_files(od->def, xmls, engine->state_dir, &formats);
+        for (guint i = 0; i < files->len; i++) {
             g_ptr_array_add(named, g_steal_pointer(&files->pdata[i]));
+            g_ptr_array_add(named_formats, g_steal_pointer(&formats->pdata[i]));
+        }
     }
     g_rw_lock_reader_unlock(&engine->lock);
     for (guint i = 0; i < named->len; i++) {
         g_autoptr(GError) local = NULL;
 
-        if (!domain_removal_add_chain(in_use, named->pdata[i], op->cancellable, &local)) {
+        if (!domain_removal_add_chain(in_use, named->pdata[i], named_formats->pdata[i],
+                                      op->cancellable, &local)) {
             g_set_error(error, SNAP_ERROR, SNAP_ERROR_QEMU,
                         "cannot tell whether another domain uses its files: %s; "
                         "nothing removed",
@@ -413,7 +418,7 @@ undefine_files(SnapOp *op, GError **error)
     files = g_ptr_array_new_with_free_func(g_free);
     for (guint i = 0; i < nodes->len; i++)
         g_ptr_array_add(xmls, ((SnapNode *)nodes->pdata[i])->xml);
-    named = domain_removal_files(dom->def, xmls, engine->state_dir);
+    named = domain_removal_files(dom->def, xmls, engine->state_dir, NULL);
     for (guint i = 0; i < named->len; i++) {
         const char *file = named->pdata[i];
 
