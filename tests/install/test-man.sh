@@ -55,21 +55,21 @@ word_in_page() {
 }
 src=$5
 mapfile -t words < <({
-    grep -ohE '\{"[a-z-]+", *SNAP_[A-Z_]+' "$src"/core/control-words.c "$src"/core/backup-words.c |
+    grep -ohE '\{"[a-z-]+", *SNAP_[A-Z_]+' "$src"/core/conf/control-words.c "$src"/core/conf/backup-words.c |
         sed -E 's/\{"([a-z-]+)".*/\1/'
     grep -ohE 'word_is\(word, "[a-z-]+"\)|strcmp\(line, "[a-z-]+"\)' \
-        "$src"/core/control-words.c "$src"/core/backup-words.c | sed -E 's/.*"([a-z-]+)".*/\1/'
+        "$src"/core/conf/control-words.c "$src"/core/conf/backup-words.c | sed -E 's/.*"([a-z-]+)".*/\1/'
 } | sort -u)
 [ "${#words[@]}" -ge 10 ] || fail "found only ${#words[@]} control words in the source"
 word_in_page "control word" "${words[@]}"
-mapfile -t reserved < <(sed -n '/snap_reserved_names\[\] = {/,/};/p' "$src"/core/snap-names.c |
+mapfile -t reserved < <(sed -n '/snap_reserved_names\[\] = {/,/};/p' "$src"/core/conf/snap-names.c |
     grep -oE '"[^"]+"' | tr -d '"')
 [ "${#reserved[@]}" -ge 5 ] || fail "found only ${#reserved[@]} reserved names in the source"
 word_in_page "reserved name" "${reserved[@]}"
 # The errnos a program can see: the engine's table, and the FUSE layer's own
 # replies (ENOSYS only tells the kernel an operation is not implemented).
 mapfile -t errnos < <({
-    grep -ohE '\[SNAP_ERROR_[A-Z_]+\] = E[A-Z]+' "$src"/core/snap-error.c | grep -oE 'E[A-Z]+$'
+    grep -ohE '\[SNAP_ERROR_[A-Z_]+\] = E[A-Z]+' "$src"/core/util/snap-error.c | grep -oE 'E[A-Z]+$'
     grep -ohE 'fuse_reply_err\(req, [^;]*' "$src"/fs/*.c | grep -oE '\bE[A-Z]{2,}\b'
 } | grep -vx ENOSYS | sort -u)
 [ "${#errnos[@]}" -ge 10 ] || fail "found only ${#errnos[@]} errnos in the source"
