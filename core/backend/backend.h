@@ -8,8 +8,9 @@
 
 #include <gio/gio.h>
 #include "domain-def.h"
+#include "snap-error.h"
+#include "snap-types.h"
 #include "snapshot-def.h"
-#include "snap-engine.h"
 
 G_BEGIN_DECLS
 

@@ -2,10 +2,11 @@
  *
  * The buffers come straight from write(2): not NUL-terminated, possibly
  * binary. Nothing here reads past @len. */
-#include "snap-engine.h"
+#include "control-words.h"
 
 #include <string.h>
 
+#include "snap-error.h"
 #include "snap-names.h"
 
 /* One line of a mode and a snapshot name (at most 200 bytes). */

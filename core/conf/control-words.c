@@ -2,9 +2,11 @@
  *
  * The buffers come straight from write(2): not NUL-terminated, possibly
  * binary, possibly huge. Nothing here reads past @len. */
-#include "snap-engine.h"
+#include "control-words.h"
 
 #include <string.h>
+
+#include "snap-error.h"
 
 /* A control write is a line of a few words; anything longer is junk. */
 #define CONTROL_MAX_BYTES 4096

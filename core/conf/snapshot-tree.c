@@ -3,8 +3,8 @@
 
 #include <string.h>
 
-#include "snap-engine.h"
 #include "snap-error.h"
+#include "snap-types.h"
 
 struct _SnapTree {
     SnapNode metaroot;   /* name NULL; its children are the roots */

@@ -13,17 +13,13 @@
 #pragma once
 
 #include <gio/gio.h>
+#include "control-words.h"
 #include "snap-error.h"
+#include "snap-types.h"
 
 G_BEGIN_DECLS
 
 typedef struct _SnapEngine SnapEngine;
-
-typedef enum {
-    SNAP_DOMAIN_SHUTOFF,
-    SNAP_DOMAIN_RUNNING,
-    SNAP_DOMAIN_PAUSED,
-} SnapDomainState;
 
 typedef struct {
     gboolean read_only;    /* every mutation fails with SNAP_ERROR_READ_ONLY */
@@ -157,14 +153,6 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(SnapEntry, snap_entry_free)
 GPtrArray *snap_engine_list_children(SnapEngine *engine, const char *domain,
                                      const char *parent);
 
-typedef enum {
-    SNAP_LIST_ALL = 0,
-    SNAP_LIST_ROOTS = 1 << 0, /* without @from; with @from: DESCENDANTS */
-    SNAP_LIST_LEAVES = 1 << 1,
-    SNAP_LIST_NO_LEAVES = 1 << 2,
-    SNAP_LIST_TOPOLOGICAL = 1 << 3, /* parents before children */
-} SnapListFlags;
-
 /* libvirt's virDomainListAllSnapshots (@from NULL) and
  * virDomainSnapshotListAllChildren (@from a snapshot; SNAP_LIST_ROOTS then
  * means all descendants), taken atomically. Without TOPOLOGICAL the order
@@ -281,21 +269,6 @@ void snap_engine_create_xml_async(SnapEngine *engine, const char *domain, const 
                                   gsize len, GCancellable *cancellable, SnapDoneFunc done,
                                   gpointer user_data);
 
-typedef enum {
-    SNAP_DELETE_CHILDREN = 1 << 0,      /* the snapshot and all descendants */
-    SNAP_DELETE_CHILDREN_ONLY = 1 << 1, /* the descendants, keep the snapshot */
-    SNAP_DELETE_METADATA_ONLY = 1 << 2, /* forget metadata, keep disk data */
-} SnapDeleteFlags;
-
-/* The line written to a domain's `.forget` file: "MODE NAME", MODE one of
- * `snapshot` (METADATA_ONLY), `children` (| CHILDREN) or `children-only`
- * (| CHILDREN_ONLY), NAME the rest of the line after one space (names may
- * hold spaces; one trailing newline is dropped). @flags always include
- * SNAP_DELETE_METADATA_ONLY. Unknown mode, no name, a bad name: INVALID.
- * (@name: transfer full) */
-gboolean snap_forget_parse(const char *buf, gsize len, SnapDeleteFlags *flags,
-                           char **name, GError **error);
-
 /* virDomainSnapshotDelete: without flags the children are re-parented to
  * the snapshot's parent, and if it was current its parent becomes current
  * (or no snapshot is current when it was a root). */
@@ -303,18 +276,6 @@ void snap_engine_delete_async(SnapEngine *engine, const char *domain,
                               const char *snapshot, SnapDeleteFlags flags,
                               GCancellable *cancellable, SnapDoneFunc done,
                               gpointer user_data);
-
-typedef enum {
-    SNAP_REVERT_RUNNING = 1 << 0,
-    SNAP_REVERT_PAUSED = 1 << 1,
-    SNAP_REVERT_FORCE = 1 << 2,
-} SnapRevertFlags;
-
-/* The words of a write to `revert`: empty (just "\n"), or any of
- * "running", "paused", "force" separated by blanks; "running paused" is
- * INVALID, as libvirt's flags are mutually exclusive. */
-gboolean snap_revert_flags_parse(const char *buf, gsize len, SnapRevertFlags *flags,
-                                 GError **error);
 
 /* virDomainRevertToSnapshot: the disks, the memory of a live snapshot and
  * the definition return to @snapshot, which becomes current; the domain
@@ -326,34 +287,12 @@ void snap_engine_revert_async(SnapEngine *engine, const char *domain,
                               GCancellable *cancellable, SnapDoneFunc done,
                               gpointer user_data);
 
-typedef enum {
-    SNAP_ACTION_START,
-    SNAP_ACTION_SHUTDOWN,
-    SNAP_ACTION_DESTROY,
-    SNAP_ACTION_PAUSE,
-    SNAP_ACTION_RESUME,
-} SnapDomainAction;
-
-/* The one word of a write to `state`. */
-gboolean snap_domain_action_parse(const char *buf, gsize len, SnapDomainAction *action,
-                                  GError **error);
-
 /* Changes the domain's run state: start (SNAP_ERROR_BUSY when it runs),
  * shutdown (an ACPI request; returns at once), destroy, pause, resume
  * (SNAP_ERROR_BUSY when the state does not allow it). */
 void snap_engine_domain_action_async(SnapEngine *engine, const char *domain,
                                      SnapDomainAction action, GCancellable *cancellable,
                                      SnapDoneFunc done, gpointer user_data);
-
-typedef enum {
-    SNAP_UNDEFINE_METADATA, /* UNDEFINE_SNAPSHOTS_METADATA: images are kept */
-    SNAP_UNDEFINE_FULL,     /* also deletes the image files the domain names */
-} SnapUndefineMode;
-
-/* The one word written to a domain's `.undefine` file: "metadata" or
- * "full"; anything else is INVALID. */
-gboolean snap_undefine_mode_parse(const char *buf, gsize len, SnapUndefineMode *mode,
-                                  GError **error);
 
 /* virDomainUndefineFlags(SNAPSHOTS_METADATA), and with SNAP_UNDEFINE_FULL
  * the removal of storage too: the domain's definition, every snapshot's

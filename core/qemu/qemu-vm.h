@@ -6,7 +6,7 @@
 
 #include "domain-def.h"
 #include "qmp-client.h"
-#include "snap-engine.h"
+#include "snap-types.h"
 
 G_BEGIN_DECLS
 

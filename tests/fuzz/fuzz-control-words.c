@@ -1,7 +1,7 @@
 /* fuzz-control-words.c: the parsers of the words written to `revert` and `state`. */
 #include "fuzz-common.h"
 
-#include "snap-engine.h"
+#include "control-words.h"
 
 /* Beyond this many bytes a write is refused whatever it says
  * (control-words.c); below it the reference below must agree. */

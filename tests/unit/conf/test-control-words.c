@@ -1,7 +1,8 @@
 /* test-control-words.c: the words written to `revert` and `state`. */
 #include <string.h>
 
-#include "snap-engine.h"
+#include "control-words.h"
+#include "snap-error.h"
 
 /* Copies @len bytes into an exactly sized heap buffer with no terminating
  * NUL, so AddressSanitizer catches any read past @len. */

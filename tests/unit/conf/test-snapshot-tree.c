@@ -1,8 +1,8 @@
 /* test-snapshot-tree.c: links, re-parenting, repairs and listings of SnapTree. */
 #include <string.h>
 
-#include "snap-engine.h"
 #include "snap-error.h"
+#include "snap-types.h"
 #include "snapshot-tree.h"
 
 static SnapNode *
