@@ -1,5 +1,5 @@
 /* snap-engine-create.c: new snapshots (mkdir, the create file) and redefined ones. */
-#include "snap-engine-private.h"
+#include "snap-engine-ops.h"
 
 #include "crash-point.h"
 #include "qemu-img.h"

@@ -1,5 +1,5 @@
 /* snap-engine-delete.c: deleting snapshots (data, then metadata); undefining domains. */
-#include "snap-engine-private.h"
+#include "snap-engine-ops.h"
 
 #include <string.h>
 #include <sys/stat.h>

@@ -1,5 +1,5 @@
 /* snap-engine-disks.c: which image holds each disk at a snapshot, and reading it. */
-#include "snap-engine-private.h"
+#include "snap-engine-ops.h"
 
 #include <string.h>
 

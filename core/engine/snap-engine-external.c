@@ -1,7 +1,7 @@
 /* snap-engine-external.c: the engine's plans for external snapshots: which
  * files a create or revert makes, and which steps merge a deleted
  * snapshot's image into its neighbours without losing anyone's data. */
-#include "snap-engine-private.h"
+#include "snap-engine-ops.h"
 
 #include <errno.h>
 #include <fcntl.h>

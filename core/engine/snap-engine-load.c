@@ -1,5 +1,5 @@
-/* snap-engine-load.c: a new engine, loaded from disk or the backend; its domain table. */
-#include "snap-engine-private.h"
+/* snap-engine-load.c: a new engine, loaded from STATE or from the backend. */
+#include "snap-engine-refresher.h"
 
 #include <string.h>
 #include <sys/stat.h>
@@ -12,26 +12,6 @@
 #include "domain-removal.h"
 #include "journal.h"
 #include "snapshot-xml.h"
-
-#define ERROR_LOG_LINES 100
-
-static void
-domain_free(SnapDomain *dom)
-{
-    if (dom == NULL)
-        return;
-    g_free(dom->name);
-    domain_def_free(dom->def);
-    g_free(dom->def_xml);
-    snap_tree_free(dom->tree);
-    error_log_free(dom->errors);
-    g_clear_pointer(&dom->chains, g_hash_table_unref);
-    g_free(dom->job);
-    g_clear_pointer(&dom->stale_active, g_ptr_array_unref);
-    if (dom->early)
-        g_ptr_array_unref(dom->early);
-    g_free(dom);
-}
 
 static gboolean
 has_xml_suffix(const char *file)
@@ -278,21 +258,6 @@ load_domain(SnapEngine *engine, const char *path, const char *name)
     g_hash_table_insert(engine->domains, dom->name, dom);
 }
 
-/* An undefined domain leaves the table but is not freed before the
- * engine is, so a pointer found here stays valid. */
-SnapDomain *
-snap_engine_find_domain(SnapEngine *engine, const char *domain)
-{
-    SnapDomain *dom;
-
-    if (domain == NULL)
-        return NULL;
-    g_rw_lock_reader_lock(&engine->lock);
-    dom = g_hash_table_lookup(engine->domains, domain);
-    g_rw_lock_reader_unlock(&engine->lock);
-    return dom;
-}
-
 /* A domain's run state changed by itself (QEMU's events, or QEMU exiting):
  * the state file changes, and an exit nobody asked for is an error line. */
 static void
@@ -385,9 +350,9 @@ engine_alloc(const SnapEngineOptions *opts)
     engine->opts.libvirt_uri = NULL;
     g_rw_lock_init(&engine->lock);
     g_mutex_init(&engine->start_lock);
-    engine->domains =
-        g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)domain_free);
-    engine->removed = g_ptr_array_new_with_free_func((GDestroyNotify)domain_free);
+    engine->domains = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
+                                            (GDestroyNotify)snap_domain_free);
+    engine->removed = g_ptr_array_new_with_free_func((GDestroyNotify)snap_domain_free);
     return engine;
 }
 
@@ -407,59 +372,6 @@ engine_new_libvirt(const SnapEngineOptions *opts, GError **error)
         return NULL;
     }
     return engine;
-}
-
-SnapDomain *
-snap_engine_add_domain(SnapEngine *engine, const char *name)
-{
-    SnapDomain *dom;
-    gboolean added = FALSE;
-    PendingChange c = {.kind = SNAP_CHANGE_DOMAIN_ADDED};
-
-    g_mutex_lock(&engine->start_lock);
-    g_rw_lock_writer_lock(&engine->lock);
-    dom = g_hash_table_lookup(engine->domains, name);
-    if (dom == NULL) {
-        dom = g_new0(SnapDomain, 1);
-        dom->engine = engine;
-        dom->name = g_strdup(name);
-        dom->def = g_new0(DomainDef, 1);
-        dom->def->name = g_strdup(name);
-        dom->def->disks =
-            g_ptr_array_new_with_free_func((GDestroyNotify)domain_disk_free);
-        dom->def_xml = g_strdup("");
-        dom->tree = snap_tree_new();
-        dom->errors = error_log_new(ERROR_LOG_LINES);
-        dom->job = g_strdup("");
-        dom->early = g_ptr_array_new();
-        dom->mtime = snap_now_seconds();
-        if (engine->started)
-            dom->pool = g_thread_pool_new(snap_op_worker, NULL, 1, FALSE, NULL);
-        g_hash_table_insert(engine->domains, dom->name, dom);
-        added = TRUE;
-    }
-    g_rw_lock_writer_unlock(&engine->lock);
-    g_mutex_unlock(&engine->start_lock);
-    if (added)
-        snap_engine_emit_change(engine, name, &c);
-    return dom;
-}
-
-GPtrArray *
-snap_engine_domains(SnapEngine *engine, gboolean removed_too)
-{
-    GPtrArray *doms = g_ptr_array_new();
-    GHashTableIter iter;
-    gpointer value;
-
-    g_rw_lock_reader_lock(&engine->lock);
-    g_hash_table_iter_init(&iter, engine->domains);
-    while (g_hash_table_iter_next(&iter, NULL, &value))
-        g_ptr_array_add(doms, value);
-    for (guint i = 0; removed_too && i < engine->removed->len; i++)
-        g_ptr_array_add(doms, engine->removed->pdata[i]);
-    g_rw_lock_reader_unlock(&engine->lock);
-    return doms;
 }
 
 SnapEngine *

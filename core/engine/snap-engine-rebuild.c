@@ -1,6 +1,6 @@
 /* snap-engine-rebuild.c: a snapshot whose metadata file does not parse, kept from its
  * disk tags. */
-#include "snap-engine-private.h"
+#include "snap-engine-ops.h"
 
 #include <errno.h>
 #include <string.h>

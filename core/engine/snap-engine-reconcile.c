@@ -1,6 +1,6 @@
 /* snap-engine-reconcile.c: the start-up check of metadata against what the images hold.
  */
-#include "snap-engine-private.h"
+#include "snap-engine-ops.h"
 
 #include <string.h>
 

@@ -1,5 +1,5 @@
 /* snap-engine-recover.c: finishing or rolling back the operation the journal names. */
-#include "snap-engine-private.h"
+#include "snap-engine-ops.h"
 
 #include <string.h>
 

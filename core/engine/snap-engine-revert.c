@@ -1,5 +1,5 @@
 /* snap-engine-revert.c: reverting a domain to a snapshot, internal or external. */
-#include "snap-engine-private.h"
+#include "snap-engine-ops.h"
 
 #include <string.h>
 
