@@ -1,16 +1,21 @@
-/* backend.h: what the engine needs from whatever runs the snapshots.
+/* backend.h: what the engine needs from whatever runs the domains, and
+ * what both kinds of backend share.
  *
- * A table of functions, so that the native backend (qemu-img, later QMP)
- * and a libvirt backend can sit behind the same engine. Every function is
- * called on the domain's worker thread, one at a time per domain, and may
- * block. */
+ * There are two kinds (docs/ARCHITECTURE.md): a disk backend
+ * (disk-backend.h) runs disk operations for an engine that owns the
+ * snapshot metadata in STATE (native); a catalogue (catalogue.h) owns the
+ * metadata itself and the engine mirrors it (libvirt). Each is a
+ * SnapBackend first: the run state of a domain (start, stop, its events)
+ * is common to both. The engine learns which kind it has once, when it is
+ * made. Every function is called on the domain's worker thread, one at a
+ * time per domain, and may block, unless it says otherwise. */
 #pragma once
 
 #include <gio/gio.h>
+
 #include "domain-def.h"
 #include "snap-error.h"
 #include "snap-types.h"
-#include "snapshot-def.h"
 
 G_BEGIN_DECLS
 
@@ -26,39 +31,7 @@ typedef void (*SnapProgressFunc)(const char *what, gpointer user_data);
 typedef void (*SnapBackendEventFunc)(const char *domain, SnapDomainState state,
                                      const char *message, gpointer user_data);
 
-/* One image of a backing chain. */
-typedef struct {
-    char *file;
-    char *format;
-} SnapImageLayer;
-
-void snap_image_layer_free(SnapImageLayer *layer);
-
-/* A domain as a metadata-owning backend sees it (domain_view). */
-typedef struct {
-    SnapDomainState state;
-    GPtrArray *names; /* every snapshot's name (char*, owned) */
-    char *current;    /* the current snapshot, or NULL */
-    char *def_xml;    /* the <domain> definition, when asked for */
-} SnapBackendView;
-
-void snap_backend_view_clear(SnapBackendView *view);
-G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(SnapBackendView, snap_backend_view_clear)
-
-/* One snapshot as such a backend gives it (snapshot_get). */
-typedef struct {
-    char *xml;    /* <domainsnapshot>, as `virsh snapshot-dumpxml` shows it */
-    char *parent; /* the parent's name, NULL for a root */
-    gint64 creation_time;
-} SnapBackendSnapshot;
-
-void snap_backend_snapshot_clear(SnapBackendSnapshot *snap);
-
-/* Tells the engine to refresh @domain (NULL: every domain and the domain
- * list) from the backend; @with_xml: its definition may have changed. */
-typedef void (*SnapBackendRefreshFunc)(const char *domain, gboolean with_xml,
-                                       gpointer user_data);
-
+/* The run state of the domains: both kinds of backend. */
 typedef struct {
     const char *name;
 
@@ -86,141 +59,12 @@ typedef struct {
     gboolean (*action)(SnapBackend *self, const DomainDef *dom, SnapDomainAction action,
                        GError **error);
 
-    /* Takes the disk (and memory) state of @snap on @dom: every disk that
-     * @snap lists with snapshot='internal' gets the internal snapshot
-     * @snap->name, with the memory too when @dom runs (snap->state is then
-     * running or paused and snap->memory internal). Every disk it lists
-     * with snapshot='external' gets the overlay its <source file> names
-     * (a file the engine created empty), on top of the disk's image,
-     * which a running QEMU then writes to; the memory of a running domain
-     * goes to snap->memory_file when snap->memory is external. All or
-     * nothing: when disk i fails, the snapshot is deleted again from disks
-     * 0..i-1 before returning FALSE. */
-    gboolean (*create)(SnapBackend *self, const DomainDef *dom, const SnapshotDef *snap,
-                       SnapProgressFunc progress, gpointer progress_data,
-                       GCancellable *cancellable, GError **error);
-
-    /* Returns @dom to @snap, as virDomainRevertToSnapshot: the disks, the
-     * memory of a live snapshot, and the run state the snapshot was taken
-     * in (or the one SNAP_REVERT_RUNNING/PAUSED ask for). @target is the
-     * definition to run from then on (the snapshot's); @restart says that
-     * a running QEMU must be replaced because it differs from @target
-     * (the engine has checked SNAP_REVERT_FORCE for that). For an
-     * external snapshot, each external disk of @target names a new
-     * overlay (an empty file the engine reserved) to create on the file
-     * the snapshot froze; a running QEMU is stopped first, and a memory
-     * file is loaded into a QEMU started on @target. */
-    gboolean (*revert)(SnapBackend *self, const DomainDef *dom, const DomainDef *target,
-                       gboolean restart, const SnapshotDef *snap, SnapRevertFlags flags,
-                       SnapProgressFunc progress, gpointer progress_data,
-                       GCancellable *cancellable, GError **error);
-
-    /* Removes @snap's data from every disk that holds it; a disk that no
-     * longer has it is not an error. */
-    gboolean (*delete)(SnapBackend *self, const DomainDef *dom, const SnapshotDef *snap,
-                       SnapProgressFunc progress, gpointer progress_data,
-                       GCancellable *cancellable, GError **error);
-
-    /* The internal snapshot names each disk of @dom holds: a hash table
-     * from disk target to a GPtrArray of names (strings). A disk that
-     * cannot be read maps to NULL and its error goes to @problems.
-     * (transfer full) */
-    GHashTable *(*disk_snapshots)(SnapBackend *self, const DomainDef *dom,
-                                  GPtrArray *problems, GCancellable *cancellable);
-
-    /* ---- external snapshots: image files and their chains ---- */
-
-    /* The backing chain of @file: [0] is @file itself, then its backing
-     * file, and so on. (transfer full: GPtrArray of SnapImageLayer*) */
-    GPtrArray *(*image_chain)(SnapBackend *self, const DomainDef *dom, const char *file,
-                              GError **error);
-
-    /* Merges the data of @top into @base, the image right under it, as
-     * block-commit does. When a running QEMU of @dom uses @top, QEMU does
-     * it and relinks what it has open above @top (@top being its active
-     * layer, @base becomes the active layer); files it does not have open
-     * still name @top as their backing: the caller rebases them. */
-    gboolean (*commit)(SnapBackend *self, const DomainDef *dom, const char *top,
-                       const char *base, SnapProgressFunc progress,
-                       gpointer progress_data, GError **error);
-
-    /* Makes @backing (NULL: none; format @backing_format) the backing
-     * file of @file. Safe (@unsafe FALSE): what @file shows is unchanged,
-     * the data that differs is copied into it. Unsafe: only the link
-     * changes, for a @backing that holds what the old one held. */
-    gboolean (*rebase)(SnapBackend *self, const DomainDef *dom, const char *file,
-                       const char *backing, const char *backing_format, gboolean unsafe,
-                       SnapProgressFunc progress, gpointer progress_data, GError **error);
-
-    /* Removes an image (or memory) file that nothing uses any more; absent
-     * is success. */
-    gboolean (*remove_image)(SnapBackend *self, const DomainDef *dom, const char *file,
-                             GError **error);
-
-    /* ---- backends that own the snapshot metadata (libvirt) ----
-     * The engine keeps no files for them: it mirrors in memory what these
-     * report and calls them for every mutation. NULL in the native
-     * backend. Names are the tree's (the backend maps them to its own). */
-
-    /* Every domain's name. (transfer full: char*) */
-    GPtrArray *(*list_domains)(SnapBackend *self, GError **error);
-
-    /* What @domain is now: run state, snapshot names and current one, and
-     * with @with_xml its definition. SNAP_ERROR_NOT_FOUND when it is gone;
-     * another error (a lost connection) says nothing about it. */
-    gboolean (*domain_view)(SnapBackend *self, const char *domain, gboolean with_xml,
-                            SnapBackendView *view, GError **error);
-
-    /* One snapshot: its <domainsnapshot> and its parent. */
-    gboolean (*snapshot_get)(SnapBackend *self, const char *domain, const char *snapshot,
-                             SnapBackendSnapshot *out, GError **error);
-
-    /* mkdir (@xml NULL: snapshot @name with the defaults) or the `create`
-     * file (@xml, @name NULL: a create, or a redefine when it gives a
-     * creationTime; <active>1</active> then also makes it current).
-     * @out_name gets the tree's name of the snapshot. */
-    gboolean (*snapshot_take)(SnapBackend *self, const char *domain, const char *name,
-                              const char *xml, char **out_name, GError **error);
-
-    /* virDomainSnapshotDelete with @flags. */
-    gboolean (*snapshot_remove)(SnapBackend *self, const char *domain,
-                                const char *snapshot, SnapDeleteFlags flags,
-                                GError **error);
-
-    /* virDomainRevertToSnapshot with @flags. */
-    gboolean (*snapshot_revert)(SnapBackend *self, const char *domain,
-                                const char *snapshot, SnapRevertFlags flags,
-                                GError **error);
-
-    /* virDomainUndefineFlags with the snapshots' metadata. */
-    gboolean (*undefine)(SnapBackend *self, const char *domain, SnapUndefineMode mode,
-                         GError **error);
-
-    /* Where "@domain changed by itself" goes (NULL: any domain, or the
-     * domain list); called on the backend's event thread. */
-    void (*set_refresh_func)(SnapBackend *self, SnapBackendRefreshFunc func,
-                             gpointer user_data);
-
-    /* Called about twice a second from the engine's refresher thread:
-     * reconnects a lost connection (with back-off). FALSE while not
-     * connected. */
-    gboolean (*poll)(SnapBackend *self);
-
     void (*free)(SnapBackend *self);
 } SnapBackendOps;
 
 struct _SnapBackend {
     const SnapBackendOps *ops;
 };
-
-/* The native backend: qemu-img for shut-off domains, QEMU and QMP for
- * running ones. (transfer full) */
-SnapBackend *snap_backend_native_new(const char *state_dir);
-
-/* The libvirt backend on connection @uri (any libvirt URI). Registers
- * libvirt's default event loop and connects; starts no thread before
- * watch(). (transfer full) */
-SnapBackend *snap_backend_libvirt_new(const char *uri, GError **error);
 
 static inline void
 snap_backend_free(SnapBackend *backend)

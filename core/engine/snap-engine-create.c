@@ -2,7 +2,6 @@
 #include "snap-engine-ops.h"
 
 #include "crash-point.h"
-#include "qemu-img.h"
 #include "snap-confine.h"
 #include "snap-disks.h"
 #include "snap-external.h"
@@ -182,8 +181,8 @@ take_snapshot(SnapOp *op, SnapshotDef *def, GError **error)
         return FALSE;
     }
     snap_crash_point("create-journaled");
-    if (!engine->backend->ops->create(engine->backend, dom->def, def, snap_op_progress,
-                                      op, op->cancellable, error)) {
+    if (!engine->disk->ops->create(engine->disk, dom->def, def, snap_op_progress, op,
+                                   op->cancellable, error)) {
         snap_op_journal_settle(op, live, error);
         /* A QEMU that may still finish keeps its overlays: the intent
          * settles them before the next operation. */
@@ -201,8 +200,8 @@ take_snapshot(SnapOp *op, SnapshotDef *def, GError **error)
          * intent stays, and the next start finishes it. */
         if (external)
             return FALSE;
-        if (!engine->backend->ops->delete (engine->backend, dom->def, def, NULL, NULL,
-                                           NULL, &local))
+        if (!engine->disk->ops->delete (engine->disk, dom->def, def, NULL, NULL, NULL,
+                                        &local))
             g_debug("%s: rolling back %s: %s", dom->name, def->name, local->message);
         snap_op_journal_clear(op);
         return FALSE;
@@ -401,12 +400,13 @@ redefine_agrees(SnapOp *op, const SnapshotDef *def, gboolean must_exist, GError 
         if (sd->snapshot != DISK_SNAPSHOT_INTERNAL)
             continue;
         ninternal++;
-        tags = qemu_img_info(disk->source, disk_format_to_string(disk->format), NULL,
-                             op->cancellable, error);
+        tags = op->engine->disk->ops->image_tags(op->engine->disk, disk->source,
+                                                 disk_format_to_string(disk->format),
+                                                 op->cancellable, error);
         if (tags == NULL)
             return FALSE;
         for (guint j = 0; j < tags->len; j++) {
-            QemuImgSnapshot *t = tags->pdata[j];
+            SnapImageTag *t = tags->pdata[j];
 
             if (g_strcmp0(t->name, def->name) != 0)
                 continue;

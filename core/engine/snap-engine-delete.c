@@ -204,8 +204,8 @@ snap_op_delete_one_full(SnapOp *op, const char *name, gboolean metadata_only,
         }
         snap_crash_point("delete-journaled");
         if (!metadata_only &&
-            !engine->backend->ops->delete (engine->backend, dom->def, def,
-                                           snap_op_progress, op, NULL, error)) {
+            !engine->disk->ops->delete (engine->disk, dom->def, def, snap_op_progress, op,
+                                        NULL, error)) {
             snap_engine_disks_unretire(engine, dom->name, name);
             snap_op_journal_settle(op, live, error);
             return FALSE;

@@ -331,7 +331,7 @@ snap_ext_remember_overlay(SnapDomain *dom, const char *overlay, const char *back
 static gboolean
 backing_of(SnapDomain *dom, const char *file, char **backing, GError **error)
 {
-    SnapBackend *backend = dom->engine->backend;
+    SnapDiskBackend *backend = dom->engine->disk;
     CachedLink *link = dom->chains ? g_hash_table_lookup(dom->chains, file) : NULL;
     g_autoptr(GPtrArray) chain = NULL;
     GStatBuf st;
@@ -457,7 +457,7 @@ plan_disk(SnapDomain *dom, SnapExtDisk *e, GPtrArray *defs, GPtrArray *steps,
     g_autoptr(GPtrArray) chains =
         g_ptr_array_new_with_free_func((GDestroyNotify)g_ptr_array_unref);
     g_autoptr(GPtrArray) layers = NULL;
-    SnapBackend *backend = dom->engine->backend;
+    SnapDiskBackend *backend = dom->engine->disk;
 
     /* Another snapshot froze the same file (redefined metadata): its data
      * stays as it is. */
@@ -564,7 +564,7 @@ gboolean
 snap_ext_run_file_step(SnapDomain *dom, SnapNode *node, char **step,
                        SnapProgressFunc progress, gpointer progress_data, GError **error)
 {
-    SnapBackend *backend = dom->engine->backend;
+    SnapDiskBackend *backend = dom->engine->disk;
     const char *verb = step[0];
 
     if (g_strcmp0(verb, "commit") == 0) {

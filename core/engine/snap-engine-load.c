@@ -9,6 +9,8 @@
 
 #include <glib/gstdio.h>
 
+#include "backend-libvirt.h"
+#include "backend-native.h"
 #include "domain-removal.h"
 #include "journal.h"
 #include "snapshot-xml.h"
@@ -359,13 +361,14 @@ engine_alloc(const SnapEngineOptions *opts)
 static SnapEngine *
 engine_new_libvirt(const SnapEngineOptions *opts, GError **error)
 {
-    SnapBackend *backend = snap_backend_libvirt_new(opts->libvirt_uri, error);
+    SnapCatalogue *catalogue = snap_backend_libvirt_new(opts->libvirt_uri, error);
     SnapEngine *engine;
 
-    if (backend == NULL)
+    if (catalogue == NULL)
         return NULL;
     engine = engine_alloc(opts);
-    engine->backend = backend;
+    engine->catalogue = catalogue;
+    engine->backend = &catalogue->parent;
     engine->backend->ops->set_event_func(engine->backend, on_backend_event, engine);
     if (!snap_remote_load(engine, error)) {
         snap_engine_free(engine);
@@ -394,7 +397,8 @@ snap_engine_new(const char *state_dir, const SnapEngineOptions *opts, GError **e
     }
     engine = engine_alloc(opts);
     engine->state_dir = g_steal_pointer(&abs);
-    engine->backend = snap_backend_native_new(engine->state_dir);
+    engine->disk = snap_backend_native_new(engine->state_dir);
+    engine->backend = &engine->disk->parent;
     engine->backend->ops->set_event_func(engine->backend, on_backend_event, engine);
 
     d = g_dir_open(domains, 0, NULL);

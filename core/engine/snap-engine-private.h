@@ -13,10 +13,12 @@
 #pragma once
 
 #include "snap-engine.h"
-#include "backend.h"
+#include "catalogue.h"
+#include "disk-backend.h"
 #include "domain-def.h"
 #include "error-log.h"
 #include "journal.h"
+#include "snapshot-def.h"
 #include "snapshot-store.h"
 #include "snapshot-tree.h"
 
@@ -60,7 +62,13 @@ struct _SnapEngine {
     GRWLock lock;        /* all in-memory state of every domain */
     GHashTable *domains; /* name -> SnapDomain*; loses undefined domains */
     GPtrArray *removed;  /* undefined SnapDomain*, freed with the engine */
+    /* The backend, of one of two kinds, chosen once in snap_engine_new():
+     * @backend is its run-state half (both kinds); exactly one of @disk
+     * (the engine owns the metadata in @state_dir) and @catalogue (the
+     * backend owns it, @state_dir is NULL) is set, to the same object. */
     SnapBackend *backend;
+    SnapDiskBackend *disk;
+    SnapCatalogue *catalogue;
     GMutex start_lock; /* guards started and every early list */
     gboolean started;
     GThreadPool *cancel_pool; /* answers queued operations Ctrl-C cancelled */
@@ -258,7 +266,7 @@ void snap_domain_free(SnapDomain *dom);
 static inline gboolean
 snap_engine_is_remote(const SnapEngine *engine)
 {
-    return engine->backend->ops->domain_view != NULL;
+    return engine->catalogue != NULL;
 }
 
 typedef enum {

@@ -6,7 +6,6 @@
 #include <string.h>
 #include <glib/gstdio.h>
 
-#include "qemu-img.h"
 #include "snapshot-xml.h"
 
 /* A free name beside @path for the unreadable file: PATH.corrupt, or
@@ -29,6 +28,7 @@ corrupt_path(const char *path)
 static SnapshotDef *
 def_from_tags(SnapDomain *dom, const char *name)
 {
+    SnapDiskBackend *backend = dom->engine->disk;
     g_autoptr(SnapshotDef) def = snapshot_def_new();
     gboolean found = FALSE;
     gboolean memory = FALSE;
@@ -45,9 +45,9 @@ def_from_tags(SnapDomain *dom, const char *name)
         g_ptr_array_add(def->disks, sd);
         if (disk->source == NULL || disk->format != DISK_FORMAT_QCOW2)
             continue;
-        snaps = qemu_img_info(disk->source, NULL, NULL, NULL, NULL);
+        snaps = backend->ops->image_tags(backend, disk->source, NULL, NULL, NULL);
         for (guint j = 0; snaps && j < snaps->len; j++) {
-            QemuImgSnapshot *s = snaps->pdata[j];
+            SnapImageTag *s = snaps->pdata[j];
 
             if (g_strcmp0(s->name, name) != 0)
                 continue;

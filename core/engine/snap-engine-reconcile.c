@@ -29,8 +29,7 @@ snap_engine_reconcile_domain(SnapOp *op)
     g_autoptr(GHashTable) tags = NULL;
     g_autoptr(GPtrArray) nodes = NULL;
 
-    tags =
-        engine->backend->ops->disk_snapshots(engine->backend, dom->def, problems, NULL);
+    tags = engine->disk->ops->disk_snapshots(engine->disk, dom->def, problems, NULL);
     for (guint i = 0; i < problems->len; i++)
         snap_op_report(op, "reconcile", problems->pdata[i]);
 

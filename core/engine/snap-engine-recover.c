@@ -6,7 +6,6 @@
 #include <glib/gstdio.h>
 
 #include "journal.h"
-#include "qemu-img.h"
 #include "snap-disks.h"
 #include "snapshot-store.h"
 #include "snapshot-xml.h"
@@ -18,7 +17,7 @@
 static gboolean
 remove_tags(SnapOp *op, GPtrArray *paths, const char *tag, GPtrArray *problems, guint *n)
 {
-    SnapBackend *backend = op->engine->backend;
+    SnapDiskBackend *backend = op->engine->disk;
     g_autoptr(SnapshotDef) def = snapshot_def_new();
     g_autoptr(GError) local = NULL;
     gboolean live = snap_domain_state(op->engine, op->dom) != SNAP_DOMAIN_SHUTOFF;
@@ -28,11 +27,12 @@ remove_tags(SnapOp *op, GPtrArray *paths, const char *tag, GPtrArray *problems, 
     def->has_disks = TRUE;
     for (guint i = 0; i < paths->len; i++) {
         const char *file = paths->pdata[i];
-        g_autoptr(GPtrArray) snaps = qemu_img_info(file, "qcow2", NULL, NULL, &local);
+        g_autoptr(GPtrArray) snaps =
+            backend->ops->image_tags(backend, file, "qcow2", NULL, &local);
         gboolean has = FALSE;
 
         for (guint j = 0; snaps && j < snaps->len; j++)
-            has = has || g_strcmp0(((QemuImgSnapshot *)snaps->pdata[j])->name, tag) == 0;
+            has = has || g_strcmp0(((SnapImageTag *)snaps->pdata[j])->name, tag) == 0;
         if (local != NULL) {
             g_ptr_array_add(problems, g_strdup_printf("%s: %s", file, local->message));
             g_clear_error(&local);
@@ -76,7 +76,7 @@ journal_step(SnapJournal *j, const char *verb)
 static guint
 remove_made_files(SnapOp *op, GPtrArray *files, GPtrArray *problems)
 {
-    SnapBackend *backend = op->engine->backend;
+    SnapDiskBackend *backend = op->engine->disk;
     guint n = 0;
 
     for (guint i = 0; i < files->len; i++) {
@@ -99,7 +99,7 @@ remove_made_files(SnapOp *op, GPtrArray *files, GPtrArray *problems)
 static gboolean
 external_files_made(SnapOp *op, const SnapshotDef *def)
 {
-    SnapBackend *backend = op->engine->backend;
+    SnapDiskBackend *backend = op->engine->disk;
 
     for (guint i = 0; def->disks && i < def->disks->len; i++) {
         SnapshotDiskDef *sd = def->disks->pdata[i];

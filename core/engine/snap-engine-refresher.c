@@ -20,8 +20,8 @@ struct _SnapEngineRemote {
 gboolean
 snap_remote_load(SnapEngine *engine, GError **error)
 {
-    SnapBackend *backend = engine->backend;
-    g_autoptr(GPtrArray) names = backend->ops->list_domains(backend, error);
+    SnapCatalogue *catalogue = engine->catalogue;
+    g_autoptr(GPtrArray) names = catalogue->ops->list_domains(catalogue, error);
 
     if (names == NULL)
         return FALSE;
@@ -37,9 +37,9 @@ snap_remote_load(SnapEngine *engine, GError **error)
 static void
 add_new_domains(SnapEngine *engine)
 {
-    SnapBackend *backend = engine->backend;
+    SnapCatalogue *catalogue = engine->catalogue;
     g_autoptr(GError) error = NULL;
-    g_autoptr(GPtrArray) names = backend->ops->list_domains(backend, &error);
+    g_autoptr(GPtrArray) names = catalogue->ops->list_domains(catalogue, &error);
 
     if (names == NULL) {
         g_debug("refresh: domains: %s", error->message);
@@ -83,7 +83,7 @@ refresher(gpointer data)
 
         if (periodic)
             next = g_get_monotonic_time() + REFRESH_PERIOD;
-        if (engine->backend->ops->poll(engine->backend)) {
+        if (engine->catalogue->ops->poll(engine->catalogue)) {
             if (all)
                 add_new_domains(engine);
             doms = snap_engine_domains(engine, FALSE);
@@ -131,7 +131,7 @@ snap_remote_start(SnapEngine *engine)
     g_cond_init(&r->cond);
     r->kicked = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     engine->remote = r;
-    engine->backend->ops->set_refresh_func(engine->backend, on_refresh, engine);
+    engine->catalogue->ops->set_refresh_func(engine->catalogue, on_refresh, engine);
     r->thread = g_thread_new("snap-refresh", refresher, engine);
 }
 

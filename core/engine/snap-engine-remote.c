@@ -57,7 +57,7 @@ static GHashTable *
 fetch_snapshots(SnapOp *op, GHashTable *want, GHashTable *present)
 {
     SnapDomain *dom = snap_op_domain(op);
-    SnapBackend *backend = dom->engine->backend;
+    SnapCatalogue *catalogue = dom->engine->catalogue;
     GHashTable *got = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, fetched_free);
     GHashTableIter iter;
     gpointer key;
@@ -68,7 +68,7 @@ fetch_snapshots(SnapOp *op, GHashTable *want, GHashTable *present)
         Fetched *f = g_new0(Fetched, 1);
 
         f->name = g_strdup(key);
-        if (!backend->ops->snapshot_get(backend, dom->name, key, &f->snap, &error)) {
+        if (!catalogue->ops->snapshot_get(catalogue, dom->name, key, &f->snap, &error)) {
             g_debug("%s: refresh: snapshot %s: %s", dom->name, (char *)key,
                     error->message);
             if (g_error_matches(error, SNAP_ERROR, SNAP_ERROR_NOT_FOUND))
@@ -140,8 +140,9 @@ snap_remote_refresh(SnapOp *op, guint flags, const char *hint)
     gboolean changed = FALSE;
 
     g_atomic_int_set(&dom->refresh_queued, 0);
-    if (!backend->ops->domain_view(backend, dom->name, (flags & SNAP_REFRESH_DEF) != 0,
-                                   &view, &error)) {
+    if (!engine->catalogue->ops->domain_view(engine->catalogue, dom->name,
+                                             (flags & SNAP_REFRESH_DEF) != 0, &view,
+                                             &error)) {
         g_debug("%s: refresh: %s", dom->name, error->message);
         if (g_error_matches(error, SNAP_ERROR, SNAP_ERROR_NOT_FOUND))
             snap_op_unlink_domain(op);
@@ -255,7 +256,7 @@ gboolean
 snap_remote_create(SnapOp *op, const char *in_dir, const char *name, GError **error)
 {
     SnapDomain *dom = snap_op_domain(op);
-    SnapBackend *backend = dom->engine->backend;
+    SnapCatalogue *catalogue = dom->engine->catalogue;
     SnapNode *current = snap_tree_get_current(dom->tree);
 
     if (snap_tree_lookup(dom->tree, name)) {
@@ -270,7 +271,7 @@ snap_remote_create(SnapOp *op, const char *in_dir, const char *name, GError **er
                     current ? current->name : "none: the domain directory");
         return FALSE;
     }
-    if (!backend->ops->snapshot_take(backend, dom->name, name, NULL, NULL, error))
+    if (!catalogue->ops->snapshot_take(catalogue, dom->name, name, NULL, NULL, error))
         return FALSE;
     snap_remote_refresh(op, 0, NULL);
     return TRUE;
@@ -280,13 +281,13 @@ gboolean
 snap_remote_create_xml(SnapOp *op, const char *xml, GError **error)
 {
     SnapDomain *dom = snap_op_domain(op);
-    SnapBackend *backend = dom->engine->backend;
+    SnapCatalogue *catalogue = dom->engine->catalogue;
     g_autofree char *name = NULL;
 
     /* As `virsh snapshot-create --validate`: one check for every backend. */
     if (!snapshot_xml_check_schema(xml, strlen(xml), error))
         return FALSE;
-    if (!backend->ops->snapshot_take(backend, dom->name, NULL, xml, &name, error))
+    if (!catalogue->ops->snapshot_take(catalogue, dom->name, NULL, xml, &name, error))
         return FALSE;
     snap_remote_refresh(op, 0, name);
     return TRUE;
@@ -296,14 +297,14 @@ gboolean
 snap_remote_delete(SnapOp *op, const char *name, SnapDeleteFlags flags, GError **error)
 {
     SnapDomain *dom = snap_op_domain(op);
-    SnapBackend *backend = dom->engine->backend;
+    SnapCatalogue *catalogue = dom->engine->catalogue;
 
     if (!snap_tree_lookup(dom->tree, name)) {
         g_set_error(error, SNAP_ERROR, SNAP_ERROR_NOT_FOUND, "snapshot '%s' not found",
                     name);
         return FALSE;
     }
-    if (!backend->ops->snapshot_remove(backend, dom->name, name, flags, error))
+    if (!catalogue->ops->snapshot_remove(catalogue, dom->name, name, flags, error))
         return FALSE;
     snap_remote_refresh(op, 0, NULL);
     return TRUE;
@@ -313,9 +314,9 @@ gboolean
 snap_remote_revert(SnapOp *op, const char *name, SnapRevertFlags flags, GError **error)
 {
     SnapDomain *dom = snap_op_domain(op);
-    SnapBackend *backend = dom->engine->backend;
+    SnapCatalogue *catalogue = dom->engine->catalogue;
 
-    if (!backend->ops->snapshot_revert(backend, dom->name, name, flags, error))
+    if (!catalogue->ops->snapshot_revert(catalogue, dom->name, name, flags, error))
         return FALSE;
     snap_remote_refresh(op, SNAP_REFRESH_DEF, NULL);
     return TRUE;
@@ -337,9 +338,9 @@ gboolean
 snap_remote_undefine(SnapOp *op, SnapUndefineMode mode, GError **error)
 {
     SnapDomain *dom = snap_op_domain(op);
-    SnapBackend *backend = dom->engine->backend;
+    SnapCatalogue *catalogue = dom->engine->catalogue;
 
-    if (!backend->ops->undefine(backend, dom->name, mode, error))
+    if (!catalogue->ops->undefine(catalogue, dom->name, mode, error))
         return FALSE;
     snap_op_unlink_domain(op);
     return TRUE;

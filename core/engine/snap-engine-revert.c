@@ -71,7 +71,7 @@ external_def_differs(SnapDomain *dom, const SnapshotDef *def)
 void
 snap_op_drop_abandoned(SnapOp *op, GPtrArray *files)
 {
-    SnapBackend *backend = op->engine->backend;
+    SnapDiskBackend *backend = op->engine->disk;
 
     for (guint i = 0; files && i < files->len; i++) {
         g_autoptr(GError) local = NULL;
@@ -128,9 +128,8 @@ revert_external(SnapOp *op, const SnapshotDef *def, SnapRevertFlags flags,
         return FALSE;
     }
     snap_crash_point("revert-journaled");
-    if (!engine->backend->ops->revert(engine->backend, dom->def, target, restart, def,
-                                      flags, snap_op_progress, op, op->cancellable,
-                                      error)) {
+    if (!engine->disk->ops->revert(engine->disk, dom->def, target, restart, def, flags,
+                                   snap_op_progress, op, op->cancellable, error)) {
         snap_ext_discard(files);
         snap_op_journal_clear(op);
         return FALSE;
@@ -338,10 +337,10 @@ snap_op_do_revert(SnapOp *op, SnapNode *node, SnapRevertFlags flags, GError **er
         if (!snap_op_journal_revert_intent(op, flags, dom->def, def, error))
             return FALSE;
         snap_crash_point("revert-journaled");
-        if (!engine->backend->ops->revert(engine->backend, dom->def,
-                                          new_def ? new_def : dom->def, restart, def,
-                                          revert_disk_flags(def, flags), snap_op_progress,
-                                          op, op->cancellable, error)) {
+        if (!engine->disk->ops->revert(engine->disk, dom->def,
+                                       new_def ? new_def : dom->def, restart, def,
+                                       revert_disk_flags(def, flags), snap_op_progress,
+                                       op, op->cancellable, error)) {
             snap_op_journal_settle(
                 op, snap_domain_state(engine, dom) != SNAP_DOMAIN_SHUTOFF, error);
             return FALSE;

@@ -4,12 +4,12 @@
 
 #include <libvirt/libvirt.h>
 
-#include "backend.h"
+#include "backend-libvirt.h"
 
 G_BEGIN_DECLS
 
 typedef struct {
-    SnapBackend parent;
+    SnapCatalogue parent;
     char *uri;
     GMutex lock;        /* conn, states, the connection's bookkeeping */
     virConnectPtr conn; /* NULL while the connection is lost */
@@ -44,15 +44,15 @@ gboolean lv_set_state(LvBackend *self, const char *domain, SnapDomainState state
 SnapDomainState lv_state_from_libvirt(int state);
 
 /* ---- backend-libvirt-snapshots.c ---- */
-gboolean lv_domain_view(SnapBackend *backend, const char *domain, gboolean with_xml,
+gboolean lv_domain_view(SnapCatalogue *backend, const char *domain, gboolean with_xml,
                         SnapBackendView *view, GError **error);
-gboolean lv_snapshot_get(SnapBackend *backend, const char *domain, const char *snapshot,
+gboolean lv_snapshot_get(SnapCatalogue *backend, const char *domain, const char *snapshot,
                          SnapBackendSnapshot *out, GError **error);
-gboolean lv_snapshot_take(SnapBackend *backend, const char *domain, const char *name,
+gboolean lv_snapshot_take(SnapCatalogue *backend, const char *domain, const char *name,
                           const char *xml, char **out_name, GError **error);
-gboolean lv_snapshot_remove(SnapBackend *backend, const char *domain,
+gboolean lv_snapshot_remove(SnapCatalogue *backend, const char *domain,
                             const char *snapshot, SnapDeleteFlags flags, GError **error);
-gboolean lv_snapshot_revert(SnapBackend *backend, const char *domain,
+gboolean lv_snapshot_revert(SnapCatalogue *backend, const char *domain,
                             const char *snapshot, SnapRevertFlags flags, GError **error);
 
 G_END_DECLS

@@ -83,7 +83,7 @@ lv_snapshot(LvBackend *self, const char *domain, const char *snapshot,
 }
 
 gboolean
-lv_domain_view(SnapBackend *backend, const char *domain, gboolean with_xml,
+lv_domain_view(SnapCatalogue *backend, const char *domain, gboolean with_xml,
                SnapBackendView *view, GError **error)
 {
     LvBackend *self = (LvBackend *)backend;
@@ -139,7 +139,7 @@ out:
 }
 
 gboolean
-lv_snapshot_get(SnapBackend *backend, const char *domain, const char *snapshot,
+lv_snapshot_get(SnapCatalogue *backend, const char *domain, const char *snapshot,
                 SnapBackendSnapshot *out, GError **error)
 {
     virDomainSnapshotPtr snap =
@@ -167,7 +167,7 @@ lv_snapshot_get(SnapBackend *backend, const char *domain, const char *snapshot,
 }
 
 gboolean
-lv_snapshot_take(SnapBackend *backend, const char *domain, const char *name,
+lv_snapshot_take(SnapCatalogue *backend, const char *domain, const char *name,
                  const char *xml, char **out_name, GError **error)
 {
     LvBackend *self = (LvBackend *)backend;
@@ -230,7 +230,7 @@ lv_snapshot_take(SnapBackend *backend, const char *domain, const char *name,
 }
 
 gboolean
-lv_snapshot_remove(SnapBackend *backend, const char *domain, const char *snapshot,
+lv_snapshot_remove(SnapCatalogue *backend, const char *domain, const char *snapshot,
                    SnapDeleteFlags flags, GError **error)
 {
     virDomainSnapshotPtr snap =
@@ -305,7 +305,7 @@ lv_check_tag(virDomainPtr dom, const char *name, GError **error)
 }
 
 gboolean
-lv_snapshot_revert(SnapBackend *backend, const char *domain, const char *snapshot,
+lv_snapshot_revert(SnapCatalogue *backend, const char *domain, const char *snapshot,
                    SnapRevertFlags flags, GError **error)
 {
     virDomainPtr dom = NULL;

@@ -10,21 +10,6 @@
 #define LV_BACKOFF_MAX (30 * G_TIME_SPAN_SECOND)
 
 void
-snap_backend_view_clear(SnapBackendView *view)
-{
-    g_clear_pointer(&view->names, g_ptr_array_unref);
-    g_clear_pointer(&view->current, g_free);
-    g_clear_pointer(&view->def_xml, g_free);
-}
-
-void
-snap_backend_snapshot_clear(SnapBackendSnapshot *snap)
-{
-    g_clear_pointer(&snap->xml, g_free);
-    g_clear_pointer(&snap->parent, g_free);
-}
-
-void
 lv_set_error(GError **error, const char *fallback)
 {
     virErrorPtr err = virGetLastError();
@@ -193,8 +178,8 @@ on_close(virConnectPtr conn, int reason, void *opaque)
         g_ptr_array_add(names, g_strdup(key));
     g_mutex_unlock(&self->lock);
     for (guint i = 0; self->event_func && i < names->len; i++) {
-        SnapDomainState state = self->parent.ops->domain_state(
-            &self->parent, &(DomainDef){.name = names->pdata[i]});
+        SnapDomainState state = self->parent.parent.ops->domain_state(
+            &self->parent.parent, &(DomainDef){.name = names->pdata[i]});
 
         self->event_func(names->pdata[i], state, message, self->event_data);
     }
@@ -292,7 +277,8 @@ lv_set_event_func(SnapBackend *backend, SnapBackendEventFunc func, gpointer user
 }
 
 static void
-lv_set_refresh_func(SnapBackend *backend, SnapBackendRefreshFunc func, gpointer user_data)
+lv_set_refresh_func(SnapCatalogue *backend, SnapBackendRefreshFunc func,
+                    gpointer user_data)
 {
     LvBackend *self = (LvBackend *)backend;
 
@@ -331,7 +317,7 @@ lv_watch(SnapBackend *backend)
 }
 
 static gboolean
-lv_poll(SnapBackend *backend)
+lv_poll(SnapCatalogue *backend)
 {
     LvBackend *self = (LvBackend *)backend;
     g_autoptr(GError) error = NULL;
@@ -363,7 +349,7 @@ lv_poll(SnapBackend *backend)
 }
 
 static GPtrArray *
-lv_list_domains(SnapBackend *backend, GError **error)
+lv_list_domains(SnapCatalogue *backend, GError **error)
 {
     LvBackend *self = (LvBackend *)backend;
     virConnectPtr conn = lv_conn(self, error);
@@ -477,7 +463,7 @@ lv_action(SnapBackend *backend, const DomainDef *def, SnapDomainAction action,
 }
 
 static gboolean
-lv_undefine(SnapBackend *backend, const char *domain, SnapUndefineMode mode,
+lv_undefine(SnapCatalogue *backend, const char *domain, SnapUndefineMode mode,
             GError **error)
 {
     virDomainPtr dom;
@@ -541,6 +527,10 @@ static const SnapBackendOps lv_ops = {
     .watch = lv_watch,
     .start = lv_start,
     .action = lv_action,
+    .free = lv_free,
+};
+
+static const SnapCatalogueOps lv_catalogue_ops = {
     .list_domains = lv_list_domains,
     .domain_view = lv_domain_view,
     .snapshot_get = lv_snapshot_get,
@@ -550,10 +540,9 @@ static const SnapBackendOps lv_ops = {
     .undefine = lv_undefine,
     .set_refresh_func = lv_set_refresh_func,
     .poll = lv_poll,
-    .free = lv_free,
 };
 
-SnapBackend *
+SnapCatalogue *
 snap_backend_libvirt_new(const char *uri, GError **error)
 {
     static gsize once;
@@ -567,14 +556,15 @@ snap_backend_libvirt_new(const char *uri, GError **error)
         g_once_init_leave(&once, 1);
     }
     self = g_new0(LvBackend, 1);
-    self->parent.ops = &lv_ops;
+    self->parent.parent.ops = &lv_ops;
+    self->parent.ops = &lv_catalogue_ops;
     self->uri = g_strdup(uri);
     self->lifecycle_id = -1;
     self->backoff = LV_BACKOFF_MIN;
     g_mutex_init(&self->lock);
     self->states = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     if (!lv_connect(self, error)) {
-        lv_free(&self->parent);
+        lv_free(&self->parent.parent);
         return NULL;
     }
     return &self->parent;

@@ -9,16 +9,6 @@
 #include "snap-error.h"
 #include "snap-external.h"
 
-void
-snap_image_layer_free(SnapImageLayer *layer)
-{
-    if (layer == NULL)
-        return;
-    g_free(layer->file);
-    g_free(layer->format);
-    g_free(layer);
-}
-
 /* The layers of one qemu-img --backing-chain run, from index @from on. */
 static GPtrArray *
 chain_layers(GPtrArray *files, GPtrArray *formats, guint from)

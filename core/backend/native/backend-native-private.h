@@ -1,13 +1,13 @@
 /* backend-native-private.h: shared by the native backend's files only. */
 #pragma once
 
-#include "backend.h"
+#include "backend-native.h"
 #include "qemu-vm.h"
 
 G_BEGIN_DECLS
 
 typedef struct {
-    SnapBackend parent;
+    SnapDiskBackend parent;
     char *state_dir;
     GMutex lock;     /* vms */
     GHashTable *vms; /* domain name -> QemuVm* (owned) */
@@ -33,7 +33,7 @@ gboolean native_offline_delete(const DomainDef *dom, const SnapshotDef *snap,
                                SnapProgressFunc progress, gpointer progress_data,
                                GCancellable *cancellable, GError **error);
 
-/* The tags of every disk (qemu-img info -U), see SnapBackendOps. */
+/* The tags of every disk (qemu-img info -U), see SnapDiskBackendOps. */
 GHashTable *native_offline_disk_snapshots(const DomainDef *dom, GPtrArray *problems,
                                           GCancellable *cancellable);
 

@@ -7,6 +7,7 @@
 #include <glib/gstdio.h>
 
 #include "crash-point.h"
+#include "qemu-img.h"
 #include "snap-error.h"
 #include "snap-external.h"
 
@@ -190,7 +191,7 @@ native_action(SnapBackend *self, const DomainDef *dom, SnapDomainAction action,
 /* ---- snapshots ---------------------------------------------------------------- */
 
 static gboolean
-native_create(SnapBackend *self, const DomainDef *dom, const SnapshotDef *snap,
+native_create(SnapDiskBackend *self, const DomainDef *dom, const SnapshotDef *snap,
               SnapProgressFunc progress, gpointer progress_data,
               GCancellable *cancellable, GError **error)
 {
@@ -213,7 +214,7 @@ native_create(SnapBackend *self, const DomainDef *dom, const SnapshotDef *snap,
 }
 
 static gboolean
-native_delete(SnapBackend *self, const DomainDef *dom, const SnapshotDef *snap,
+native_delete(SnapDiskBackend *self, const DomainDef *dom, const SnapshotDef *snap,
               SnapProgressFunc progress, gpointer progress_data,
               GCancellable *cancellable, GError **error)
 {
@@ -288,7 +289,7 @@ native_revert_external(NativeBackend *nb, QemuVm *vm, const DomainDef *dom,
  * now and the snapshot's state ends in the snapshot's state, unless the
  * flags ask for running or paused. */
 static gboolean
-native_revert(SnapBackend *self, const DomainDef *dom, const DomainDef *target,
+native_revert(SnapDiskBackend *self, const DomainDef *dom, const DomainDef *target,
               gboolean restart, const SnapshotDef *snap, SnapRevertFlags flags,
               SnapProgressFunc progress, gpointer progress_data,
               GCancellable *cancellable, GError **error)
@@ -355,14 +356,14 @@ native_revert(SnapBackend *self, const DomainDef *dom, const DomainDef *target,
 }
 
 static GHashTable *
-native_disk_snapshots(SnapBackend *self, const DomainDef *dom, GPtrArray *problems,
+native_disk_snapshots(SnapDiskBackend *self, const DomainDef *dom, GPtrArray *problems,
                       GCancellable *cancellable)
 {
     return native_offline_disk_snapshots(dom, problems, cancellable);
 }
 
 static GPtrArray *
-native_image_chain_op(SnapBackend *self, const DomainDef *dom, const char *file,
+native_image_chain_op(SnapDiskBackend *self, const DomainDef *dom, const char *file,
                       GError **error)
 {
     return native_image_chain(dom, file, error);
@@ -391,8 +392,9 @@ check_commit_space(const char *top, const char *base, GError **error)
 }
 
 static gboolean
-native_commit(SnapBackend *self, const DomainDef *dom, const char *top, const char *base,
-              SnapProgressFunc progress, gpointer progress_data, GError **error)
+native_commit(SnapDiskBackend *self, const DomainDef *dom, const char *top,
+              const char *base, SnapProgressFunc progress, gpointer progress_data,
+              GError **error)
 {
     NativeBackend *nb = (NativeBackend *)self;
     QemuVm *vm = vm_get(nb, dom->name);
@@ -408,7 +410,7 @@ native_commit(SnapBackend *self, const DomainDef *dom, const char *top, const ch
 }
 
 static gboolean
-native_rebase(SnapBackend *self, const DomainDef *dom, const char *file,
+native_rebase(SnapDiskBackend *self, const DomainDef *dom, const char *file,
               const char *backing, const char *backing_format, gboolean unsafe,
               SnapProgressFunc progress, gpointer progress_data, GError **error)
 {
@@ -425,7 +427,7 @@ native_rebase(SnapBackend *self, const DomainDef *dom, const char *file,
 }
 
 static gboolean
-native_remove_image(SnapBackend *self, const DomainDef *dom, const char *file,
+native_remove_image(SnapDiskBackend *self, const DomainDef *dom, const char *file,
                     GError **error)
 {
     NativeBackend *nb = (NativeBackend *)self;
@@ -454,6 +456,29 @@ native_free(SnapBackend *self)
     g_free(nb);
 }
 
+/* The tags of @file, as the disk interface gives them. */
+static GPtrArray *
+native_image_tags(SnapDiskBackend *self, const char *file, const char *format,
+                  GCancellable *cancellable, GError **error)
+{
+    g_autoptr(GPtrArray) snaps = qemu_img_info(file, format, NULL, cancellable, error);
+    GPtrArray *tags;
+
+    if (snaps == NULL)
+        return NULL;
+    tags = g_ptr_array_new_full(snaps->len, (GDestroyNotify)snap_image_tag_free);
+    for (guint i = 0; i < snaps->len; i++) {
+        QemuImgSnapshot *s = snaps->pdata[i];
+        SnapImageTag *tag = g_new0(SnapImageTag, 1);
+
+        tag->name = g_strdup(s->name);
+        tag->date_sec = s->date_sec;
+        tag->vm_state_size = s->vm_state_size;
+        g_ptr_array_add(tags, tag);
+    }
+    return tags;
+}
+
 static const SnapBackendOps native_ops = {
     .name = "native",
     .set_event_func = native_set_event_func,
@@ -462,6 +487,10 @@ static const SnapBackendOps native_ops = {
     .watch = native_watch,
     .start = native_start,
     .action = native_action,
+    .free = native_free,
+};
+
+static const SnapDiskBackendOps native_disk_ops = {
     .create = native_create,
     .revert = native_revert,
     .delete = native_delete,
@@ -470,15 +499,16 @@ static const SnapBackendOps native_ops = {
     .commit = native_commit,
     .rebase = native_rebase,
     .remove_image = native_remove_image,
-    .free = native_free,
+    .image_tags = native_image_tags,
 };
 
-SnapBackend *
+SnapDiskBackend *
 snap_backend_native_new(const char *state_dir)
 {
     NativeBackend *nb = g_new0(NativeBackend, 1);
 
-    nb->parent.ops = &native_ops;
+    nb->parent.parent.ops = &native_ops;
+    nb->parent.ops = &native_disk_ops;
     nb->state_dir = g_strdup(state_dir);
     g_mutex_init(&nb->lock);
     nb->vms = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
