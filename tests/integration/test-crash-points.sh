@@ -13,7 +13,7 @@
 # states_NAME naming the extra reference operations (see rm-r). Every step
 # the core knows (build/tests/integration/crash-points) must be in the table.
 # External snapshots add their lines here the same way (their own steps in
-# core/crash-point.c, e.g. overlay-created, commit-done), with disks whose
+# core/util/crash-point.c, e.g. overlay-created, commit-done), with disks whose
 # snapshot='external' in a second template domain.
 # To repeat one case: ONLY_OP=rm-r ONLY_STEP="delete-journaled:2 ..." (the
 # steps to run, repeats allowed) meson test test-crash-points.
