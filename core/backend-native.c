@@ -200,6 +200,10 @@ native_create(SnapBackend *self, const DomainDef *dom, const SnapshotDef *snap,
     if (vm != NULL && snap_external_is_external(snap))
         return snap_error_check_cancelled(cancellable, error) &&
                native_live_save_external(vm, dom, snap, progress, progress_data, error);
+    if (vm != NULL && snap->state == SNAP_STATE_DISK_SNAPSHOT)
+        return snap_error_check_cancelled(cancellable, error) &&
+               native_live_save_disk_only(nb, vm, dom, snap, progress, progress_data,
+                                          error);
     if (vm != NULL)
         return native_live_save(vm, dom, snap, progress, progress_data, cancellable,
                                 error);
@@ -440,6 +444,7 @@ native_free(SnapBackend *self)
 
     /* The QEMUs keep running: the next snaptreefs reattaches to them. */
     g_hash_table_destroy(nb->vms);
+    g_hash_table_destroy(nb->unfrozen_noted);
     g_mutex_clear(&nb->lock);
     g_free(nb->state_dir);
     g_free(nb);
@@ -474,5 +479,6 @@ snap_backend_native_new(const char *state_dir)
     g_mutex_init(&nb->lock);
     nb->vms = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                     (GDestroyNotify)qemu_vm_free);
+    nb->unfrozen_noted = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     return &nb->parent;
 }

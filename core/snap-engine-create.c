@@ -99,12 +99,6 @@ new_snapshot_def(SnapDomain *dom, SnapDomainState run, const SnapshotDef *tmpl,
                             "snapshot");
         return NULL;
     }
-    if (live && nexternal == 0 && memory == SNAP_MEMORY_NO) {
-        g_set_error_literal(error, SNAP_ERROR, SNAP_ERROR_INVALID,
-                            "internal snapshot of a running VM must include the memory "
-                            "state");
-        return NULL;
-    }
     if (live && nexternal == 0 && memory == SNAP_MEMORY_EXTERNAL) {
         g_set_error_literal(error, SNAP_ERROR, SNAP_ERROR_INVALID,
                             "external memory needs external disk snapshots");
@@ -118,8 +112,10 @@ new_snapshot_def(SnapDomain *dom, SnapDomainState run, const SnapshotDef *tmpl,
     if (!live) {
         def->state = SNAP_STATE_SHUTOFF;
         def->memory = SNAP_MEMORY_NO;
-    } else if (nexternal > 0 && memory == SNAP_MEMORY_NO) {
-        /* --disk-only of a running domain: the disks alone, no memory. */
+    } else if (memory == SNAP_MEMORY_NO) {
+        /* --disk-only of a running domain: the disks alone, no memory.
+         * libvirt refuses internal ones; QEMU takes them in one
+         * transaction, which is what a backup wants. */
         def->state = SNAP_STATE_DISK_SNAPSHOT;
         def->memory = SNAP_MEMORY_NO;
     } else {
@@ -242,6 +238,7 @@ snap_op_create(SnapOp *op, GError **error)
 {
     SnapDomain *dom = op->dom;
     SnapNode *current = snap_tree_get_current(dom->tree);
+    g_autoptr(SnapshotDef) tmpl = NULL;
     g_autoptr(SnapshotDef) def = NULL;
 
     if (snap_tree_lookup(dom->tree, op->name)) {
@@ -261,8 +258,13 @@ snap_op_create(SnapOp *op, GError **error)
                                 "domain directory");
         return FALSE;
     }
+    if (op->engine->opts.memory_no) {
+        /* -o memory=no: mkdir asks for what <memory snapshot='no'/> does. */
+        tmpl = snapshot_def_new();
+        tmpl->memory = SNAP_MEMORY_NO;
+    }
     def =
-        new_snapshot_def(dom, snap_domain_state(op->engine, dom), NULL, op->name, error);
+        new_snapshot_def(dom, snap_domain_state(op->engine, dom), tmpl, op->name, error);
     return def != NULL && take_snapshot(op, def, error);
 }
 

@@ -28,6 +28,9 @@ typedef enum {
 typedef struct {
     gboolean read_only;    /* every mutation fails with SNAP_ERROR_READ_ONLY */
     gboolean no_reconcile; /* skip the start-up check against the images */
+    /* -o memory=no: mkdir of a running or paused domain takes a disk-only
+     * snapshot (as <memory snapshot='no'/> in `create`), not its memory. */
+    gboolean memory_no;
     /* Not NULL: the libvirt backend on this connection URI instead of a
      * STATE directory (snap_engine_new's @state_dir is then NULL). The
      * trees mirror libvirt's domains and snapshots, names escaped as

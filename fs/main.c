@@ -15,6 +15,7 @@ typedef struct {
     char *state_dir;
     char *backend;        /* -o backend=native|libvirt */
     char *uri;            /* -o uri=URI (libvirt) */
+    char *memory;         /* -o memory=no: mkdir of a running domain is disk-only */
     double entry_timeout; /* < 0: not given */
     double attr_timeout;
     int read_only;
@@ -35,6 +36,7 @@ static const struct fuse_opt fs_option_spec[] = {
     {"multithread", offsetof(FsOptions, multithread), 1},
     {"backend=%s", offsetof(FsOptions, backend), 0},
     {"uri=%s", offsetof(FsOptions, uri), 0},
+    {"memory=%s", offsetof(FsOptions, memory), 0},
     FUSE_OPT_END,
 };
 
@@ -80,6 +82,8 @@ usage(const char *prog)
            "    -o ro                  browse only: every mutation fails with EROFS\n"
            "    -o disks               SNAP/disks/TARGET: each disk's content at each\n"
            "                           snapshot, read-only (through qemu-nbd)\n"
+           "    -o memory=no           mkdir of a running domain takes a disk-only\n"
+           "                           snapshot (no RAM; guest agent freeze if any)\n"
            "    -o entry_timeout=SECS  how long the kernel caches names (3600)\n"
            "    -o attr_timeout=SECS   how long the kernel caches attributes (3600)\n"
            "    -o multithread         serve requests from libfuse's worker threads\n"
@@ -149,7 +153,7 @@ main(int argc, char *argv[])
     struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
     struct fuse_cmdline_opts cmd;
     struct fuse_lowlevel_ops ops;
-    FsOptions opts = {NULL, NULL, NULL, -1.0, -1.0, 0, 0, 0};
+    FsOptions opts = {.entry_timeout = -1.0, .attr_timeout = -1.0};
     gboolean libvirt;
     SnapEngineOptions engine_opts = {0};
     g_autoptr(FsContext) ctx = NULL;
@@ -189,6 +193,20 @@ main(int argc, char *argv[])
         fprintf(stderr, "%s: %s\n", argv[0],
                 opts.uri == NULL ? "-o backend=libvirt needs -o uri=URI"
                                  : "-o disks works with the native backend only");
+        goto out;
+    }
+    if (opts.memory != NULL && g_strcmp0(opts.memory, "no") != 0) {
+        fprintf(stderr, "%s: -o memory=%s: the only value is 'no'\n", argv[0],
+                opts.memory);
+        goto out;
+    }
+    if (libvirt && opts.memory != NULL) {
+        /* libvirt refuses internal disk-only snapshots of a running
+         * domain, and an external one is not what mkdir takes there. */
+        fprintf(stderr,
+                "%s: -o memory=no works with the native backend only: libvirt cannot "
+                "take an internal disk-only snapshot of a running domain\n",
+                argv[0]);
         goto out;
     }
     if (!libvirt && opts.uri != NULL) {
@@ -240,6 +258,7 @@ main(int argc, char *argv[])
     ctx->se = se;
 
     engine_opts.read_only = opts.read_only;
+    engine_opts.memory_no = opts.memory != NULL;
     engine_opts.libvirt_uri = libvirt ? opts.uri : NULL;
     ctx->engine = snap_engine_new(state_dir, &engine_opts, &error);
     if (ctx->engine == NULL) {
@@ -286,6 +305,7 @@ out:
     g_free(opts.state_dir);
     free(opts.backend);
     free(opts.uri);
+    free(opts.memory);
     free(cmd.mountpoint);
     fuse_opt_free_args(&args);
     return status;
