@@ -14,6 +14,8 @@ typedef struct {
     /* Domains whose errors already say their disk-only snapshots are
      * crash-consistent (under lock). */
     GHashTable *unfrozen_noted;
+    /* Agent sockets of reattached QEMUs, thawed once watching starts. */
+    GPtrArray *thaw_at_watch;
     SnapBackendEventFunc event_func;
     gpointer event_data;
 } NativeBackend;

@@ -7,6 +7,8 @@
 #include <glib/gstdio.h>
 
 #include "crash-point.h"
+#include "guest-agent.h"
+#include "qemu-cmdline.h"
 #include "snap-error.h"
 #include "snap-external.h"
 
@@ -116,6 +118,12 @@ native_attach(SnapBackend *self, const DomainDef *dom, GError **error)
         return FALSE;
     }
     vm_put(nb, dom->name, vm);
+    if (dom->guest_agent) {
+        g_mutex_lock(&nb->lock);
+        g_ptr_array_add(nb->thaw_at_watch,
+                        qemu_run_agent_socket(nb->state_dir, dom->name));
+        g_mutex_unlock(&nb->lock);
+    }
     return TRUE;
 }
 
@@ -134,6 +142,10 @@ native_watch(SnapBackend *self)
         if (!qemu_vm_watch(value, &error))
             g_debug("%s: %s", (const char *)key, error->message);
     }
+    /* A snaptreefs killed between freeze and thaw left its guest frozen. */
+    for (guint i = 0; i < nb->thaw_at_watch->len; i++)
+        guest_agent_thaw_in_background(nb->thaw_at_watch->pdata[i]);
+    g_ptr_array_set_size(nb->thaw_at_watch, 0);
     g_mutex_unlock(&nb->lock);
 }
 
@@ -445,6 +457,7 @@ native_free(SnapBackend *self)
     /* The QEMUs keep running: the next snaptreefs reattaches to them. */
     g_hash_table_destroy(nb->vms);
     g_hash_table_destroy(nb->unfrozen_noted);
+    g_ptr_array_unref(nb->thaw_at_watch);
     g_mutex_clear(&nb->lock);
     g_free(nb->state_dir);
     g_free(nb);
@@ -480,5 +493,6 @@ snap_backend_native_new(const char *state_dir)
     nb->vms = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                     (GDestroyNotify)qemu_vm_free);
     nb->unfrozen_noted = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    nb->thaw_at_watch = g_ptr_array_new_with_free_func(g_free);
     return &nb->parent;
 }

@@ -336,3 +336,35 @@ guest_agent_run_frozen(const char *socket_path, const GuestAgentBounds *bounds,
     thaw(a, bounds, out);
     return ok;
 }
+
+static gpointer
+thaw_thread(gpointer data)
+{
+    g_autofree char *path = data;
+    g_autoptr(GuestAgent) a = NULL;
+    g_autoptr(GError) local = NULL;
+    g_auto(GuestAgentFreeze) out = {0};
+
+    a = guest_agent_connect(path, &local);
+    if (a == NULL || !guest_agent_sync(a, guest_agent_default_bounds.ping_ms, &local)) {
+        g_debug("%s: no thaw at start: %s", path, local->message);
+        return NULL;
+    }
+    out.problems = g_ptr_array_new_with_free_func(g_free);
+    thaw(a, &guest_agent_default_bounds, &out);
+    if (out.problems->len == 0)
+        g_debug("%s: thawed at start", path);
+    return NULL;
+}
+
+void
+guest_agent_thaw_in_background(const char *socket_path)
+{
+    g_autoptr(GError) local = NULL;
+    GThread *t = g_thread_try_new("thaw", thaw_thread, g_strdup(socket_path), &local);
+
+    if (t == NULL)
+        g_message("%s: cannot start the thaw: %s", socket_path, local->message);
+    else
+        g_thread_unref(t);
+}

@@ -73,4 +73,11 @@ gboolean guest_agent_run_frozen(const char *socket_path, const GuestAgentBounds 
                                 GuestAgentFrozenFunc func, gpointer data,
                                 GuestAgentFreeze *out, GError **error);
 
+/* Thaws the guest's filesystems (as guest_agent_run_frozen() does after
+ * its function) on a thread of its own, for a QEMU found running at
+ * start: a snaptreefs that died during a snapshot may have left its guest
+ * frozen. A guest that is not frozen, or no agent, is no error; failures
+ * are logged. */
+void guest_agent_thaw_in_background(const char *socket_path);
+
 G_END_DECLS
