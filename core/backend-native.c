@@ -225,6 +225,35 @@ native_create(SnapBackend *self, const DomainDef *dom, const SnapshotDef *snap,
     return native_offline_create(dom, snap, progress, progress_data, cancellable, error);
 }
 
+/* A picture must never hold a snapshot up for long. */
+#define SCREENDUMP_TIMEOUT_MS 3000u
+
+static gboolean
+native_screenshot(SnapBackend *self, const DomainDef *dom, const char *file,
+                  GError **error)
+{
+    NativeBackend *nb = (NativeBackend *)self;
+    QemuVm *vm = vm_get(nb, dom->name);
+    g_autoptr(JsonBuilder) b = NULL;
+    g_autoptr(JsonNode) ret = NULL;
+
+    if (vm == NULL || dom->video == NULL || g_strcmp0(dom->video, "none") == 0) {
+        g_set_error(error, SNAP_ERROR, SNAP_ERROR_UNSUPPORTED,
+                    "domain '%s' has no display to take a picture of", dom->name);
+        return FALSE;
+    }
+    b = json_builder_new();
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "filename");
+    json_builder_add_string_value(b, file);
+    json_builder_set_member_name(b, "format");
+    json_builder_add_string_value(b, "png");
+    json_builder_end_object(b);
+    ret = qemu_vm_execute(vm, "screendump", json_builder_get_root(b),
+                          SCREENDUMP_TIMEOUT_MS, error);
+    return ret != NULL;
+}
+
 static gboolean
 native_delete(SnapBackend *self, const DomainDef *dom, const SnapshotDef *snap,
               SnapProgressFunc progress, gpointer progress_data,
@@ -473,6 +502,7 @@ static const SnapBackendOps native_ops = {
     .action = native_action,
     .create = native_create,
     .revert = native_revert,
+    .screenshot = native_screenshot,
     .delete = native_delete,
     .disk_snapshots = native_disk_snapshots,
     .image_chain = native_image_chain_op,

@@ -114,6 +114,17 @@ typedef struct {
                        SnapProgressFunc progress, gpointer progress_data,
                        GCancellable *cancellable, GError **error);
 
+    /* Writes the guest's display, as PNG, to @file (replacing it), within
+     * a few seconds. SNAP_ERROR_UNSUPPORTED when there is no picture to
+     * take: @dom does not run, or has no display device. NULL in a
+     * backend that has no screenshots. */
+    gboolean (*screenshot)(SnapBackend *self, const DomainDef *dom, const char *file,
+                           GError **error);
+
+    /* Where the backend keeps @snapshot's screen.png (transfer full);
+     * NULL in the native backend (STATE/snapshots/DOM/SNAP.png). */
+    char *(*screen_file)(SnapBackend *self, const char *domain, const char *snapshot);
+
     /* Removes @snap's data from every disk that holds it; a disk that no
      * longer has it is not an error. */
     gboolean (*delete)(SnapBackend *self, const DomainDef *dom, const SnapshotDef *snap,

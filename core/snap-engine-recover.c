@@ -275,6 +275,7 @@ snap_op_recover(SnapOp *op, const char *label)
         } else {
             guint n = 0;
 
+            snap_screen_remove(engine, dom->name, j->snapshot);
             if (remove_tags(op, j->disks, j->snapshot, problems, &n))
                 done = g_strdup_printf(
                     "recovered: rolled back the interrupted create of '%s' "

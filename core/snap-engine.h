@@ -131,6 +131,7 @@ typedef struct {
     guint nchildren;
     gboolean is_current;
     gsize xml_size; /* exact size of metadata.xml */
+    gsize screen_size; /* exact size of screen.png; 0: there is none */
 } SnapSnapshotInfo;
 
 /* Looks up @snapshot of @domain. With @parent_check TRUE it also requires
@@ -178,6 +179,11 @@ gboolean snap_engine_snapshot_parent(SnapEngine *engine, const char *domain,
  * NULL when not found. (transfer full) */
 GBytes *snap_engine_snapshot_xml(SnapEngine *engine, const char *domain,
                                  const char *snapshot);
+
+/* screen.png of @snapshot, or NULL when it has none (read from the file
+ * kept beside its metadata). (transfer full) */
+GBytes *snap_engine_snapshot_screen(SnapEngine *engine, const char *domain,
+                                    const char *snapshot);
 
 /* The directory path of @snapshot relative to its domain directory
  * ("base/child/snap"), or NULL when not found. (transfer full) */
