@@ -130,7 +130,7 @@ typedef struct {
     gint64 creation_time; /* epoch seconds */
     guint nchildren;
     gboolean is_current;
-    gsize xml_size; /* exact size of metadata.xml */
+    gsize xml_size;    /* exact size of metadata.xml */
     gsize screen_size; /* exact size of screen.png; 0: there is none */
 } SnapSnapshotInfo;
 
