@@ -232,6 +232,10 @@ SnapBackend *snap_backend_native_new(const char *state_dir);
  * watch(). (transfer full) */
 SnapBackend *snap_backend_libvirt_new(const char *uri, GError **error);
 
+/* Where the libvirt backend keeps screen.png files (created when first
+ * needed); without one, its snapshots have none. */
+void snap_backend_libvirt_set_cache_dir(SnapBackend *backend, const char *dir);
+
 static inline void
 snap_backend_free(SnapBackend *backend)
 {

@@ -398,6 +398,8 @@ engine_new_libvirt(const SnapEngineOptions *opts, GError **error)
 
     if (backend == NULL)
         return NULL;
+    if (opts->cache_dir != NULL)
+        snap_backend_libvirt_set_cache_dir(backend, opts->cache_dir);
     engine = engine_alloc(opts);
     engine->backend = backend;
     engine->backend->ops->set_event_func(engine->backend, on_backend_event, engine);

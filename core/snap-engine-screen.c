@@ -24,8 +24,14 @@ snap_screen_path(SnapEngine *engine, const char *domain, const char *snapshot)
 static char *
 screen_temp_path(SnapEngine *engine, const char *domain, const char *snapshot)
 {
-    g_autofree char *file = g_strconcat(".", snapshot, ".png.tmp", NULL);
+    g_autofree char *file = NULL;
 
+    if (engine->backend->ops->screen_file != NULL) {
+        g_autofree char *path = snap_screen_path(engine, domain, snapshot);
+
+        return path ? g_strconcat(path, ".tmp", NULL) : NULL;
+    }
+    file = g_strconcat(".", snapshot, ".png.tmp", NULL);
     return g_build_filename(engine->state_dir, "snapshots", domain, file, NULL);
 }
 
@@ -49,12 +55,15 @@ snap_op_screen_take(SnapOp *op, const char *snapshot)
     g_autofree char *tmp = NULL;
     g_autoptr(GError) error = NULL;
 
-    if (backend->ops->screenshot == NULL || engine->state_dir == NULL)
+    if (backend->ops->screenshot == NULL)
         return NULL;
     tmp = screen_temp_path(engine, op->dom->name, snapshot);
+    if (tmp == NULL)
+        return NULL;
     /* A picture an interrupted create left is replaced. */
     g_unlink(tmp);
-    if (snap_store_ensure_domain_dir(engine->state_dir, op->dom->name, &error) &&
+    if ((engine->state_dir == NULL ||
+         snap_store_ensure_domain_dir(engine->state_dir, op->dom->name, &error)) &&
         backend->ops->screenshot(backend, op->dom->def, tmp, &error))
         return g_steal_pointer(&tmp);
     if (!g_error_matches(error, SNAP_ERROR, SNAP_ERROR_UNSUPPORTED)) {
@@ -88,8 +97,7 @@ void
 snap_screen_remove(SnapEngine *engine, const char *domain, const char *snapshot)
 {
     g_autofree char *path = snap_screen_path(engine, domain, snapshot);
-    g_autofree char *tmp =
-        engine->state_dir ? screen_temp_path(engine, domain, snapshot) : NULL;
+    g_autofree char *tmp = screen_temp_path(engine, domain, snapshot);
 
     if (path != NULL && g_unlink(path) < 0 && errno != ENOENT)
         g_message("%s: cannot remove %s: %s", domain, path, g_strerror(errno));

@@ -37,6 +37,8 @@ typedef struct {
      * backend-libvirt-names.h says; libvirt's changes show up within
      * about half a second. */
     const char *libvirt_uri;
+    /* libvirt backend: where screen.png files are kept (NULL: none). */
+    const char *cache_dir;
 } SnapEngineOptions;
 
 /* Loads STATE/domains/NAME.xml and STATE/snapshots/NAME/SNAP.xml. A domain
