@@ -115,7 +115,7 @@ static JsonObject *
 agent_read_reply(GuestAgent *a, gint64 deadline, GError **error)
 {
     for (;;) {
-        guint8 *nl = memchr(a->inbuf->data, '\n', a->inbuf->len);
+        guint8 *nl = a->inbuf->len ? memchr(a->inbuf->data, '\n', a->inbuf->len) : NULL;
         g_autoptr(GError) local = NULL;
         guint8 buf[4096];
         gssize n;
@@ -138,7 +138,7 @@ agent_read_reply(GuestAgent *a, gint64 deadline, GError **error)
                     json_object_has_member(obj, "error"))
                     return json_object_ref(obj);
             }
-            nl = memchr(a->inbuf->data, '\n', a->inbuf->len);
+            nl = a->inbuf->len ? memchr(a->inbuf->data, '\n', a->inbuf->len) : NULL;
         }
         if (!g_socket_condition_timed_wait(a->socket, G_IO_IN,
                                            agent_remaining_us(deadline), NULL, &local)) {

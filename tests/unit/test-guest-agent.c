@@ -113,7 +113,7 @@ agent_serve(FakeAgent *fa, GSocket *conn)
             /* 0xFF resets qemu-ga's parser: it is no part of a command. */
             if ((guint8)chunk[i] != 0xff)
                 g_byte_array_append(buf, (guint8 *)&chunk[i], 1);
-        while ((nl = memchr(buf->data, '\n', buf->len)) != NULL) {
+        while (buf->len > 0 && (nl = memchr(buf->data, '\n', buf->len)) != NULL) {
             gsize len = nl - buf->data;
             g_autofree char *line = g_strndup((const char *)buf->data, len);
 
