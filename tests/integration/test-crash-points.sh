@@ -38,7 +38,7 @@ LIVE_OPS=(
     "live-revert-offline: revert-vm-stopped revert-disk-done:2 revert-domain-written"
     "live-revert-start: revert-vm-started revert-loaded"
     "revert-running: revert-disks-done revert-metadata-written"
-    "live-disk-only: create-journaled create-frozen create-disks-done create-metadata-written reply-sent journal-clear"
+    "live-disk-only: create-frozen create-disks-done create-metadata-written"
     "live-rmdir: delete-journaled delete-disks-done delete-child-written delete-metadata-removed journal-clear"
 )
 if command -v qemu-system-x86_64 >/dev/null; then
