@@ -25,6 +25,7 @@ typedef struct {
     gpointer event_data;
     SnapBackendRefreshFunc refresh_func;
     gpointer refresh_data;
+    char *cache_dir; /* where screen.png files go (backend-libvirt-screen.c) */
 } LvBackend;
 
 /* Sets @error from libvirt's last error: its message, and the code by
@@ -54,5 +55,10 @@ gboolean lv_snapshot_remove(SnapBackend *backend, const char *domain,
                             const char *snapshot, SnapDeleteFlags flags, GError **error);
 gboolean lv_snapshot_revert(SnapBackend *backend, const char *domain,
                             const char *snapshot, SnapRevertFlags flags, GError **error);
+
+/* ---- backend-libvirt-screen.c ---- */
+char *lv_screen_file(SnapBackend *backend, const char *domain, const char *snapshot);
+gboolean lv_screenshot(SnapBackend *backend, const DomainDef *def, const char *file,
+                       GError **error);
 
 G_END_DECLS

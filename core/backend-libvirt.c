@@ -530,6 +530,7 @@ lv_free(SnapBackend *backend)
     g_hash_table_unref(self->states);
     g_mutex_clear(&self->lock);
     g_free(self->uri);
+    g_free(self->cache_dir);
     g_free(self);
 }
 
@@ -545,6 +546,8 @@ static const SnapBackendOps lv_ops = {
     .domain_view = lv_domain_view,
     .snapshot_get = lv_snapshot_get,
     .snapshot_take = lv_snapshot_take,
+    .screenshot = lv_screenshot,
+    .screen_file = lv_screen_file,
     .snapshot_remove = lv_snapshot_remove,
     .snapshot_revert = lv_snapshot_revert,
     .undefine = lv_undefine,

@@ -114,6 +114,17 @@ typedef struct {
                        SnapProgressFunc progress, gpointer progress_data,
                        GCancellable *cancellable, GError **error);
 
+    /* Writes the guest's display, as PNG, to @file (replacing it), within
+     * a few seconds. SNAP_ERROR_UNSUPPORTED when there is no picture to
+     * take: @dom does not run, or has no display device. NULL in a
+     * backend that has no screenshots. */
+    gboolean (*screenshot)(SnapBackend *self, const DomainDef *dom, const char *file,
+                           GError **error);
+
+    /* Where the backend keeps @snapshot's screen.png (transfer full);
+     * NULL in the native backend (STATE/snapshots/DOM/SNAP.png). */
+    char *(*screen_file)(SnapBackend *self, const char *domain, const char *snapshot);
+
     /* Removes @snap's data from every disk that holds it; a disk that no
      * longer has it is not an error. */
     gboolean (*delete)(SnapBackend *self, const DomainDef *dom, const SnapshotDef *snap,
@@ -220,6 +231,10 @@ SnapBackend *snap_backend_native_new(const char *state_dir);
  * libvirt's default event loop and connects; starts no thread before
  * watch(). (transfer full) */
 SnapBackend *snap_backend_libvirt_new(const char *uri, GError **error);
+
+/* Where the libvirt backend keeps screen.png files (created when first
+ * needed); without one, its snapshots have none. */
+void snap_backend_libvirt_set_cache_dir(SnapBackend *backend, const char *dir);
 
 static inline void
 snap_backend_free(SnapBackend *backend)

@@ -28,6 +28,7 @@ domain_def_free(DomainDef *def)
     g_free(def->arch);
     g_free(def->machine);
     g_free(def->emulator);
+    g_free(def->video);
     g_clear_pointer(&def->disks, g_ptr_array_unref);
     g_free(def);
 }
@@ -290,6 +291,29 @@ parse_devices(DomainDef *def, xmlNodePtr devices, const char *base_dir, GError *
             def->emulator = node_text(node);
             continue;
         }
+        if (xmlStrEqual(node->name, BAD_CAST "channel")) {
+            g_autofree char *name = xml_prop(xml_child(node, "target"), "name");
+
+            if (g_strcmp0(name, DOMAIN_GUEST_AGENT_CHANNEL) == 0)
+                def->guest_agent = TRUE;
+            else
+                g_debug("domain %s: ignoring <channel> '%s'", def->name,
+                        name ? name : "");
+            continue;
+        }
+        if (xmlStrEqual(node->name, BAD_CAST "video")) {
+            g_autofree char *model = xml_prop(xml_child(node, "model"), "type");
+
+            g_free(def->video);
+            def->video = g_strdup(model ? model : "vga");
+            continue;
+        }
+        if (xmlStrEqual(node->name, BAD_CAST "graphics")) {
+            /* libvirt gives a <graphics> without <video> a VGA card. */
+            if (def->video == NULL)
+                def->video = g_strdup("vga");
+            continue;
+        }
         if (!xmlStrEqual(node->name, BAD_CAST "disk")) {
             g_debug("domain %s: ignoring device <%s>", def->name,
                     (const char *)node->name);
@@ -436,6 +460,22 @@ domain_def_write(const DomainDef *def, xmlTextWriterPtr writer)
         xml_writer_write_attribute(writer, "dev", disk->target);
         if (disk->bus != NULL)
             xml_writer_write_attribute(writer, "bus", disk->bus);
+        xmlTextWriterEndElement(writer);
+        xmlTextWriterEndElement(writer);
+    }
+    if (def->guest_agent) {
+        xmlTextWriterStartElement(writer, BAD_CAST "channel");
+        xml_writer_write_attribute(writer, "type", "unix");
+        xmlTextWriterStartElement(writer, BAD_CAST "target");
+        xml_writer_write_attribute(writer, "type", "virtio");
+        xml_writer_write_attribute(writer, "name", DOMAIN_GUEST_AGENT_CHANNEL);
+        xmlTextWriterEndElement(writer);
+        xmlTextWriterEndElement(writer);
+    }
+    if (def->video != NULL) {
+        xmlTextWriterStartElement(writer, BAD_CAST "video");
+        xmlTextWriterStartElement(writer, BAD_CAST "model");
+        xml_writer_write_attribute(writer, "type", def->video);
         xmlTextWriterEndElement(writer);
         xmlTextWriterEndElement(writer);
     }

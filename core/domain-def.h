@@ -38,7 +38,17 @@ typedef struct {
     char *machine;    /* <os><type machine>, may be NULL */
     char *emulator;   /* may be NULL */
     GPtrArray *disks; /* of DomainDisk*, owned */
+    /* A <channel> whose <target name> is org.qemu.guest_agent.0: QEMU
+     * gets a virtio-serial port for the guest agent. */
+    gboolean guest_agent;
+    /* The <video><model type> of the display device ("vga", "cirrus",
+     * ...; <graphics> alone means "vga", as libvirt adds one); NULL: no
+     * display device. */
+    char *video;
 } DomainDef;
+
+/* The virtio-serial port name of the QEMU guest agent. */
+#define DOMAIN_GUEST_AGENT_CHANNEL "org.qemu.guest_agent.0"
 
 void domain_disk_free(DomainDisk *disk);
 void domain_def_free(DomainDef *def);

@@ -239,6 +239,10 @@ snap_op_delete_one_full(SnapOp *op, const char *name, gboolean metadata_only,
     /* Every file above is in this one directory: syncing it once, after
      * the removal, makes all the renames and the removal durable. */
     path = snap_store_snapshot_path(engine->state_dir, dom->name, name);
+    /* The picture goes with the snapshot; a metadata-only delete keeps it
+     * for a redefine to bring back. */
+    if (!metadata_only)
+        snap_screen_remove(engine, dom->name, name);
     if (!snap_store_remove(path, error))
         return FALSE;
     snap_crash_point("delete-metadata-removed");

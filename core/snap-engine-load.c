@@ -149,6 +149,7 @@ load_snapshots(SnapEngine *engine, SnapDomain *dom)
     g_autoptr(GPtrArray) items = g_ptr_array_new_with_free_func(load_item_free);
     g_autofree char *current = NULL;
     g_autoptr(GPtrArray) claimants = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GPtrArray) pictures = g_ptr_array_new_with_free_func(g_free);
     gint64 current_mtime = G_MININT64;
     guint ncurrent = 0;
     const char *file;
@@ -158,6 +159,8 @@ load_snapshots(SnapEngine *engine, SnapDomain *dom)
     while ((file = g_dir_read_name(d)) != NULL) {
         LoadItem *item;
 
+        if (g_str_has_suffix(file, ".png") && file[0] != '.')
+            g_ptr_array_add(pictures, g_strndup(file, strlen(file) - 4));
         if (!has_xml_suffix(file))
             continue;
         item = g_new0(LoadItem, 1);
@@ -204,6 +207,14 @@ load_snapshots(SnapEngine *engine, SnapDomain *dom)
     }
     g_clear_pointer(&items, g_ptr_array_unref);
     snap_tree_link_all(dom->tree, problems);
+    /* screen.png of each snapshot that has one (a picture without its
+     * snapshot is the reconcile's to report). */
+    for (guint i = 0; i < pictures->len; i++) {
+        SnapNode *node = snap_tree_lookup(dom->tree, pictures->pdata[i]);
+
+        if (node != NULL)
+            node->screen_size = snap_screen_size(engine, dom->name, node->name);
+    }
     if (problems->len > 0) {
         /* A repaired link must show in metadata.xml too, so what `ls`
          * shows and what the XML says agree. The files stay as they are. */
@@ -399,6 +410,8 @@ engine_new_libvirt(const SnapEngineOptions *opts, GError **error)
 
     if (backend == NULL)
         return NULL;
+    if (opts->cache_dir != NULL)
+        snap_backend_libvirt_set_cache_dir(backend, opts->cache_dir);
     engine = engine_alloc(opts);
     engine->backend = backend;
     engine->backend->ops->set_event_func(engine->backend, on_backend_event, engine);

@@ -418,4 +418,27 @@ void snap_remote_stop(SnapEngine *engine);
 /* Frees what the refresher used (after the backend's event thread went). */
 void snap_remote_free(SnapEngine *engine);
 
+/* ---- screen.png (snap-engine-screen.c) ---- */
+
+/* Where @snapshot's picture is kept: STATE/snapshots/DOM/SNAP.png, or the
+ * backend's own place (libvirt: its cache). (transfer full) */
+char *snap_screen_path(SnapEngine *engine, const char *domain, const char *snapshot);
+
+/* The size of @snapshot's picture file; 0 when it has none. Reads the
+ * disk: callers store it in the node (screen_size). */
+guint32 snap_screen_size(SnapEngine *engine, const char *domain, const char *snapshot);
+
+/* Takes the picture of @op's domain for the snapshot @snapshot about to
+ * be taken, into a temporary file whose path it returns; NULL when there
+ * is none (no display, not running, or a failure, which gets an errors
+ * line). (transfer full) */
+char *snap_op_screen_take(SnapOp *op, const char *snapshot);
+
+/* Makes the temporary picture @tmp the snapshot's screen.png. */
+void snap_op_screen_keep(SnapOp *op, const char *tmp, const char *snapshot);
+
+/* Removes @snapshot's picture (and any temporary one): it goes with the
+ * snapshot. */
+void snap_screen_remove(SnapEngine *engine, const char *domain, const char *snapshot);
+
 G_END_DECLS

@@ -95,6 +95,7 @@ fill_info(SnapDomain *dom, SnapNode *node, SnapSnapshotInfo *info)
     info->nchildren = node->nchildren;
     info->is_current = snap_tree_get_current(dom->tree) == node;
     info->xml_size = strlen(node->xml) + (info->is_current ? SNAP_ACTIVE_LEN : 0);
+    info->screen_size = node->screen_size;
 }
 
 gboolean

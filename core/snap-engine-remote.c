@@ -3,6 +3,7 @@
 #include "snap-engine-private.h"
 
 #include <string.h>
+#include <glib/gstdio.h>
 
 #include "snapshot-xml.h"
 
@@ -107,6 +108,7 @@ add_new(SnapOp *op, GHashTable *fetched, GPtrArray *added)
         for (guint i = 0; i < added->len;) {
             Fetched *f = g_hash_table_lookup(fetched, added->pdata[i]);
             const char *parent = f->snap.parent;
+            SnapNode *node = NULL;
             gboolean parent_pending =
                 parent != NULL && !snap_tree_lookup(tree, parent) &&
                 g_ptr_array_find_with_equal_func(added, parent, g_str_equal, NULL);
@@ -118,7 +120,9 @@ add_new(SnapOp *op, GHashTable *fetched, GPtrArray *added)
             }
             pnode = parent ? snap_tree_lookup(tree, parent) : NULL;
             snap_tree_add(tree, f->name, pnode, f->snap.creation_time,
-                          g_steal_pointer(&f->snap.xml), NULL, NULL);
+                          g_steal_pointer(&f->snap.xml), &node, NULL);
+            node->screen_size = snap_screen_size(snap_op_domain(op)->engine,
+                                                 snap_op_domain(op)->name, f->name);
             snap_op_change(op, SNAP_CHANGE_SNAPSHOT_ADDED, f->name,
                            pnode ? pnode->name : NULL, NULL);
             g_ptr_array_remove_index(added, i);
@@ -144,6 +148,7 @@ snap_remote_refresh(SnapOp *op, guint flags, const char *hint)
     g_autoptr(GHashTable) old_parents =
         g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     g_autoptr(GPtrArray) removed = g_ptr_array_new();
+    g_autoptr(GPtrArray) gone = g_ptr_array_new_with_free_func(g_free);
     g_autoptr(GPtrArray) added = g_ptr_array_new();
     g_autoptr(GPtrArray) all = NULL;
     g_autofree char *old_current = NULL;
@@ -205,6 +210,7 @@ snap_remote_refresh(SnapOp *op, guint flags, const char *hint)
 
         snap_op_change(op, SNAP_CHANGE_SNAPSHOT_REMOVED, node->name, NULL,
                        g_hash_table_lookup(old_parents, node->name));
+        g_ptr_array_add(gone, g_strdup(node->name));
         g_hash_table_remove(old_parents, node->name);
         snap_tree_remove(dom->tree, node);
         changed = TRUE;
@@ -257,6 +263,9 @@ snap_remote_refresh(SnapOp *op, guint flags, const char *hint)
     g_rw_lock_writer_unlock(&engine->lock);
     if (view.state != before)
         snap_op_change(op, SNAP_CHANGE_DOMAIN_FILE, NULL, NULL, NULL);
+    /* A snapshot deleted here or seen gone loses its cached picture. */
+    for (guint i = 0; i < gone->len; i++)
+        snap_screen_remove(engine, dom->name, gone->pdata[i]);
     return TRUE;
 }
 
@@ -268,6 +277,7 @@ snap_remote_create(SnapOp *op, const char *in_dir, const char *name, GError **er
     SnapDomain *dom = snap_op_domain(op);
     SnapBackend *backend = dom->engine->backend;
     SnapNode *current = snap_tree_get_current(dom->tree);
+    g_autofree char *screen = NULL;
 
     if (snap_tree_lookup(dom->tree, name)) {
         g_set_error(error, SNAP_ERROR, SNAP_ERROR_EXISTS, "snapshot '%s' already exists",
@@ -281,8 +291,14 @@ snap_remote_create(SnapOp *op, const char *in_dir, const char *name, GError **er
                     current ? current->name : "none: the domain directory");
         return FALSE;
     }
-    if (!backend->ops->snapshot_take(backend, dom->name, name, NULL, NULL, error))
+    screen = snap_op_screen_take(op, name);
+    if (!backend->ops->snapshot_take(backend, dom->name, name, NULL, NULL, error)) {
+        if (screen != NULL)
+            g_unlink(screen);
         return FALSE;
+    }
+    if (screen != NULL)
+        snap_op_screen_keep(op, screen, name);
     snap_remote_refresh(op, 0, NULL);
     return TRUE;
 }

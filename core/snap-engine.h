@@ -28,12 +28,17 @@ typedef enum {
 typedef struct {
     gboolean read_only;    /* every mutation fails with SNAP_ERROR_READ_ONLY */
     gboolean no_reconcile; /* skip the start-up check against the images */
+    /* -o memory=no: mkdir of a running or paused domain takes a disk-only
+     * snapshot (as <memory snapshot='no'/> in `create`), not its memory. */
+    gboolean memory_no;
     /* Not NULL: the libvirt backend on this connection URI instead of a
      * STATE directory (snap_engine_new's @state_dir is then NULL). The
      * trees mirror libvirt's domains and snapshots, names escaped as
      * backend-libvirt-names.h says; libvirt's changes show up within
      * about half a second. */
     const char *libvirt_uri;
+    /* libvirt backend: where screen.png files are kept (NULL: none). */
+    const char *cache_dir;
 } SnapEngineOptions;
 
 /* Loads STATE/domains/NAME.xml and STATE/snapshots/NAME/SNAP.xml. A domain
@@ -133,7 +138,8 @@ typedef struct {
     gint64 creation_time; /* epoch seconds */
     guint nchildren;
     gboolean is_current;
-    gsize xml_size; /* exact size of metadata.xml */
+    gsize xml_size;    /* exact size of metadata.xml */
+    gsize screen_size; /* exact size of screen.png; 0: there is none */
 } SnapSnapshotInfo;
 
 /* Looks up @snapshot of @domain. With @parent_check TRUE it also requires
@@ -181,6 +187,11 @@ gboolean snap_engine_snapshot_parent(SnapEngine *engine, const char *domain,
  * NULL when not found. (transfer full) */
 GBytes *snap_engine_snapshot_xml(SnapEngine *engine, const char *domain,
                                  const char *snapshot);
+
+/* screen.png of @snapshot, or NULL when it has none (read from the file
+ * kept beside its metadata). (transfer full) */
+GBytes *snap_engine_snapshot_screen(SnapEngine *engine, const char *domain,
+                                    const char *snapshot);
 
 /* The directory path of @snapshot relative to its domain directory
  * ("base/child/snap"), or NULL when not found. (transfer full) */

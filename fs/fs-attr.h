@@ -26,6 +26,7 @@ typedef enum {
     FS_NODE_DISK,         /* SNAP/disks/TARGET; its snapshot is "SNAP/TARGET" */
     FS_NODE_FORGET,       /* NAME/.forget: metadata-only delete */
     FS_NODE_UNDEFINE,     /* NAME/.undefine: remove the domain */
+    FS_NODE_SCREEN,       /* SNAP/screen.png, when the snapshot has a picture */
 } FsNodeKind;
 
 /* The snapshot field of an FS_NODE_DISK's identity: "SNAP/TARGET"

@@ -81,10 +81,8 @@ static void
 detach_snapshot(FsContext *ctx, const char *domain, const char *snapshot)
 {
     static const FsNodeKind kinds[] = {
-        FS_NODE_SNAPSHOT,
-        FS_NODE_METADATA,
-        FS_NODE_REVERT,
-        FS_NODE_BY_NAME_LINK,
+        FS_NODE_SNAPSHOT, FS_NODE_METADATA,     FS_NODE_REVERT,
+        FS_NODE_SCREEN,   FS_NODE_BY_NAME_LINK,
     };
 
     g_autoptr(GArray) disk_ids = NULL;

@@ -526,7 +526,7 @@ fs_op_unlink(fuse_req_t req, fuse_ino_t parent_ino, const char *name)
      * snapshot's own files "go" without anything changing; so do the
      * hidden control files, which removing must never trigger. */
     if (kind == FS_NODE_METADATA || kind == FS_NODE_REVERT || kind == FS_NODE_DISK ||
-        kind == FS_NODE_FORGET || kind == FS_NODE_UNDEFINE)
+        kind == FS_NODE_SCREEN || kind == FS_NODE_FORGET || kind == FS_NODE_UNDEFINE)
         fuse_reply_err(req, 0);
     else
         fuse_reply_err(req, EPERM);

@@ -60,7 +60,9 @@ values_of_snapshot(FsContext *ctx, FsNodeKind kind, const SnapSnapshotInfo *info
     v->nlink = 2 + info->nchildren + (ctx->disks != NULL ? 1 : 0);
     if (kind == FS_NODE_DISKS)
         v->nlink = 2;
-    v->size = kind == FS_NODE_METADATA ? info->xml_size : 0;
+    v->size = kind == FS_NODE_METADATA ? info->xml_size
+              : kind == FS_NODE_SCREEN ? info->screen_size
+                                       : 0;
 }
 
 /* A disk file: its snapshot's times, its size at that snapshot. */
@@ -107,8 +109,11 @@ attr_values(FsContext *ctx, FsNodeKind kind, const char *domain, const char *sna
     case FS_NODE_METADATA:
     case FS_NODE_REVERT:
     case FS_NODE_DISKS:
+    case FS_NODE_SCREEN:
         if (!snap_engine_snapshot_info(ctx->engine, domain, snapshot, FALSE, NULL,
                                        &sinfo))
+            return FALSE;
+        if (kind == FS_NODE_SCREEN && sinfo.screen_size == 0)
             return FALSE;
         values_of_snapshot(ctx, kind, &sinfo, v);
         return TRUE;
@@ -246,6 +251,17 @@ fs_tree_lookup(FsContext *ctx, const FsNode *parent, const char *name,
             *out_snapshot = g_strdup(parent->snapshot);
             return 0;
         }
+        if (strcmp(name, "screen.png") == 0) {
+            SnapSnapshotInfo info;
+
+            if (snap_engine_snapshot_info(ctx->engine, parent->domain, parent->snapshot,
+                                          FALSE, NULL, &info) &&
+                info.screen_size > 0) {
+                *out_kind = FS_NODE_SCREEN;
+                *out_snapshot = g_strdup(parent->snapshot);
+                return 0;
+            }
+        }
         if (strcmp(name, "metadata.xml") == 0 || strcmp(name, "revert") == 0) {
             if (!snap_engine_snapshot_info(ctx->engine, parent->domain, parent->snapshot,
                                            FALSE, NULL, NULL))
@@ -382,6 +398,9 @@ fs_tree_list(FsContext *ctx, const FsNode *dir, int *out_errno)
         add_statted(ctx, entries, "metadata.xml", FS_NODE_METADATA, dir->domain,
                     dir->snapshot);
         add_statted(ctx, entries, "revert", FS_NODE_REVERT, dir->domain, dir->snapshot);
+        /* Left out by add_statted when the snapshot has no picture. */
+        add_statted(ctx, entries, "screen.png", FS_NODE_SCREEN, dir->domain,
+                    dir->snapshot);
         if (ctx->disks != NULL)
             add_statted(ctx, entries, "disks", FS_NODE_DISKS, dir->domain, dir->snapshot);
         add_snapshot_dirs(ctx, entries, dir->domain, children);

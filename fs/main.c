@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fs-changes.h"
 #include "fs-context.h"
@@ -16,6 +17,8 @@ typedef struct {
     char *state_dir;
     char *backend;        /* -o backend=native|libvirt */
     char *uri;            /* -o uri=URI (libvirt) */
+    char *memory;         /* -o memory=no: mkdir of a running domain is disk-only */
+    char *cache;          /* -o cache=DIR (libvirt): where screen.png files go */
     double entry_timeout; /* < 0: not given */
     double attr_timeout;
     int read_only;
@@ -36,6 +39,8 @@ static const struct fuse_opt fs_option_spec[] = {
     {"multithread", offsetof(FsOptions, multithread), 1},
     {"backend=%s", offsetof(FsOptions, backend), 0},
     {"uri=%s", offsetof(FsOptions, uri), 0},
+    {"memory=%s", offsetof(FsOptions, memory), 0},
+    {"cache=%s", offsetof(FsOptions, cache), 0},
     FUSE_OPT_END,
 };
 
@@ -81,6 +86,11 @@ usage(const char *prog)
            "    -o ro                  browse only: every mutation fails with EROFS\n"
            "    -o disks               SNAP/disks/TARGET: each disk's content at each\n"
            "                           snapshot, read-only (through qemu-nbd)\n"
+           "    -o cache=DIR           libvirt: where screen.png files are kept\n"
+           "                           ($XDG_CACHE_HOME/snaptreefs; root:\n"
+           "                           /var/cache/snaptreefs)\n"
+           "    -o memory=no           mkdir of a running domain takes a disk-only\n"
+           "                           snapshot (no RAM; guest agent freeze if any)\n"
            "    -o entry_timeout=SECS  how long the kernel caches names (3600)\n"
            "    -o attr_timeout=SECS   how long the kernel caches attributes (3600)\n"
            "    -o multithread         serve requests from libfuse's worker threads\n"
@@ -167,12 +177,13 @@ main(int argc, char *argv[])
     struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
     struct fuse_cmdline_opts cmd;
     struct fuse_lowlevel_ops ops;
-    FsOptions opts = {NULL, NULL, NULL, -1.0, -1.0, 0, 0, 0};
+    FsOptions opts = {.entry_timeout = -1.0, .attr_timeout = -1.0};
     gboolean libvirt;
     SnapEngineOptions engine_opts = {0};
     g_autoptr(FsContext) ctx = NULL;
     g_autoptr(GError) error = NULL;
     g_autofree char *state_dir = NULL;
+    char *cache_dir = NULL;
     struct fuse_session *se = NULL;
     int status = 1;
     int ret;
@@ -208,6 +219,24 @@ main(int argc, char *argv[])
         fprintf(stderr, "%s: %s\n", argv[0],
                 opts.uri == NULL ? "-o backend=libvirt needs -o uri=URI"
                                  : "-o disks works with the native backend only");
+        goto out;
+    }
+    if (opts.memory != NULL && g_strcmp0(opts.memory, "no") != 0) {
+        fprintf(stderr, "%s: -o memory=%s: the only value is 'no'\n", argv[0],
+                opts.memory);
+        goto out;
+    }
+    if (libvirt && opts.memory != NULL) {
+        /* libvirt refuses internal disk-only snapshots of a running
+         * domain, and an external one is not what mkdir takes there. */
+        fprintf(stderr,
+                "%s: -o memory=no works with the native backend only: libvirt cannot "
+                "take an internal disk-only snapshot of a running domain\n",
+                argv[0]);
+        goto out;
+    }
+    if (!libvirt && opts.cache != NULL) {
+        fprintf(stderr, "%s: -o cache=DIR goes with -o backend=libvirt\n", argv[0]);
         goto out;
     }
     if (!libvirt && opts.uri != NULL) {
@@ -263,7 +292,16 @@ main(int argc, char *argv[])
     ctx->se = se;
 
     engine_opts.read_only = opts.read_only;
+    engine_opts.memory_no = opts.memory != NULL;
     engine_opts.libvirt_uri = libvirt ? opts.uri : NULL;
+    if (libvirt) {
+        /* Absolute: fuse_daemonize() changes to "/". */
+        cache_dir = opts.cache != NULL ? g_canonicalize_filename(opts.cache, NULL)
+                    : getuid() == 0
+                        ? g_strdup("/var/cache/snaptreefs")
+                        : g_build_filename(g_get_user_cache_dir(), "snaptreefs", NULL);
+        engine_opts.cache_dir = cache_dir;
+    }
     ctx->engine = snap_engine_new(state_dir, &engine_opts, &error);
     if (ctx->engine == NULL) {
         fprintf(stderr, "%s: %s: %s\n", argv[0], libvirt ? opts.uri : state_dir,
@@ -319,6 +357,9 @@ out:
     g_free(opts.state_dir);
     free(opts.backend);
     free(opts.uri);
+    free(opts.memory);
+    free(opts.cache);
+    g_free(cache_dir);
     free(cmd.mountpoint);
     fuse_opt_free_args(&args);
     return status;

@@ -11,6 +11,7 @@ PACKAGES=(
     libvirt0            # domainsnapshot.rng, for schema validation in tests
     libvirt-clients     # virsh -c test:/// for redefine compatibility tests
     libvirt-dev         # the libvirt backend (-o backend=libvirt)
+    libgdk-pixbuf-2.0-dev  # libvirt screenshots that come as PPM become PNG
     libvirt-daemon libvirt-daemon-driver-qemu  # its tests run a private libvirtd
     tree procps psmisc util-linux
     jq                  # test helpers parse qemu-img info --output=json

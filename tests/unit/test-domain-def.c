@@ -374,6 +374,46 @@ test_embedded_validates(void)
     assert_validates(formatted, SNAPSHOT_RNG);
 }
 
+/* The guest agent channel and the display device: parsed from what virsh
+ * dumpxml shows, written back in libvirt's form, which its schema takes. */
+static void
+test_agent_and_video(void)
+{
+    const char *xml =
+        "<domain type='kvm'><name>g</name><devices>"
+        "<disk type='file' device='disk'><driver name='qemu' type='qcow2'/>"
+        "<source file='/srv/g.qcow2'/><target dev='vda' bus='virtio'/></disk>"
+        "<channel type='unix'><source mode='bind' path='/run/x.agent'/>"
+        "<target type='virtio' name='org.qemu.guest_agent.0' state='connected'/>"
+        "<address type='virtio-serial' controller='0' bus='0' port='1'/></channel>"
+        "<channel type='spicevmc'><target type='virtio' name='com.redhat.spice.0'/>"
+        "</channel>"
+        "<graphics type='vnc' port='-1'/>"
+        "<video><model type='cirrus' vram='16384' heads='1'/></video>"
+        "</devices></domain>";
+    g_autoptr(DomainDef) def = parse_ok(xml, NULL);
+    g_autoptr(DomainDef) plain =
+        parse_ok("<domain type='kvm'><name>p</name><devices><graphics type='vnc'/>"
+                 "</devices></domain>",
+                 NULL);
+    g_autoptr(DomainDef) none =
+        parse_ok("<domain type='kvm'><name>n</name></domain>", NULL);
+    g_autofree char *formatted = domain_def_format(def);
+    g_autoptr(DomainDef) again = parse_ok(formatted, NULL);
+    g_autofree char *formatted2 = domain_def_format(again);
+
+    g_assert_true(def->guest_agent);
+    g_assert_cmpstr(def->video, ==, "cirrus");
+    g_assert_cmpstr(plain->video, ==, "vga");
+    g_assert_false(plain->guest_agent);
+    g_assert_null(none->video);
+    g_assert_false(none->guest_agent);
+    g_assert_cmpstr(formatted, ==, formatted2);
+    g_assert_nonnull(strstr(formatted, "name='org.qemu.guest_agent.0'"));
+    g_assert_nonnull(strstr(formatted, "<model type='cirrus'/>"));
+    assert_validates(formatted, DOMAIN_RNG);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -388,5 +428,6 @@ main(int argc, char **argv)
     g_test_add_func("/domain-def/parse-node", test_parse_node);
     g_test_add_func("/domain-def/strings", test_strings);
     g_test_add_func("/domain-def/embedded-validates", test_embedded_validates);
+    g_test_add_func("/domain-def/agent-and-video", test_agent_and_video);
     return g_test_run();
 }
