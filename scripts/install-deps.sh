@@ -17,6 +17,10 @@ PACKAGES=(
     rsync restic        # test-disks backs disks/ files up with them
     python3             # benchmarks time operations with perf_counter
     clang libclang-rt-dev   # libFuzzer targets (scripts/fuzz.sh; test.sh runs each briefly)
+    libguestfs-dev      # files/ (-o files): the guest's filesystems through libguestfs
+    linux-image-amd64   # the kernel supermin builds libguestfs's appliance from
+    guestfish guestfs-tools  # scripts/bench/files compares with guestfish and virt-tar-out
+    e2fsprogs fdisk     # test-files builds ext4 images (mkfs.ext4 -d) and MBR tables (sfdisk)
 )
 
 missing=()
