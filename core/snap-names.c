@@ -10,8 +10,8 @@
 #define SNAP_NAME_QUOTE_BYTES 64
 
 const char *const snap_reserved_names[] = {
-    "metadata.xml", "revert", "disks",  "domain.xml", "state",
-    "current",      "create", "errors", "job",        NULL,
+    "metadata.xml", "revert", "disks",  "files", "domain.xml", "state",
+    "current",      "create", "errors", "job",   NULL,
 };
 
 static gboolean

@@ -140,8 +140,8 @@ static void
 test_reserved(void)
 {
     static const char *const expected[] = {
-        "metadata.xml", "revert", "disks",  "domain.xml", "state",
-        "current",      "create", "errors", "job",        NULL,
+        "metadata.xml", "revert", "disks",  "files", "domain.xml", "state",
+        "current",      "create", "errors", "job",   NULL,
     };
     guint n = 0;
 
