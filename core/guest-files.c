@@ -748,7 +748,7 @@ call_begin(Session *s, guestfs_h **out_g, GError **error)
     guestfs_h *g;
     gpointer hold = NULL;
     GPtrArray *targets = NULL;
-    gint64 start;
+    gint64 start, mounted;
 
     g_mutex_lock(&gf->lock);
     s->busy++;
@@ -784,12 +784,16 @@ call_begin(Session *s, guestfs_h **out_g, GError **error)
 
     start = g_get_monotonic_time();
     g = appliance_launch(gf, s, &hold, &targets, error);
+    mounted = g_get_monotonic_time();
     if (g != NULL && !appliance_mount(s, g, targets, error)) {
         Appliance a = {g, guestfs_get_pid(g), hold};
 
         appliance_stop(gf, &a);
         g = NULL;
     }
+    if (g != NULL)
+        log_line(gf, "files: %s: filesystems found, inspected and mounted in %.1f s",
+                 s->owner, (g_get_monotonic_time() - mounted) / 1e6);
     g_mutex_lock(&gf->lock);
     if (g == NULL) {
         gf->running--;

@@ -19,7 +19,11 @@ D=$MNT/d1
 # make_tree DIR VERSION: the tree a filesystem is built from.
 make_tree() {
     local t=$1 v=$2
-    mkdir -p "$t/etc/deep/er/still" "$t/home/user one" "$t/dev"
+    mkdir -p "$t/etc/deep/er/still" "$t/home/user one" "$t/dev" "$t/bin" "$t/boot"
+    # What libguestfs inspection takes for a Linux root (/etc, /bin,
+    # /etc/fstab), whose /boot is the other disk's partition: files/os/.
+    printf 'ID=snaptreefs-test\nNAME="test %s"\n' "$v" >"$t/etc/os-release"
+    printf '/dev/vda / ext4 defaults 0 1\n/dev/vdb1 /boot ext4 defaults 0 2\n' >"$t/etc/fstab"
     printf 'version %s\n' "$v" >"$t/etc/version"
     printf 'nested %s\n' "$v" >"$t/etc/deep/er/still/leaf.txt"
     head -c 5M /dev/urandom >"$t/home/user one/big.bin"
@@ -54,13 +58,23 @@ make_mbr() {
 }
 
 # write_disks VERSION: the domain's disks hold that version's filesystems
-# (written into the active layer: the internal snapshots stay).
+# (written into the active layer: the internal snapshots stay). vdc has
+# no filesystem; vdd in version 1 an ext4 whose group descriptors are
+# garbage, so that it is recognised but does not mount (in version 2 a
+# sound one, so that whole copies of s2's files/ work).
 write_disks() {
     local v=$1
     make_ext4 "$WORKDIR/tree$v" "$WORKDIR/vda$v.raw"
     make_mbr "$WORKDIR/vda$v.raw" "$WORKDIR/vdb$v.raw"
     qemu-img convert -n -f raw -O qcow2 "$WORKDIR/vda$v.raw" "$(image d1 vda)" || fail "convert vda"
     qemu-img convert -n -f raw -O qcow2 "$WORKDIR/vdb$v.raw" "$(image d1 vdb)" || fail "convert vdb"
+    if [ "$v" = 1 ]; then
+        cp "$WORKDIR/vda$v.raw" "$WORKDIR/vdd.raw"
+        dd if=/dev/urandom of="$WORKDIR/vdd.raw" bs=1024 seek=2 count=8 conv=notrunc status=none
+    else
+        make_ext4 "$WORKDIR/tree$v/dev" "$WORKDIR/vdd.raw"
+    fi
+    qemu-img convert -n -f raw -O qcow2 "$WORKDIR/vdd.raw" "$(image d1 vdd)" || fail "convert vdd"
 }
 
 # sums DIR: sha256 of every regular file below DIR, by path.
@@ -121,7 +135,7 @@ launch_times() {
 
 make_tree "$WORKDIR/tree1" 1
 make_tree "$WORKDIR/tree2" 2
-make_domain d1 vda vdb
+make_domain d1 vda vdb vdc vdd
 
 check "without -o files there is no files/"
 write_disks 1
@@ -139,7 +153,7 @@ mkdir "$D/s1/s2" || fail "mkdir s2"
 assert_eq "mode of s1/files" "directory 755" "$(stat -c '%F %a' "$D/s1/files")"
 assert_eq "links of s1 (s2, files)" 4 "$(stat -c %h "$D/s1")"
 start=$(now_ms)
-assert_eq "ls s1/files" "vda vdb1" "$(ls "$D/s1/files" | tr '\n' ' ' | sed 's/ $//')"
+assert_eq "ls s1/files (no vdc: no filesystem)" "os vda vdb1 vdd" "$(ls "$D/s1/files" | tr '\n' ' ' | sed 's/ $//')"
 say "first listing of s1/files took $(( $(now_ms) - start )) ms"
 # Where KVM exists and TCG is not forced, the appliance ran under KVM or
 # the fallback said why not.
@@ -172,6 +186,14 @@ assert_errno "Read-only file system" sh -c "echo x >>'$D/s1/files/vda/etc/versio
 say "launch times:"
 launch_times
 
+check "files/os/ is the inspected OS with its mount points assembled"
+assert_eq "os/etc/version of s1" "version 1" "$(cat "$D/s1/files/os/etc/version")"
+assert_eq "os/boot (vdb1) of s2" "version 2" "$(cat "$D/s1/s2/files/os/boot/etc/version")"
+
+check "a filesystem that does not mount: EIO and a line in errors, never a hang"
+assert_errno "Input/output error" ls "$D/s1/files/vdd"
+assert_contains "errors after listing vdd" "$(cat "$D/errors")" "files/vdd"
+
 check "a second walk is answered from the caches"
 start=$(now_ms)
 sums "$D/s1/files/vda" >/dev/null
@@ -184,10 +206,10 @@ assert_tree "$WORKDIR/rsynced/vda" 2
 assert_tree "$WORKDIR/rsynced/vdb1" 2
 export RESTIC_REPOSITORY=$WORKDIR/restic RESTIC_PASSWORD=snaptreefs-test RESTIC_CACHE_DIR=$WORKDIR/restic-cache
 restic init -q >/dev/null || fail "restic init"
-restic backup -q "$D/s1/files" >/dev/null || fail "restic backup of s1/files"
+restic backup -q "$D/s1/s2/files" >/dev/null || fail "restic backup of s2/files"
 restic restore -q latest --target "$WORKDIR/restored" >/dev/null || fail "restic restore"
-assert_tree "$WORKDIR/restored$D/s1/files/vda" 1
-assert_tree "$WORKDIR/restored$D/s1/files/vdb1" 1
+assert_tree "$WORKDIR/restored$D/s1/s2/files/vda" 2
+assert_tree "$WORKDIR/restored$D/s1/s2/files/vdb1" 2
 rm -rf "$WORKDIR/restic" "$WORKDIR/restic-cache" "$WORKDIR/restored" "$WORKDIR/rsynced"
 
 check "a deleted snapshot's open file reads ESTALE, never other data"
@@ -212,7 +234,7 @@ assert_eq "s2's big.bin read on a new appliance" \
 exec 3<&-
 
 check "an idle appliance stops by itself (after as long as its launch took); the caches need none"
-wait_appliances "$DAEMON_PID" 0 120
+wait_appliances "$DAEMON_PID" 0 300
 ls -lR "$D2/files" >/dev/null || fail "ls -lR of s2/files"
 assert_eq "appliances after a cached walk" 0 "$(appliances "$DAEMON_PID")"
 
