@@ -671,6 +671,12 @@ disk_reader_size(DiskReader *reader)
     return reader->export->size;
 }
 
+const char *
+disk_reader_socket(DiskReader *reader)
+{
+    return reader->export->socket;
+}
+
 /* Reads @count bytes at @offset on @nbd as pieces in flight together.
  * FALSE with libnbd's error when any fails. */
 static gboolean

@@ -358,6 +358,12 @@ snap_engine_disk_open(SnapEngine *engine, const char *domain, const char *snapsh
     return reader;
 }
 
+const char *
+snap_disk_reader_socket(SnapDiskReader *reader)
+{
+    return disk_reader_socket(reader->reader);
+}
+
 guint64
 snap_disk_reader_size(SnapDiskReader *reader)
 {
@@ -393,6 +399,8 @@ snap_engine_disks_retire(SnapEngine *engine, const char *domain, const char *sna
     g_autofree char *owner = owner_key(domain, snapshot);
     g_autoptr(GPtrArray) sources = sources_of(engine, domain, snapshot);
 
+    /* The appliances reading its exports go first. */
+    snap_engine_files_retire(engine, domain, snapshot);
     disk_exports_retire(disks->exports, owner);
     /* A later snapshot of the same name has sizes of its own. */
     g_mutex_lock(&disks->lock);
@@ -412,6 +420,7 @@ snap_engine_disks_unretire(SnapEngine *engine, const char *domain, const char *s
     g_autofree char *owner = owner_key(domain, snapshot);
 
     disk_exports_unretire(engine_disks(engine)->exports, owner);
+    snap_engine_files_unretire(engine, domain, snapshot);
 }
 
 void
@@ -419,6 +428,8 @@ snap_engine_disks_free(SnapEngine *engine)
 {
     SnapEngineDisks *disks = engine->disks;
 
+    /* The appliances read the exports: they stop first. */
+    snap_engine_files_free(engine);
     if (disks == NULL)
         return;
     disk_exports_free(disks->exports);

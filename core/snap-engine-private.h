@@ -56,7 +56,8 @@ struct _SnapEngine {
     gint stopping; /* atomic; set: queued and new operations are answered, not run */
     SnapChangeFunc change_func;
     gpointer change_data;
-    SnapEngineDisks *disks; /* snap-engine-disks.c; made when first used */
+    SnapEngineDisks *disks;    /* snap-engine-disks.c; made when first used */
+    struct _GuestFiles *files; /* snap-engine-files.c; NULL unless -o files */
     /* snap-engine-remote.c: the refresher of a libvirt engine, else NULL. */
     SnapEngineRemote *remote;
 };
@@ -136,6 +137,15 @@ void snap_engine_disks_retire(SnapEngine *engine, const char *domain,
                               const char *snapshot);
 void snap_engine_disks_unretire(SnapEngine *engine, const char *domain,
                                 const char *snapshot);
+
+/* snap-engine-files.c: the same for the appliances reading a snapshot's
+ * disks (files/); no-ops unless files/ is enabled. Called by the disks'
+ * retire, unretire and free. */
+void snap_engine_files_retire(SnapEngine *engine, const char *domain,
+                              const char *snapshot);
+void snap_engine_files_unretire(SnapEngine *engine, const char *domain,
+                                const char *snapshot);
+void snap_engine_files_free(SnapEngine *engine);
 
 /* At snap_engine_free(), after the workers: stops every export. */
 void snap_engine_disks_free(SnapEngine *engine);

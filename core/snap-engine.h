@@ -248,6 +248,10 @@ SnapDiskReader *snap_engine_disk_open(SnapEngine *engine, const char *domain,
                                       const char *snapshot, const char *target,
                                       GError **error);
 
+/* The unix socket of the NBD export the open disk reads (for libguestfs);
+ * it serves while @reader is open. (transfer none) */
+const char *snap_disk_reader_socket(SnapDiskReader *reader);
+
 /* The exact size of the open disk, in bytes. */
 guint64 snap_disk_reader_size(SnapDiskReader *reader);
 

@@ -13,6 +13,9 @@ G_BEGIN_DECLS
 /* The disk files' workers and open files (fs-ops-disks.c). */
 typedef struct _FsDisks FsDisks;
 
+/* The guest files' open files and pending requests (fs-ops-files.c). */
+typedef struct _FsFiles FsFiles;
+
 typedef struct {
     SnapEngine *engine;         /* owned */
     FsInodeTable *inodes;       /* owned */
@@ -22,6 +25,7 @@ typedef struct {
     double attr_timeout;        /* attributes, except the status files' */
     gboolean read_only;
     FsDisks *disks; /* owned; NULL without -o disks (no disks/ then) */
+    FsFiles *files; /* owned; NULL without -o files (no files/ then) */
     uid_t uid;      /* owner of every node: the mounting user */
     gid_t gid;
     gint64 mount_time; /* the root directory's times */

@@ -489,7 +489,7 @@ fs_op_rmdir(fuse_req_t req, fuse_ino_t parent_ino, const char *name)
     if (!removable_entry(req, parent_ino, name, &parent, &kind))
         return;
     /* Like its files (see fs_op_unlink), for GNU rm -r. */
-    if (kind == FS_NODE_DISKS) {
+    if (kind == FS_NODE_DISKS || kind == FS_NODE_FILES) {
         fuse_reply_err(req, 0);
         return;
     }
@@ -613,4 +613,7 @@ fs_ops_init(struct fuse_lowlevel_ops *ops)
     fs_ops_dir_init(ops);
     fs_ops_file_init(ops);
     fs_ops_disks_init(ops);
+#ifdef HAVE_GUESTFS
+    fs_ops_files_init(ops);
+#endif
 }

@@ -57,9 +57,14 @@ values_of_snapshot(FsContext *ctx, FsNodeKind kind, const SnapSnapshotInfo *info
     v->mtime = info->creation_time;
     /* With -o disks, disks/ is a subdirectory too: find's leaf
      * optimisation counts on the exact number. */
-    v->nlink = 2 + info->nchildren + (ctx->disks != NULL ? 1 : 0);
+    v->nlink =
+        2 + info->nchildren + (ctx->disks != NULL ? 1 : 0) + (ctx->files != NULL ? 1 : 0);
     if (kind == FS_NODE_DISKS)
         v->nlink = 2;
+    /* How many filesystems files/ holds is known only once an appliance
+     * looked: 1 is the "unknown" that find's leaf optimisation honours. */
+    if (kind == FS_NODE_FILES)
+        v->nlink = 1;
     v->size = kind == FS_NODE_METADATA ? info->xml_size
               : kind == FS_NODE_SCREEN ? info->screen_size
                                        : 0;
@@ -110,6 +115,7 @@ attr_values(FsContext *ctx, FsNodeKind kind, const char *domain, const char *sna
     case FS_NODE_REVERT:
     case FS_NODE_DISKS:
     case FS_NODE_SCREEN:
+    case FS_NODE_FILES:
         if (!snap_engine_snapshot_info(ctx->engine, domain, snapshot, FALSE, NULL,
                                        &sinfo))
             return FALSE;
@@ -119,6 +125,9 @@ attr_values(FsContext *ctx, FsNodeKind kind, const char *domain, const char *sna
         return TRUE;
     case FS_NODE_DISK:
         return disk_values(ctx, domain, snapshot, v);
+    case FS_NODE_GUEST:
+        /* The guest's own, from fs-ops-files.c only. */
+        return FALSE;
     case FS_NODE_BY_NAME_LINK: {
         g_autofree char *target = NULL;
 
@@ -243,11 +252,12 @@ fs_tree_lookup(FsContext *ctx, const FsNode *parent, const char *name,
         *out_snapshot = g_strdup(name);
         return 0;
     case FS_NODE_SNAPSHOT:
-        if (ctx->disks != NULL && strcmp(name, "disks") == 0) {
+        if ((ctx->disks != NULL && strcmp(name, "disks") == 0) ||
+            (ctx->files != NULL && strcmp(name, "files") == 0)) {
             if (!snap_engine_snapshot_info(ctx->engine, parent->domain, parent->snapshot,
                                            FALSE, NULL, NULL))
                 return ENOENT;
-            *out_kind = FS_NODE_DISKS;
+            *out_kind = name[0] == 'd' ? FS_NODE_DISKS : FS_NODE_FILES;
             *out_snapshot = g_strdup(parent->snapshot);
             return 0;
         }
@@ -403,6 +413,8 @@ fs_tree_list(FsContext *ctx, const FsNode *dir, int *out_errno)
                     dir->snapshot);
         if (ctx->disks != NULL)
             add_statted(ctx, entries, "disks", FS_NODE_DISKS, dir->domain, dir->snapshot);
+        if (ctx->files != NULL)
+            add_statted(ctx, entries, "files", FS_NODE_FILES, dir->domain, dir->snapshot);
         add_snapshot_dirs(ctx, entries, dir->domain, children);
         break;
     }

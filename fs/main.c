@@ -12,6 +12,7 @@
 #include "fs-context.h"
 #include "fs-log.h"
 #include "fs-ops.h"
+#include "snap-engine-files.h"
 
 typedef struct {
     char *state_dir;
@@ -23,17 +24,22 @@ typedef struct {
     double attr_timeout;
     int read_only;
     int disks;
+    int files;
+    unsigned files_max;
     int multithread;
 } FsOptions;
 
 enum {
     KEY_RO,
     KEY_DISKS,
+    KEY_FILES,
 };
 
 static const struct fuse_opt fs_option_spec[] = {
     FUSE_OPT_KEY("ro", KEY_RO),
     FUSE_OPT_KEY("disks", KEY_DISKS),
+    FUSE_OPT_KEY("files", KEY_FILES),
+    {"files_max=%u", offsetof(FsOptions, files_max), 0},
     {"entry_timeout=%lf", offsetof(FsOptions, entry_timeout), 0},
     {"attr_timeout=%lf", offsetof(FsOptions, attr_timeout), 0},
     {"multithread", offsetof(FsOptions, multithread), 1},
@@ -56,6 +62,9 @@ fs_option_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
         return 1;
     case KEY_DISKS:
         opts->disks = 1;
+        return 0;
+    case KEY_FILES:
+        opts->files = 1;
         return 0;
     case FUSE_OPT_KEY_NONOPT:
         /* The first operand is ours; fuse_parse_cmdline takes the
@@ -91,6 +100,13 @@ usage(const char *prog)
            "                           /var/cache/snaptreefs)\n"
            "    -o memory=no           mkdir of a running domain takes a disk-only\n"
            "                           snapshot (no RAM; guest agent freeze if any)\n"
+#ifdef HAVE_GUESTFS
+           "    -o files               SNAP/files/FS/...: the guest's files at each\n"
+           "                           snapshot, read-only (through libguestfs)\n"
+           "    -o files_max=N         appliances running at once for files/ (2)\n"
+#else
+           "    -o files               unavailable: built without libguestfs\n"
+#endif
            "    -o entry_timeout=SECS  how long the kernel caches names (3600)\n"
            "    -o attr_timeout=SECS   how long the kernel caches attributes (3600)\n"
            "    -o multithread         serve requests from libfuse's worker threads\n"
@@ -177,7 +193,7 @@ main(int argc, char *argv[])
     struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
     struct fuse_cmdline_opts cmd;
     struct fuse_lowlevel_ops ops;
-    FsOptions opts = {.entry_timeout = -1.0, .attr_timeout = -1.0};
+    FsOptions opts = {.entry_timeout = -1.0, .attr_timeout = -1.0, .files_max = 2};
     gboolean libvirt;
     SnapEngineOptions engine_opts = {0};
     g_autoptr(FsContext) ctx = NULL;
@@ -215,10 +231,22 @@ main(int argc, char *argv[])
                 opts.backend);
         goto out;
     }
-    if (libvirt && (opts.uri == NULL || opts.disks)) {
+    if (libvirt && (opts.uri == NULL || opts.disks || opts.files)) {
         fprintf(stderr, "%s: %s\n", argv[0],
                 opts.uri == NULL ? "-o backend=libvirt needs -o uri=URI"
-                                 : "-o disks works with the native backend only");
+                : opts.disks     ? "-o disks works with the native backend only"
+                                 : "-o files works with the native backend only");
+        goto out;
+    }
+    if (opts.files && !snap_engine_files_supported()) {
+        fprintf(stderr,
+                "%s: -o files needs libguestfs, and this snaptreefs was built "
+                "without it (meson -Dguestfs=enabled)\n",
+                argv[0]);
+        goto out;
+    }
+    if (opts.files_max < 1 || opts.files_max > 64) {
+        fprintf(stderr, "%s: -o files_max=N takes 1 to 64\n", argv[0]);
         goto out;
     }
     if (opts.memory != NULL && g_strcmp0(opts.memory, "no") != 0) {
@@ -274,6 +302,9 @@ main(int argc, char *argv[])
                             "-odefault_permissions,fsname=snaptreefs,"
                             "subtype=snaptreefs") != 0)
         goto out;
+    /* A guest's device nodes and setuid files must not act on the host. */
+    if (opts.files && fuse_opt_insert_arg(&args, 1, "-onodev,nosuid") != 0)
+        goto out;
 
     ctx = fs_context_new();
     ctx->read_only = opts.read_only;
@@ -308,6 +339,15 @@ main(int argc, char *argv[])
                 error->message);
         goto out_session;
     }
+#ifdef HAVE_GUESTFS
+    if (opts.files) {
+        ctx->files = fs_files_new(ctx->engine, opts.files_max, &error);
+        if (ctx->files == NULL) {
+            fprintf(stderr, "%s: -o files: %s\n", argv[0], error->message);
+            goto out_session;
+        }
+    }
+#endif
     snap_engine_set_change_func(ctx->engine, fs_changes_on_change, ctx);
 
     if (fuse_set_signal_handlers(se) != 0)
@@ -349,6 +389,9 @@ out_session:
      * is cleared only after (g_clear_pointer would clear it first). The
      * disk files' readers close before the engine that made them. */
     g_clear_pointer(&ctx->disks, fs_disks_free);
+#ifdef HAVE_GUESTFS
+    g_clear_pointer(&ctx->files, fs_files_free);
+#endif
     snap_engine_free(ctx->engine);
     ctx->engine = NULL;
     g_clear_pointer(&ctx->invalidator, fs_invalidator_free);

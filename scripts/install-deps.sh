@@ -22,6 +22,10 @@ PACKAGES=(
     man-db groff-base   # test-man renders them with man --warnings
     debhelper dpkg-dev fakeroot lintian  # test-deb builds and checks the Debian package
     systemd             # test-fstab checks the .mount unit with systemd-analyze verify
+    libguestfs-dev      # files/ (-o files): the guest's filesystems through libguestfs
+    linux-image-amd64   # the kernel supermin builds libguestfs's appliance from
+    guestfish guestfs-tools  # scripts/bench/files compares with guestfish and virt-tar-out
+    e2fsprogs fdisk     # test-files builds ext4 images (mkfs.ext4 -d) and MBR tables (sfdisk)
 )
 
 missing=()
