@@ -27,6 +27,8 @@ mount_libvirt() {
 lv_cleanup() {
     local d f
     set +e
+    # A test that failed while libvirtd was stopped must not leave it so.
+    [ -z "$LV_PID" ] || kill -CONT "$LV_PID" 2>/dev/null
     if [ -n "$LV_PID" ] && kill -0 "$LV_PID" 2>/dev/null; then
         for d in "${LV_DOMS[@]}"; do
             timeout 10 virsh -q -c "$LV_URI" destroy "$d" >/dev/null 2>&1
