@@ -769,6 +769,15 @@ static const SnapBackendOps lv_ops = {
     .free = lv_free,
 };
 
+gboolean
+snap_backend_libvirt_uri_is_local(const char *uri)
+{
+    g_autoptr(GUri) parsed = g_uri_parse(uri, G_URI_FLAGS_NON_DNS, NULL);
+    const char *host = parsed ? g_uri_get_host(parsed) : NULL;
+
+    return parsed != NULL && (host == NULL || *host == '\0');
+}
+
 SnapBackend *
 snap_backend_libvirt_new(const char *uri, GError **error)
 {

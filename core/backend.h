@@ -221,6 +221,11 @@ SnapBackend *snap_backend_native_new(const char *state_dir);
  * watch(). (transfer full) */
 SnapBackend *snap_backend_libvirt_new(const char *uri, GError **error);
 
+/* Whether @uri reaches a libvirt on this machine: no host part
+ * (qemu:///system, qemu+unix:///system?socket=..., test:///default). A
+ * URI that does not parse is not local. */
+gboolean snap_backend_libvirt_uri_is_local(const char *uri);
+
 static inline void
 snap_backend_free(SnapBackend *backend)
 {

@@ -382,9 +382,18 @@ engine_alloc(const SnapEngineOptions *opts)
 static SnapEngine *
 engine_new_libvirt(const SnapEngineOptions *opts, GError **error)
 {
-    SnapBackend *backend = snap_backend_libvirt_new(opts->libvirt_uri, error);
+    SnapBackend *backend;
     SnapEngine *engine;
 
+    if (opts->disks && !snap_backend_libvirt_uri_is_local(opts->libvirt_uri)) {
+        g_set_error(error, SNAP_ERROR, SNAP_ERROR_INVALID,
+                    "-o disks needs a local libvirt URI (such as qemu:///system): the "
+                    "disk images of %s are on another host, where qemu-nbd cannot "
+                    "open them",
+                    opts->libvirt_uri);
+        return NULL;
+    }
+    backend = snap_backend_libvirt_new(opts->libvirt_uri, error);
     if (backend == NULL)
         return NULL;
     engine = engine_alloc(opts);

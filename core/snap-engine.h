@@ -34,6 +34,9 @@ typedef struct {
      * backend-libvirt-names.h says; libvirt's changes show up within
      * about half a second. */
     const char *libvirt_uri;
+    /* disks/ will be read (-o disks): the libvirt backend then needs a
+     * local URI, since qemu-nbd opens the image files libvirt names. */
+    gboolean disks;
 } SnapEngineOptions;
 
 /* Loads STATE/domains/NAME.xml and STATE/snapshots/NAME/SNAP.xml. A domain

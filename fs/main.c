@@ -185,10 +185,8 @@ main(int argc, char *argv[])
                 opts.backend);
         goto out;
     }
-    if (libvirt && (opts.uri == NULL || opts.disks)) {
-        fprintf(stderr, "%s: %s\n", argv[0],
-                opts.uri == NULL ? "-o backend=libvirt needs -o uri=URI"
-                                 : "-o disks works with the native backend only");
+    if (libvirt && opts.uri == NULL) {
+        fprintf(stderr, "%s: -o backend=libvirt needs -o uri=URI\n", argv[0]);
         goto out;
     }
     if (!libvirt && opts.uri != NULL) {
@@ -241,6 +239,7 @@ main(int argc, char *argv[])
 
     engine_opts.read_only = opts.read_only;
     engine_opts.libvirt_uri = libvirt ? opts.uri : NULL;
+    engine_opts.disks = opts.disks;
     ctx->engine = snap_engine_new(state_dir, &engine_opts, &error);
     if (ctx->engine == NULL) {
         fprintf(stderr, "%s: %s: %s\n", argv[0], libvirt ? opts.uri : state_dir,
@@ -271,6 +270,10 @@ out_unmount:
     fuse_session_unmount(se);
 out_signals:
     fuse_remove_signal_handlers(se);
+    /* That restored SIGPIPE's default, but the teardown below still
+     * writes to sockets whose peer may be gone (libvirt's, NBD's): EPIPE
+     * is an error there, not a reason to die before the exports stop. */
+    signal(SIGPIPE, SIG_IGN);
 out_session:
     /* Operations still running reply into the unmounted session, and
      * their changes queue notifications nobody needs any more. Their
