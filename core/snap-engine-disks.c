@@ -1,6 +1,7 @@
 /* snap-engine-disks.c: which image holds each disk at a snapshot, and reading it. */
 #include "snap-engine-private.h"
 
+#include <errno.h>
 #include <glib/gstdio.h>
 #include <string.h>
 
@@ -94,6 +95,17 @@ disk_sources_at(const DomainDef *dom, const SnapshotDef *def, GPtrArray *skipped
                 seen || strcmp(((DiskSource *)out->pdata[j])->target, disk->target) == 0;
         if (seen || !target_is_file_name(disk->target))
             continue;
+        /* A block device (libvirt's <source dev>) is served only when
+         * qemu-nbd, running as this daemon, can open it. */
+        if (skipped != NULL && g_str_has_prefix(disk->source, "/dev/") &&
+            g_access(disk->source, R_OK) != 0) {
+            int saved = errno;
+
+            g_ptr_array_add(
+                skipped, g_strdup_printf("disk %s: block device %s cannot be read: %s",
+                                         disk->target, disk->source, g_strerror(saved)));
+            continue;
+        }
         src = g_new0(DiskSource, 1);
         src->target = g_strdup(disk->target);
         src->image = g_strdup(disk->source);

@@ -5,7 +5,9 @@
 # external chain made with virsh --disk-only; exact size, SEEK_DATA/HOLE;
 # ESTALE once the snapshot is deleted (through the mount, or with virsh
 # while the file is open); a network disk is left out with a line in
-# errors; rsync and restic back it up; no qemu-nbd outlives its use; a
+# errors, a block disk is read through its <source dev> (a loop device)
+# or, when it cannot be read, left out with a line in errors; rsync and
+# restic back it up; no qemu-nbd outlives its use; a
 # remote URI with -o disks is refused at mount.
 source "$(dirname "$0")/../lib/common.sh"
 source "$(dirname "$0")/../lib/libvirt.sh"
@@ -178,6 +180,51 @@ wait_for 2 test -d "$MNT/g3/n1"
 assert_eq "disks/ of n1" "vda" "$(ls "$MNT/g3/n1/disks")"
 assert_contains "g3 errors" "$(cat "$MNT/g3/errors")" "disk vdb: a network disk"
 assert_disk "$MNT/g3/n1/disks/vda" "$LV_DIR/g3.qcow2"
+
+say "block disks: <source dev> is served when it can be read, else left out"
+LOOP=""
+# The loop device goes last (after the daemon and libvirtd): detached
+# while qemu-nbd holds it, it goes once they close it.
+trap 'rc=$?; lv_cleanup; [ -z "$LOOP" ] || losetup -d "$LOOP" 2>/dev/null; (exit $rc); cleanup' EXIT
+for f in g4 g4b; do
+    qemu-img create -q -f qcow2 "$LV_DIR/$f.qcow2" 16M
+    qemu-io -f qcow2 -c "write -P 0x41 0 1M" "$LV_DIR/$f.qcow2" >/dev/null
+    qemu-img snapshot -c r1 "$LV_DIR/$f.qcow2"
+    qemu-io -f qcow2 -c "write -P 0x42 0 2M" "$LV_DIR/$f.qcow2" >/dev/null
+done
+truncate -s %512 "$LV_DIR/g4b.qcow2"
+LOOP=$(losetup --find --show "$LV_DIR/g4b.qcow2" 2>/dev/null) || skip "no loop device"
+sed -e 's/<name>g3</<name>g4</' -e "s|g3.qcow2|g4.qcow2|" \
+    -e '/<disk type=.network./,/<\/disk>/d' "$LV_DIR/g3.xml" >"$LV_DIR/g4.xml"
+python3 - "$LV_DIR/g4.xml" "$LOOP" <<'PY'
+import sys
+path, loop = sys.argv[1], sys.argv[2]
+block = """    <disk type='block' device='disk'>
+      <driver name='qemu' type='qcow2'/>
+      <source dev='%s'/>
+      <target dev='%s' bus='virtio'/>
+    </disk>
+"""
+xml = open(path).read().replace("  </devices>", block % (loop, "vdb") +
+                                block % ("/dev/snaptreefs-no-such-device", "vdc") + "  </devices>")
+open(path, "w").write(xml)
+PY
+vsh define "$LV_DIR/g4.xml" >/dev/null
+LV_DOMS+=(g4)
+{
+    echo "<domainsnapshot><name>r1</name><state>shutoff</state><creationTime>$(date +%s)</creationTime>"
+    echo "<memory snapshot='no'/><disks><disk name='vda' snapshot='internal'/>"
+    echo "<disk name='vdb' snapshot='internal'/><disk name='vdc' snapshot='internal'/></disks>"
+    vsh dumpxml --inactive g4
+    echo "</domainsnapshot>"
+} >"$LV_DIR/r1.xml"
+vsh snapshot-create g4 --redefine "$LV_DIR/r1.xml" >/dev/null
+wait_for 2 test -d "$MNT/g4/r1"
+assert_eq "disks/ of r1" "vda vdb" "$(ls "$MNT/g4/r1/disks" | xargs)"
+assert_disk "$MNT/g4/r1/disks/vdb" "$LV_DIR/g4b.qcow2" r1
+assert_disk "$MNT/g4/r1/disks/vda" "$LV_DIR/g4.qcow2" r1
+assert_contains "g4 errors" "$(cat "$MNT/g4/errors")" \
+    "disk vdc: block device /dev/snaptreefs-no-such-device cannot be read"
 
 say "exports stop when idle and at unmount"
 deadline=$(( $(date +%s) + 13 * TIME_SCALE ))
