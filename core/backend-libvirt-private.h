@@ -47,8 +47,6 @@ typedef struct {
     gint64 next_try;    /* monotonic µs of the next reconnect attempt */
     gint64 backoff;     /* µs, doubles up to LV_BACKOFF_MAX */
     gboolean watching;  /* watch() ran: events are subscribed */
-    GThread *event_thread;
-    gint quit;
     SnapBackendEventFunc event_func;
     gpointer event_data;
     SnapBackendRefreshFunc refresh_func;

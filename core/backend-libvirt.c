@@ -459,12 +459,18 @@ lv_connect(LvBackend *self, GError **error)
     return TRUE;
 }
 
+/* One thread runs libvirt's default event loop for every backend of the
+ * process (a fleet has several): started by the first watch(), stopped
+ * when the last backend that watched is freed. */
+static GMutex event_lock;
+static guint event_users;
+static GThread *event_loop_thread;
+static gint event_quit;
+
 static gpointer
 event_thread(gpointer data)
 {
-    LvBackend *self = data;
-
-    while (!g_atomic_int_get(&self->quit))
+    while (!g_atomic_int_get(&event_quit))
         if (virEventRunDefaultImpl() < 0) {
             g_debug("libvirt: event loop: %s", virGetLastErrorMessage());
             virResetLastError();
@@ -522,6 +528,12 @@ lv_watch(SnapBackend *backend)
     LvBackend *self = (LvBackend *)backend;
     LvConn *c;
 
+    g_mutex_lock(&event_lock);
+    if (event_users++ == 0) {
+        g_atomic_int_set(&event_quit, 0);
+        event_loop_thread = g_thread_new("libvirt-events", event_thread, NULL);
+    }
+    g_mutex_unlock(&event_lock);
     g_mutex_lock(&self->conn_lock);
     g_mutex_lock(&self->lock);
     self->watching = TRUE;
@@ -532,7 +544,6 @@ lv_watch(SnapBackend *backend)
         lv_conn_unref(c);
     }
     g_mutex_unlock(&self->conn_lock);
-    self->event_thread = g_thread_new("libvirt-events", event_thread, self);
 }
 
 static gboolean
@@ -733,11 +744,15 @@ lv_free(SnapBackend *backend)
 {
     LvBackend *self = (LvBackend *)backend;
 
-    if (self->event_thread != NULL) {
-        g_atomic_int_set(&self->quit, 1);
-        /* Adding a timer wakes the loop's poll. */
-        virEventAddTimeout(0, wake_loop, NULL, NULL);
-        g_thread_join(self->event_thread);
+    if (self->watching) {
+        g_mutex_lock(&event_lock);
+        if (--event_users == 0) {
+            g_atomic_int_set(&event_quit, 1);
+            /* Adding a timer wakes the loop's poll. */
+            virEventAddTimeout(0, wake_loop, NULL, NULL);
+            g_thread_join(g_steal_pointer(&event_loop_thread));
+        }
+        g_mutex_unlock(&event_lock);
     }
     g_mutex_lock(&self->conn_lock);
     lv_disconnect(self);
@@ -776,6 +791,20 @@ snap_backend_libvirt_uri_is_local(const char *uri)
     const char *host = parsed ? g_uri_get_host(parsed) : NULL;
 
     return parsed != NULL && (host == NULL || *host == '\0');
+}
+
+char *
+snap_backend_libvirt_uri_host(const char *uri, GError **error)
+{
+    g_autoptr(GUri) parsed = g_uri_parse(uri, G_URI_FLAGS_NON_DNS, NULL);
+    const char *host = parsed ? g_uri_get_host(parsed) : NULL;
+
+    if (parsed == NULL) {
+        g_set_error(error, SNAP_ERROR, SNAP_ERROR_INVALID, "'%s' is not a libvirt URI",
+                    uri);
+        return NULL;
+    }
+    return g_strdup(host == NULL || *host == '\0' ? "localhost" : host);
 }
 
 SnapBackend *

@@ -258,7 +258,12 @@ sources_of(SnapEngine *engine, const char *domain, const char *snapshot)
         /* A libvirt domain: its disks from libvirt's own definition. An
          * internal snapshot lives in the image the snapshot's <domain>
          * names (later external snapshots moved the domain on). */
-        if (def != NULL && snap_engine_is_remote(engine)) {
+        if (def != NULL && snap_engine_is_remote(engine) &&
+            engine->backend->ops->domain_is_local != NULL &&
+            !engine->backend->ops->domain_is_local(engine->backend, domain)) {
+            /* A fleet's remote host: its images are not here. */
+            g_clear_pointer(&def, snapshot_def_free);
+        } else if (def != NULL && snap_engine_is_remote(engine)) {
             const char *xml = def->domain_xml ? def->domain_xml : dom->def_xml;
 
             foreign = domain_def_parse_foreign(xml, strlen(xml), notes, &error);

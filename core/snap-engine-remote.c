@@ -393,6 +393,14 @@ snap_remote_undefine(SnapOp *op, SnapUndefineMode mode, GError **error)
     return TRUE;
 }
 
+GPtrArray *
+snap_engine_hosts(SnapEngine *engine)
+{
+    SnapBackend *backend = engine->backend;
+
+    return backend->ops->hosts ? backend->ops->hosts(backend) : NULL;
+}
+
 /* ---- loading and the refresher thread ------------------------------------ */
 
 gboolean

@@ -24,6 +24,7 @@ static const struct {
     [FS_NODE_DISK] = {NULL, S_IFREG | 0444},
     [FS_NODE_FORGET] = {".forget", S_IFREG | 0200},
     [FS_NODE_UNDEFINE] = {".undefine", S_IFREG | 0200},
+    [FS_NODE_HOST] = {NULL, S_IFDIR | 0755},
 };
 
 /* Disk files tell readers (cp, cat) to read in large blocks: each read

@@ -26,6 +26,8 @@ typedef enum {
     FS_NODE_DISK,         /* SNAP/disks/TARGET; its snapshot is "SNAP/TARGET" */
     FS_NODE_FORGET,       /* NAME/.forget: metadata-only delete */
     FS_NODE_UNDEFINE,     /* NAME/.undefine: remove the domain */
+    FS_NODE_HOST,         /* MOUNT/HOST/ of a fleet; its domain field is HOST,
+                           * its domains' "HOST/NAME" */
 } FsNodeKind;
 
 /* The snapshot field of an FS_NODE_DISK's identity: "SNAP/TARGET"

@@ -14,7 +14,8 @@
 typedef struct {
     char *state_dir;
     char *backend;        /* -o backend=native|libvirt */
-    char *uri;            /* -o uri=URI (libvirt) */
+    GPtrArray *uris;      /* -o uri=URI (libvirt; several: a fleet), char* */
+    char *uris_file;      /* -o uris=FILE: one URI a line */
     double entry_timeout; /* < 0: not given */
     double attr_timeout;
     int read_only;
@@ -25,6 +26,7 @@ typedef struct {
 enum {
     KEY_RO,
     KEY_DISKS,
+    KEY_URI,
 };
 
 static const struct fuse_opt fs_option_spec[] = {
@@ -34,7 +36,8 @@ static const struct fuse_opt fs_option_spec[] = {
     {"attr_timeout=%lf", offsetof(FsOptions, attr_timeout), 0},
     {"multithread", offsetof(FsOptions, multithread), 1},
     {"backend=%s", offsetof(FsOptions, backend), 0},
-    {"uri=%s", offsetof(FsOptions, uri), 0},
+    FUSE_OPT_KEY("uri=", KEY_URI),
+    {"uris=%s", offsetof(FsOptions, uris_file), 0},
     FUSE_OPT_END,
 };
 
@@ -50,6 +53,9 @@ fs_option_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
         return 1;
     case KEY_DISKS:
         opts->disks = 1;
+        return 0;
+    case KEY_URI:
+        g_ptr_array_add(opts->uris, g_strdup(arg + strlen("uri=")));
         return 0;
     case FUSE_OPT_KEY_NONOPT:
         /* The first operand is ours; fuse_parse_cmdline takes the
@@ -76,7 +82,9 @@ usage(const char *prog)
            "snaptreefs options:\n"
            "    -o backend=libvirt     libvirt's own domains and snapshots, through\n"
            "                           its API (no STATE_DIR; needs -o uri=URI)\n"
-           "    -o uri=URI             the libvirt connection URI\n"
+           "    -o uri=URI             the libvirt connection URI; given several\n"
+           "                           times, a fleet: MOUNT/HOST/DOMAIN/...\n"
+           "    -o uris=FILE           the URIs of a fleet, one a line (# comments)\n"
            "    -o ro                  browse only: every mutation fails with EROFS\n"
            "    -o disks               SNAP/disks/TARGET: each disk's content at each\n"
            "                           snapshot, read-only (through qemu-nbd)\n"
@@ -120,6 +128,26 @@ run_loop(struct fuse_session *se, const struct fuse_cmdline_opts *cmd, gboolean 
     return ret;
 }
 
+/* Adds the URIs of @path (one a line; blank lines and '#' comments
+ * skipped) to @uris. */
+static gboolean
+read_uris_file(const char *path, GPtrArray *uris, GError **error)
+{
+    g_autofree char *text = NULL;
+    g_auto(GStrv) lines = NULL;
+
+    if (!g_file_get_contents(path, &text, NULL, error))
+        return FALSE;
+    lines = g_strsplit(text, "\n", -1);
+    for (guint i = 0; lines[i] != NULL; i++) {
+        char *line = g_strstrip(lines[i]);
+
+        if (*line != '\0' && *line != '#')
+            g_ptr_array_add(uris, g_strdup(line));
+    }
+    return TRUE;
+}
+
 /* What loading found wrong (files skipped, links repaired, a QEMU that
  * could not be reattached) is in each domain's errors already; the log
  * gets it too, as it gets every later errors line. */
@@ -149,7 +177,7 @@ main(int argc, char *argv[])
     struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
     struct fuse_cmdline_opts cmd;
     struct fuse_lowlevel_ops ops;
-    FsOptions opts = {NULL, NULL, NULL, -1.0, -1.0, 0, 0, 0};
+    FsOptions opts = {NULL, NULL, NULL, NULL, -1.0, -1.0, 0, 0, 0};
     gboolean libvirt;
     SnapEngineOptions engine_opts = {0};
     g_autoptr(FsContext) ctx = NULL;
@@ -160,8 +188,13 @@ main(int argc, char *argv[])
     int ret;
 
     memset(&cmd, 0, sizeof(cmd));
+    opts.uris = g_ptr_array_new_with_free_func(g_free);
     if (fuse_opt_parse(&args, &opts, fs_option_spec, fs_option_proc) != 0)
         goto out;
+    if (opts.uris_file != NULL && !read_uris_file(opts.uris_file, opts.uris, &error)) {
+        fprintf(stderr, "%s: -o uris=%s: %s\n", argv[0], opts.uris_file, error->message);
+        goto out;
+    }
     if (fuse_parse_cmdline(&args, &cmd) != 0)
         goto out;
     if (cmd.show_help) {
@@ -185,11 +218,12 @@ main(int argc, char *argv[])
                 opts.backend);
         goto out;
     }
-    if (libvirt && opts.uri == NULL) {
-        fprintf(stderr, "%s: -o backend=libvirt needs -o uri=URI\n", argv[0]);
+    if (libvirt && opts.uris->len == 0) {
+        fprintf(stderr, "%s: -o backend=libvirt needs -o uri=URI (or uris=FILE)\n",
+                argv[0]);
         goto out;
     }
-    if (!libvirt && opts.uri != NULL) {
+    if (!libvirt && opts.uris->len > 0) {
         fprintf(stderr, "%s: -o uri=URI goes with -o backend=libvirt\n", argv[0]);
         goto out;
     }
@@ -238,14 +272,19 @@ main(int argc, char *argv[])
     ctx->se = se;
 
     engine_opts.read_only = opts.read_only;
-    engine_opts.libvirt_uri = libvirt ? opts.uri : NULL;
+    engine_opts.libvirt_uri = libvirt ? opts.uris->pdata[0] : NULL;
+    if (libvirt && opts.uris->len > 1) {
+        g_ptr_array_add(opts.uris, NULL);
+        engine_opts.libvirt_uris = (const char *const *)opts.uris->pdata;
+    }
     engine_opts.disks = opts.disks;
     ctx->engine = snap_engine_new(state_dir, &engine_opts, &error);
     if (ctx->engine == NULL) {
-        fprintf(stderr, "%s: %s: %s\n", argv[0], libvirt ? opts.uri : state_dir,
-                error->message);
+        fprintf(stderr, "%s: %s: %s\n", argv[0],
+                libvirt ? (const char *)opts.uris->pdata[0] : state_dir, error->message);
         goto out_session;
     }
+    ctx->hosts = snap_engine_hosts(ctx->engine);
     snap_engine_set_change_func(ctx->engine, fs_changes_on_change, ctx);
     log_load_problems(ctx->engine);
 
@@ -288,7 +327,8 @@ out_session:
 out:
     g_free(opts.state_dir);
     free(opts.backend);
-    free(opts.uri);
+    g_ptr_array_unref(opts.uris);
+    free(opts.uris_file);
     free(cmd.mountpoint);
     fuse_opt_free_args(&args);
     return status;
