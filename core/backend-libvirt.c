@@ -135,29 +135,25 @@ lv_opener(gpointer data)
     return NULL;
 }
 
-/* virConnectOpenAuth(@uri); with @bounded, EIO when it has not answered
- * within LV_OPEN_TIMEOUT: libvirt's open has no keepalive yet, and a
- * daemon that accepted the socket but is stopped would hold the caller for
- * ever. Unbounded before watch(): the daemon may still fork, so no thread
- * may start. */
+/* virConnectOpenAuth(@uri), or EIO when it has not answered within
+ * LV_OPEN_TIMEOUT: libvirt's open has no keepalive yet, and a daemon that
+ * accepted the socket but is stopped would hold the caller for ever. The
+ * open runs on a thread of its own, joined when it answered in time (the
+ * daemon forks after the first opens: no thread of ours may be left
+ * then); one that did not is left to finish and close what it got. */
 static virConnectPtr
-lv_open(const char *uri, gboolean bounded, GError **error)
+lv_open(const char *uri, GError **error)
 {
-    LvOpening *o;
+    LvOpening *o = g_atomic_rc_box_new0(LvOpening);
     gint64 deadline = g_get_monotonic_time() + LV_OPEN_TIMEOUT;
     virConnectPtr conn = NULL;
+    GThread *opener;
+    gboolean done;
 
-    if (!bounded) {
-        conn = virConnectOpenAuth(uri, virConnectAuthPtrDefault, 0);
-        if (conn == NULL)
-            lv_set_error(error, "cannot connect");
-        return conn;
-    }
-    o = g_atomic_rc_box_new0(LvOpening);
     g_mutex_init(&o->lock);
     g_cond_init(&o->done_cond);
     o->uri = g_strdup(uri);
-    g_thread_unref(g_thread_new("libvirt-open", lv_opener, g_atomic_rc_box_acquire(o)));
+    opener = g_thread_new("libvirt-open", lv_opener, g_atomic_rc_box_acquire(o));
     g_mutex_lock(&o->lock);
     while (!o->done && g_cond_wait_until(&o->done_cond, &o->lock, deadline))
         ;
@@ -171,7 +167,12 @@ lv_open(const char *uri, gboolean bounded, GError **error)
                     "%s accepted the connection but did not answer within %d s", uri,
                     (int)(LV_OPEN_TIMEOUT / G_TIME_SPAN_SECOND));
     }
+    done = o->done;
     g_mutex_unlock(&o->lock);
+    if (done)
+        g_thread_join(opener);
+    else
+        g_thread_unref(opener);
     g_atomic_rc_box_release_full(o, lv_opening_clear);
     return conn;
 }
@@ -191,14 +192,13 @@ lv_conn(LvBackend *self, GError **error)
     gpointer key = GUINT_TO_POINTER(self->id);
     g_autoptr(GError) local = NULL;
     virConnectPtr conn;
-    gboolean usable, watching;
+    gboolean usable;
     guint generation;
     LvConn *c;
 
     g_mutex_lock(&self->lock);
     usable = self->conn != NULL && !self->lost;
     generation = self->generation;
-    watching = self->watching;
     g_mutex_unlock(&self->lock);
     if (!usable) {
         g_set_error(error, SNAP_ERROR, SNAP_ERROR_QEMU,
@@ -215,7 +215,7 @@ lv_conn(LvBackend *self, GError **error)
         c = NULL;
     }
     if (c == NULL) {
-        conn = lv_open(self->uri, watching, &local);
+        conn = lv_open(self->uri, &local);
         if (conn == NULL) {
             g_propagate_prefixed_error(error, g_steal_pointer(&local),
                                        "not connected to %s: ", self->uri);
@@ -442,7 +442,7 @@ lv_connect(LvBackend *self, GError **error)
     g_mutex_lock(&self->lock);
     watching = self->watching;
     g_mutex_unlock(&self->lock);
-    conn = lv_open(self->uri, watching, error);
+    conn = lv_open(self->uri, error);
     if (conn == NULL)
         return FALSE;
     c = g_atomic_rc_box_new0(LvConn);

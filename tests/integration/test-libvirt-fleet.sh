@@ -7,7 +7,8 @@
 # a second libvirtd, SIGSTOPped, never slows the first host (listings and
 # mkdir), keeps its tree readable and fails its mutations with EIO and an
 # errors line, and works again after SIGCONT; two URIs naming one host are
-# refused; -o disks serves disks/ on the local host only.
+# refused; -o disks serves disks/ on the local host only; a mount of a
+# stopped host alone fails in bounded time.
 source "$(dirname "$0")/../lib/common.sh"
 source "$(dirname "$0")/../lib/libvirt.sh"
 require_cmd python3
@@ -101,6 +102,13 @@ for round in 1 2; do
     fi
 done
 assert_errno "Input/output error" mkdir "$B/h1/current/y"
+# A mount of the stopped host alone fails in bounded time, saying why.
+mkdir -p "$WORKDIR/mnt2"
+rc=0
+out=$(timeout $(( 30 * TIME_SCALE )) "$SNAPTREEFS" -f -o "backend=libvirt,uri=$B_URI" "$WORKDIR/mnt2" 2>&1) || rc=$?
+[ "$rc" -ne 124 ] || { fusermount3 -u "$WORKDIR/mnt2"; fail "a mount of the stopped host hung"; }
+[ "$rc" -ne 0 ] || fail "a mount of the stopped host succeeded"
+assert_contains "mount of the stopped host" "$out" "did not answer"
 assert_eq "running host after" "s1 s2 r1 r2" "$(vsh snapshot-list g1 --topological --name | xargs)"
 
 say "SIGCONT: the stopped host works again"
