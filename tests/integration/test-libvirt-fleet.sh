@@ -3,7 +3,8 @@
 # several times, or -o uris=FILE): MOUNT/HOST/DOMAIN/...; the same
 # libvirtd as localhost (unix socket) and as 127.0.0.1 (qemu+tcp) shows the
 # same domains, and a mkdir in one shows in the other within a second;
-# rm -r of a host's domain subtree deletes it as on a single-host mount;
+# rm -r of a host's domain directory, and of a snapshot subtree in it,
+# behave as on a single-host mount;
 # a second libvirtd, SIGSTOPped, never slows the first host (listings and
 # mkdir), keeps its tree readable and fails its mutations with EIO and an
 # errors line, and works again after SIGCONT; two URIs naming one host are
@@ -24,6 +25,21 @@ out=$("$SNAPTREEFS" -f -o "backend=libvirt,uri=$LV_URI,uri=qemu:///system" "$MNT
 [ "$rc" -ne 0 ] || fail "a fleet with two URIs of host localhost mounted"
 assert_contains "refusal" "$out" "both name host 'localhost'"
 mountpoint -q "$MNT" && fail "mounted anyway"
+
+# rm_domain DIR: GNU rm -r of a domain directory: its status, its messages
+# (DIR shown as DOM), and the snapshots libvirt has left.
+three_snapshots() { for n in a b c; do vsh snapshot-create-as g2 "$n" >/dev/null; done; }
+rm_domain() {
+    local rc=0 out
+    out=$(rm -r "$1" 2>&1) || rc=$?
+    printf 'rc=%s\n%s\nleft=%s\n' "$rc" "${out//$1/DOM}" "$(vsh snapshot-list g2 --name | xargs)"
+}
+say "rm -r of a domain directory on a single-host mount, for comparison"
+three_snapshots
+mount_libvirt "$LV_URI"
+single_rm=$(rm_domain "$MNT/g2")
+umount_fs
+three_snapshots
 
 say "a fleet from uri= and -o uris=FILE: one directory per host, the same domains"
 cat >"$WORKDIR/uris" <<URIS
@@ -50,6 +66,10 @@ assert_eq "virsh tree" "s1 s2" "$(vsh snapshot-list g1 --topological --name | xa
 say "-o disks: the local host's snapshots have disks/, the remote one's not"
 assert_eq "localhost disks/" "vda" "$(ls "$MNT/localhost/g1/s1/disks" | xargs)"
 assert_eq "127.0.0.1 disks/" "" "$(ls "$MNT/127.0.0.1/g1/s1/disks" | xargs)"
+
+say "rm -r of a host's domain directory does what it does on a single-host mount"
+assert_eq "rm -r HOST/g2 vs rm -r g2" "$single_rm" "$(rm_domain "$MNT/localhost/g2")"
+wait_for 1 test ! -e "$MNT/127.0.0.1/g2/a"
 
 say "rm -r of a host's domain subtree deletes every snapshot, silently"
 mkdir "$MNT/localhost/g2/a"
