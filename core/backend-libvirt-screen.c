@@ -22,6 +22,10 @@ snap_backend_libvirt_set_cache_dir(SnapBackend *backend, const char *dir)
 {
     LvBackend *self = (LvBackend *)backend;
 
+    if (snap_backend_libvirt_is_fleet(backend)) {
+        snap_backend_libvirt_fleet_set_cache_dir(backend, dir);
+        return;
+    }
     g_free(self->cache_dir);
     self->cache_dir = g_strdup(dir);
 }

@@ -216,6 +216,16 @@ typedef struct {
      * connected. */
     gboolean (*poll)(SnapBackend *self);
 
+    /* ---- a fleet of libvirt hosts (NULL elsewhere) ----
+     * Its domains are named "HOST/DOMAIN" in the tree. */
+
+    /* The hosts, in the order given. (transfer full: char*) */
+    GPtrArray *(*hosts)(SnapBackend *self);
+
+    /* Whether @domain's host is this machine, where qemu-nbd can open its
+     * images (disks/). NULL: every domain is. */
+    gboolean (*domain_is_local)(SnapBackend *self, const char *domain);
+
     void (*free)(SnapBackend *self);
 } SnapBackendOps;
 
@@ -232,9 +242,27 @@ SnapBackend *snap_backend_native_new(const char *state_dir);
  * watch(). (transfer full) */
 SnapBackend *snap_backend_libvirt_new(const char *uri, GError **error);
 
-/* Where the libvirt backend keeps screen.png files (created when first
- * needed); without one, its snapshots have none. */
+/* Where the libvirt backend (one host or a fleet) keeps screen.png files (created when
+ * first needed); without one, its snapshots have none. */
 void snap_backend_libvirt_set_cache_dir(SnapBackend *backend, const char *dir);
+
+/* Whether @uri reaches a libvirt on this machine: no host part
+ * (qemu:///system, qemu+unix:///system?socket=..., test:///default). A
+ * URI that does not parse is not local. */
+gboolean snap_backend_libvirt_uri_is_local(const char *uri);
+
+/* The host name a fleet shows for @uri: its host part, or "localhost" for
+ * a local URI; NULL (with SNAP_ERROR_INVALID) when it does not parse.
+ * (transfer full) */
+char *snap_backend_libvirt_uri_host(const char *uri, GError **error);
+
+/* A fleet: one libvirt backend per URI of @uris (NULL-terminated, at least
+ * one), each with its own connections, reconnects and poller thread, so a
+ * host that does not answer never delays another. Its domains are
+ * "HOST/DOMAIN". Two URIs with the same host name are refused
+ * (SNAP_ERROR_INVALID), and so is a host that cannot be reached now.
+ * (transfer full) */
+SnapBackend *snap_backend_libvirt_fleet_new(const char *const *uris, GError **error);
 
 static inline void
 snap_backend_free(SnapBackend *backend)

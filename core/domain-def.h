@@ -62,6 +62,14 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(DomainDef, domain_def_free)
 DomainDef *domain_def_parse(const char *xml, gsize len, const char *base_dir,
                             GError **error);
 
+/* A <domain> that libvirt wrote (its paths are absolute): as
+ * domain_def_parse, but a disk outside the subset is left out, with a
+ * line saying why ("disk vdb: a network disk, ...") added to @skipped (may
+ * be NULL), instead of failing the definition; block disks are kept, with
+ * their <source dev> as the source. */
+DomainDef *domain_def_parse_foreign(const char *xml, gsize len, GPtrArray *skipped,
+                                    GError **error);
+
 /* Same, from an already parsed <domain> element (e.g. the one embedded in
  * a <domainsnapshot>). */
 DomainDef *domain_def_parse_node(xmlNodePtr node, const char *base_dir, GError **error);

@@ -405,9 +405,22 @@ engine_alloc(const SnapEngineOptions *opts)
 static SnapEngine *
 engine_new_libvirt(const SnapEngineOptions *opts, GError **error)
 {
-    SnapBackend *backend = snap_backend_libvirt_new(opts->libvirt_uri, error);
+    SnapBackend *backend;
     SnapEngine *engine;
 
+    /* A fleet shows disks/ for its local hosts only. */
+    if (opts->libvirt_uris == NULL && opts->disks &&
+        !snap_backend_libvirt_uri_is_local(opts->libvirt_uri)) {
+        g_set_error(error, SNAP_ERROR, SNAP_ERROR_INVALID,
+                    "-o disks needs a local libvirt URI (such as qemu:///system): the "
+                    "disk images of %s are on another host, where qemu-nbd cannot "
+                    "open them",
+                    opts->libvirt_uri);
+        return NULL;
+    }
+    backend = opts->libvirt_uris != NULL
+                  ? snap_backend_libvirt_fleet_new(opts->libvirt_uris, error)
+                  : snap_backend_libvirt_new(opts->libvirt_uri, error);
     if (backend == NULL)
         return NULL;
     if (opts->cache_dir != NULL)
@@ -484,7 +497,7 @@ snap_engine_new(const char *state_dir, const SnapEngineOptions *opts, GError **e
     SnapEngine *engine;
     const char *file;
 
-    if (opts != NULL && opts->libvirt_uri != NULL)
+    if (opts != NULL && (opts->libvirt_uri != NULL || opts->libvirt_uris != NULL))
         return engine_new_libvirt(opts, error);
     abs = g_canonicalize_filename(state_dir, NULL);
     domains = g_build_filename(abs, "domains", NULL);

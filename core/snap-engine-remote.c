@@ -132,6 +132,22 @@ add_new(SnapOp *op, GHashTable *fetched, GPtrArray *added)
     }
 }
 
+/* Stops (@retire) or allows again the disk exports of @names (char*), when
+ * disks/ is in use: a snapshot's open disk files fail from before its data
+ * goes (through the mount) or as soon as a refresh sees it gone (virsh). */
+static void
+retire_all(SnapEngine *engine, const char *domain, GPtrArray *names, gboolean retire)
+{
+    if (engine->disks == NULL)
+        return;
+    for (guint i = 0; i < names->len; i++) {
+        if (retire)
+            snap_engine_disks_retire(engine, domain, names->pdata[i]);
+        else
+            snap_engine_disks_unretire(engine, domain, names->pdata[i]);
+    }
+}
+
 gboolean
 snap_remote_refresh(SnapOp *op, guint flags, const char *hint)
 {
@@ -148,7 +164,7 @@ snap_remote_refresh(SnapOp *op, guint flags, const char *hint)
     g_autoptr(GHashTable) old_parents =
         g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     g_autoptr(GPtrArray) removed = g_ptr_array_new();
-    g_autoptr(GPtrArray) gone = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GPtrArray) removed_names = g_ptr_array_new_with_free_func(g_free);
     g_autoptr(GPtrArray) added = g_ptr_array_new();
     g_autoptr(GPtrArray) all = NULL;
     g_autofree char *old_current = NULL;
@@ -175,6 +191,7 @@ snap_remote_refresh(SnapOp *op, guint flags, const char *hint)
         if (g_hash_table_contains(present, node->name))
             continue;
         g_ptr_array_add(removed, node);
+        g_ptr_array_add(removed_names, g_strdup(node->name));
         for (SnapNode *c = node->first_child; c; c = c->next_sibling)
             if (g_hash_table_contains(present, c->name))
                 g_hash_table_add(want, c->name);
@@ -186,6 +203,7 @@ snap_remote_refresh(SnapOp *op, guint flags, const char *hint)
             g_strcmp0(name, hint) == 0)
             g_hash_table_add(want, (gpointer)name);
     }
+    retire_all(engine, dom->name, removed_names, TRUE);
     fetched = fetch_snapshots(op, want, present);
     for (guint i = 0; i < view.names->len; i++) {
         const char *name = view.names->pdata[i];
@@ -210,7 +228,6 @@ snap_remote_refresh(SnapOp *op, guint flags, const char *hint)
 
         snap_op_change(op, SNAP_CHANGE_SNAPSHOT_REMOVED, node->name, NULL,
                        g_hash_table_lookup(old_parents, node->name));
-        g_ptr_array_add(gone, g_strdup(node->name));
         g_hash_table_remove(old_parents, node->name);
         snap_tree_remove(dom->tree, node);
         changed = TRUE;
@@ -261,11 +278,12 @@ snap_remote_refresh(SnapOp *op, guint flags, const char *hint)
     if (changed)
         dom->mtime = g_get_real_time() / G_USEC_PER_SEC;
     g_rw_lock_writer_unlock(&engine->lock);
+    retire_all(engine, dom->name, removed_names, FALSE);
     if (view.state != before)
         snap_op_change(op, SNAP_CHANGE_DOMAIN_FILE, NULL, NULL, NULL);
     /* A snapshot deleted here or seen gone loses its cached picture. */
-    for (guint i = 0; i < gone->len; i++)
-        snap_screen_remove(engine, dom->name, gone->pdata[i]);
+    for (guint i = 0; i < removed_names->len; i++)
+        snap_screen_remove(engine, dom->name, removed_names->pdata[i]);
     return TRUE;
 }
 
@@ -325,15 +343,37 @@ snap_remote_delete(SnapOp *op, const char *name, SnapDeleteFlags flags, GError *
     SnapDomain *dom = snap_op_domain(op);
     SnapBackend *backend = dom->engine->backend;
 
-    if (!snap_tree_lookup(dom->tree, name)) {
+    SnapEngine *engine = dom->engine;
+    g_autoptr(GPtrArray) going = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GPtrArray) sub = NULL;
+    SnapNode *node;
+    gboolean ok;
+
+    g_rw_lock_reader_lock(&engine->lock);
+    node = snap_tree_lookup(dom->tree, name);
+    if (node != NULL && (flags & SNAP_DELETE_METADATA_ONLY) == 0) {
+        sub = snap_tree_postorder(node, (flags & SNAP_DELETE_CHILDREN_ONLY) == 0);
+        for (guint i = 0; i < sub->len; i++) {
+            SnapNode *n = sub->pdata[i];
+
+            if (n == node || (flags & (SNAP_DELETE_CHILDREN | SNAP_DELETE_CHILDREN_ONLY)))
+                g_ptr_array_add(going, g_strdup(n->name));
+        }
+    }
+    g_rw_lock_reader_unlock(&engine->lock);
+    if (node == NULL) {
         g_set_error(error, SNAP_ERROR, SNAP_ERROR_NOT_FOUND, "snapshot '%s' not found",
                     name);
         return FALSE;
     }
-    if (!backend->ops->snapshot_remove(backend, dom->name, name, flags, error))
-        return FALSE;
-    snap_remote_refresh(op, 0, NULL);
-    return TRUE;
+    /* Open disk files of what goes fail, never read what reuses its
+     * clusters: their exports stop before libvirt deletes. */
+    retire_all(engine, dom->name, going, TRUE);
+    ok = backend->ops->snapshot_remove(backend, dom->name, name, flags, error);
+    if (ok)
+        snap_remote_refresh(op, 0, NULL);
+    retire_all(engine, dom->name, going, FALSE);
+    return ok;
 }
 
 gboolean
@@ -370,6 +410,14 @@ snap_remote_undefine(SnapOp *op, SnapUndefineMode mode, GError **error)
         return FALSE;
     snap_op_unlink_domain(op);
     return TRUE;
+}
+
+GPtrArray *
+snap_engine_hosts(SnapEngine *engine)
+{
+    SnapBackend *backend = engine->backend;
+
+    return backend->ops->hosts ? backend->ops->hosts(backend) : NULL;
 }
 
 /* ---- loading and the refresher thread ------------------------------------ */

@@ -39,6 +39,13 @@ typedef struct {
     const char *libvirt_uri;
     /* libvirt backend: where screen.png files are kept (NULL: none). */
     const char *cache_dir;
+    /* Not NULL (NULL-terminated, two or more): a fleet of libvirt hosts
+     * instead of libvirt_uri; the domains are then "HOST/DOMAIN" and
+     * snap_engine_hosts() names the hosts. */
+    const char *const *libvirt_uris;
+    /* disks/ will be read (-o disks): the libvirt backend then needs a
+     * local URI, since qemu-nbd opens the image files libvirt names. */
+    gboolean disks;
 } SnapEngineOptions;
 
 /* Loads STATE/domains/NAME.xml and STATE/snapshots/NAME/SNAP.xml. A domain
@@ -50,6 +57,10 @@ typedef struct {
  * and snapshot from there; fails when the connection does. (transfer full) */
 SnapEngine *snap_engine_new(const char *state_dir, const SnapEngineOptions *opts,
                             GError **error);
+
+/* The hosts of a fleet mount (opts->libvirt_uris), in the order given;
+ * NULL for any other engine. (transfer full: char*) */
+GPtrArray *snap_engine_hosts(SnapEngine *engine);
 
 /* Starts the workers, finishes or rolls back operations a crash
  * interrupted (STATE/journal/), and queues the start-up reconcile of every

@@ -28,6 +28,7 @@ static const struct {
     [FS_NODE_FILES] = {"files", S_IFDIR | 0755},
     /* The guest's own modes, from fs-ops-files.c. */
     [FS_NODE_GUEST] = {NULL, 0},
+    [FS_NODE_HOST] = {NULL, S_IFDIR | 0755},
 };
 
 /* Disk files tell readers (cp, cat) to read in large blocks: each read

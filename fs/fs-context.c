@@ -35,6 +35,7 @@ fs_context_free(FsContext *ctx)
 #ifdef HAVE_GUESTFS
     g_clear_pointer(&ctx->files, fs_files_free);
 #endif
+    g_clear_pointer(&ctx->hosts, g_ptr_array_unref);
     /* Not g_clear_pointer: callbacks of draining operations use it. */
     snap_engine_free(ctx->engine);
     ctx->engine = NULL;

@@ -24,9 +24,10 @@ typedef struct {
     double entry_timeout;       /* names, including negative lookups */
     double attr_timeout;        /* attributes, except the status files' */
     gboolean read_only;
-    FsDisks *disks; /* owned; NULL without -o disks (no disks/ then) */
-    FsFiles *files; /* owned; NULL without -o files (no files/ then) */
-    uid_t uid;      /* owner of every node: the mounting user */
+    FsDisks *disks;   /* owned; NULL without -o disks (no disks/ then) */
+    FsFiles *files;   /* owned; NULL without -o files (no files/ then) */
+    GPtrArray *hosts; /* owned; a fleet's host names (the top level), else NULL */
+    uid_t uid;        /* owner of every node: the mounting user */
     gid_t gid;
     gint64 mount_time; /* the root directory's times */
     /* The kernel sends no opendir/releasedir (FUSE_CAP_NO_OPENDIR_SUPPORT)

@@ -82,7 +82,7 @@ fs_op_lookup(fuse_req_t req, fuse_ino_t parent_ino, const char *name)
     FsContext *ctx = fs_ctx(req);
     g_autoptr(FsNode) parent = live_node(ctx, parent_ino);
     g_autofree char *snapshot = NULL;
-    const char *domain;
+    g_autofree char *domain = NULL;
     FsNodeKind kind;
     struct stat st;
     int err;
@@ -92,7 +92,7 @@ fs_op_lookup(fuse_req_t req, fuse_ino_t parent_ino, const char *name)
         return;
     }
     err = fs_tree_lookup(ctx, parent, name, &kind, &snapshot);
-    domain = parent->kind == FS_NODE_ROOT ? name : parent->domain;
+    domain = fs_tree_child_domain(parent, name);
     if (err == 0 && !fs_tree_stat(ctx, kind, domain, snapshot, &st))
         err = ENOENT;
     if (err == ENOENT) {

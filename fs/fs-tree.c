@@ -93,6 +93,42 @@ disk_values(FsContext *ctx, const char *domain, const char *id, FsAttrValues *v)
 }
 
 static gboolean
+is_host(FsContext *ctx, const char *name)
+{
+    for (guint i = 0; ctx->hosts != NULL && i < ctx->hosts->len; i++)
+        if (strcmp(ctx->hosts->pdata[i], name) == 0)
+            return TRUE;
+    return FALSE;
+}
+
+/* The domains of a fleet's @host ("HOST/NAME"). (transfer full) */
+static GPtrArray *
+host_domains(FsContext *ctx, const char *host)
+{
+    g_autoptr(GPtrArray) all = snap_engine_list_domains(ctx->engine);
+    GPtrArray *mine = g_ptr_array_new_with_free_func(g_free);
+    gsize n = strlen(host);
+
+    for (guint i = 0; i < all->len; i++) {
+        const char *d = all->pdata[i];
+
+        if (strncmp(d, host, n) == 0 && d[n] == '/')
+            g_ptr_array_add(mine, g_strdup(d));
+    }
+    return mine;
+}
+
+char *
+fs_tree_child_domain(const FsNode *parent, const char *name)
+{
+    if (parent->kind == FS_NODE_ROOT)
+        return g_strdup(name);
+    if (parent->kind == FS_NODE_HOST)
+        return g_strconcat(parent->domain, "/", name, NULL);
+    return g_strdup(parent->domain);
+}
+
+static gboolean
 attr_values(FsContext *ctx, FsNodeKind kind, const char *domain, const char *snapshot,
             FsAttrValues *v)
 {
@@ -106,6 +142,16 @@ attr_values(FsContext *ctx, FsNodeKind kind, const char *domain, const char *sna
     case FS_NODE_ROOT: {
         g_autoptr(GPtrArray) domains = snap_engine_list_domains(ctx->engine);
 
+        v->nlink = 2 + (ctx->hosts ? ctx->hosts->len : domains->len);
+        v->mtime = ctx->mount_time;
+        return TRUE;
+    }
+    case FS_NODE_HOST: {
+        g_autoptr(GPtrArray) domains = NULL;
+
+        if (!is_host(ctx, domain))
+            return FALSE;
+        domains = host_domains(ctx, domain);
         v->nlink = 2 + domains->len;
         v->mtime = ctx->mount_time;
         return TRUE;
@@ -237,11 +283,27 @@ fs_tree_lookup(FsContext *ctx, const FsNode *parent, const char *name,
 {
     switch (parent->kind) {
     case FS_NODE_ROOT:
+        if (ctx->hosts != NULL) {
+            if (!is_host(ctx, name))
+                return ENOENT;
+            *out_kind = FS_NODE_HOST;
+            *out_snapshot = NULL;
+            return 0;
+        }
         if (!snap_engine_domain_info(ctx->engine, name, NULL))
             return ENOENT;
         *out_kind = FS_NODE_DOMAIN;
         *out_snapshot = NULL;
         return 0;
+    case FS_NODE_HOST: {
+        g_autofree char *domain = fs_tree_child_domain(parent, name);
+
+        if (!snap_engine_domain_info(ctx->engine, domain, NULL))
+            return ENOENT;
+        *out_kind = FS_NODE_DOMAIN;
+        *out_snapshot = NULL;
+        return 0;
+    }
     case FS_NODE_DOMAIN:
         return lookup_in_domain(ctx, parent->domain, name, out_kind, out_snapshot);
     case FS_NODE_BY_NAME:
@@ -364,7 +426,8 @@ fs_tree_list(FsContext *ctx, const FsNode *dir, int *out_errno)
         g_ptr_array_new_with_free_func((GDestroyNotify)fs_dir_entry_free);
     /* ".." of a domain directory is the root; deeper ones are not worth
      * computing: the kernel fills in ".." itself and ignores our d_ino. */
-    guint64 parent_ino = dir->kind == FS_NODE_ROOT || dir->kind == FS_NODE_DOMAIN
+    guint64 parent_ino = dir->kind == FS_NODE_ROOT || dir->kind == FS_NODE_DOMAIN ||
+                                 dir->kind == FS_NODE_HOST
                              ? 1
                              : fs_attr_ino(FS_NODE_DOMAIN, dir->domain, NULL);
 
@@ -373,12 +436,29 @@ fs_tree_list(FsContext *ctx, const FsNode *dir, int *out_errno)
 
     switch (dir->kind) {
     case FS_NODE_ROOT: {
-        g_autoptr(GPtrArray) domains = snap_engine_list_domains(ctx->engine);
+        g_autoptr(GPtrArray) domains = NULL;
 
+        for (guint i = 0; ctx->hosts != NULL && i < ctx->hosts->len; i++)
+            add_statted(ctx, entries, ctx->hosts->pdata[i], FS_NODE_HOST,
+                        ctx->hosts->pdata[i], NULL);
+        if (ctx->hosts != NULL)
+            break;
+        domains = snap_engine_list_domains(ctx->engine);
         for (guint i = 0; i < domains->len; i++) {
             const char *name = g_ptr_array_index(domains, i);
 
             add_statted(ctx, entries, name, FS_NODE_DOMAIN, name, NULL);
+        }
+        break;
+    }
+    case FS_NODE_HOST: {
+        g_autoptr(GPtrArray) domains = host_domains(ctx, dir->domain);
+        gsize n = strlen(dir->domain) + 1;
+
+        for (guint i = 0; i < domains->len; i++) {
+            const char *d = domains->pdata[i];
+
+            add_statted(ctx, entries, d + n, FS_NODE_DOMAIN, d, NULL);
         }
         break;
     }

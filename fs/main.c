@@ -17,7 +17,8 @@
 typedef struct {
     char *state_dir;
     char *backend;        /* -o backend=native|libvirt */
-    char *uri;            /* -o uri=URI (libvirt) */
+    GPtrArray *uris;      /* -o uri=URI (libvirt; several: a fleet), char* */
+    char *uris_file;      /* -o uris=FILE: one URI a line */
     char *memory;         /* -o memory=no: mkdir of a running domain is disk-only */
     char *cache;          /* -o cache=DIR (libvirt): where screen.png files go */
     double entry_timeout; /* < 0: not given */
@@ -33,6 +34,7 @@ enum {
     KEY_RO,
     KEY_DISKS,
     KEY_FILES,
+    KEY_URI,
 };
 
 static const struct fuse_opt fs_option_spec[] = {
@@ -44,7 +46,8 @@ static const struct fuse_opt fs_option_spec[] = {
     {"attr_timeout=%lf", offsetof(FsOptions, attr_timeout), 0},
     {"multithread", offsetof(FsOptions, multithread), 1},
     {"backend=%s", offsetof(FsOptions, backend), 0},
-    {"uri=%s", offsetof(FsOptions, uri), 0},
+    FUSE_OPT_KEY("uri=", KEY_URI),
+    {"uris=%s", offsetof(FsOptions, uris_file), 0},
     {"memory=%s", offsetof(FsOptions, memory), 0},
     {"cache=%s", offsetof(FsOptions, cache), 0},
     FUSE_OPT_END,
@@ -65,6 +68,9 @@ fs_option_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
         return 0;
     case KEY_FILES:
         opts->files = 1;
+        return 0;
+    case KEY_URI:
+        g_ptr_array_add(opts->uris, g_strdup(arg + strlen("uri=")));
         return 0;
     case FUSE_OPT_KEY_NONOPT:
         /* The first operand is ours; fuse_parse_cmdline takes the
@@ -91,7 +97,9 @@ usage(const char *prog)
            "snaptreefs options:\n"
            "    -o backend=libvirt     libvirt's own domains and snapshots, through\n"
            "                           its API (no STATE_DIR; needs -o uri=URI)\n"
-           "    -o uri=URI             the libvirt connection URI\n"
+           "    -o uri=URI             the libvirt connection URI; given several\n"
+           "                           times, a fleet: MOUNT/HOST/DOMAIN/...\n"
+           "    -o uris=FILE           the URIs of a fleet, one a line (# comments)\n"
            "    -o ro                  browse only: every mutation fails with EROFS\n"
            "    -o disks               SNAP/disks/TARGET: each disk's content at each\n"
            "                           snapshot, read-only (through qemu-nbd)\n"
@@ -145,6 +153,26 @@ run_loop(struct fuse_session *se, const struct fuse_cmdline_opts *cmd, gboolean 
     ret = fuse_session_loop_mt(se, config);
     fuse_loop_cfg_destroy(config);
     return ret;
+}
+
+/* Adds the URIs of @path (one a line; blank lines and '#' comments
+ * skipped) to @uris. */
+static gboolean
+read_uris_file(const char *path, GPtrArray *uris, GError **error)
+{
+    g_autofree char *text = NULL;
+    g_auto(GStrv) lines = NULL;
+
+    if (!g_file_get_contents(path, &text, NULL, error))
+        return FALSE;
+    lines = g_strsplit(text, "\n", -1);
+    for (guint i = 0; lines[i] != NULL; i++) {
+        char *line = g_strstrip(lines[i]);
+
+        if (*line != '\0' && *line != '#')
+            g_ptr_array_add(uris, g_strdup(line));
+    }
+    return TRUE;
 }
 
 /* What loading found wrong (files skipped, links repaired, a QEMU that
@@ -206,8 +234,13 @@ main(int argc, char *argv[])
 
     memset(&cmd, 0, sizeof(cmd));
     fs_log_init();
+    opts.uris = g_ptr_array_new_with_free_func(g_free);
     if (fuse_opt_parse(&args, &opts, fs_option_spec, fs_option_proc) != 0)
         goto out;
+    if (opts.uris_file != NULL && !read_uris_file(opts.uris_file, opts.uris, &error)) {
+        fprintf(stderr, "%s: -o uris=%s: %s\n", argv[0], opts.uris_file, error->message);
+        goto out;
+    }
     if (fuse_parse_cmdline(&args, &cmd) != 0)
         goto out;
     if (cmd.show_help) {
@@ -231,11 +264,13 @@ main(int argc, char *argv[])
                 opts.backend);
         goto out;
     }
-    if (libvirt && (opts.uri == NULL || opts.disks || opts.files)) {
-        fprintf(stderr, "%s: %s\n", argv[0],
-                opts.uri == NULL ? "-o backend=libvirt needs -o uri=URI"
-                : opts.disks     ? "-o disks works with the native backend only"
-                                 : "-o files works with the native backend only");
+    if (libvirt && opts.uris->len == 0) {
+        fprintf(stderr, "%s: -o backend=libvirt needs -o uri=URI (or uris=FILE)\n",
+                argv[0]);
+        goto out;
+    }
+    if (libvirt && opts.files) {
+        fprintf(stderr, "%s: -o files works with the native backend only\n", argv[0]);
         goto out;
     }
     if (opts.files && !snap_engine_files_supported()) {
@@ -267,7 +302,7 @@ main(int argc, char *argv[])
         fprintf(stderr, "%s: -o cache=DIR goes with -o backend=libvirt\n", argv[0]);
         goto out;
     }
-    if (!libvirt && opts.uri != NULL) {
+    if (!libvirt && opts.uris->len > 0) {
         fprintf(stderr, "%s: -o uri=URI goes with -o backend=libvirt\n", argv[0]);
         goto out;
     }
@@ -324,7 +359,12 @@ main(int argc, char *argv[])
 
     engine_opts.read_only = opts.read_only;
     engine_opts.memory_no = opts.memory != NULL;
-    engine_opts.libvirt_uri = libvirt ? opts.uri : NULL;
+    engine_opts.libvirt_uri = libvirt ? opts.uris->pdata[0] : NULL;
+    if (libvirt && opts.uris->len > 1) {
+        g_ptr_array_add(opts.uris, NULL);
+        engine_opts.libvirt_uris = (const char *const *)opts.uris->pdata;
+    }
+    engine_opts.disks = opts.disks;
     if (libvirt) {
         /* Absolute: fuse_daemonize() changes to "/". */
         cache_dir = opts.cache != NULL ? g_canonicalize_filename(opts.cache, NULL)
@@ -335,8 +375,8 @@ main(int argc, char *argv[])
     }
     ctx->engine = snap_engine_new(state_dir, &engine_opts, &error);
     if (ctx->engine == NULL) {
-        fprintf(stderr, "%s: %s: %s\n", argv[0], libvirt ? opts.uri : state_dir,
-                error->message);
+        fprintf(stderr, "%s: %s: %s\n", argv[0],
+                libvirt ? (const char *)opts.uris->pdata[0] : state_dir, error->message);
         goto out_session;
     }
 #ifdef HAVE_GUESTFS
@@ -348,6 +388,7 @@ main(int argc, char *argv[])
         }
     }
 #endif
+    ctx->hosts = snap_engine_hosts(ctx->engine);
     snap_engine_set_change_func(ctx->engine, fs_changes_on_change, ctx);
 
     if (fuse_set_signal_handlers(se) != 0)
@@ -361,7 +402,8 @@ main(int argc, char *argv[])
     if (!cmd.foreground)
         fs_log_daemonized("snaptreefs");
     log_load_problems(ctx->engine);
-    log_mounted(ctx->engine, libvirt ? opts.uri : state_dir, cmd.mountpoint);
+    log_mounted(ctx->engine, libvirt ? (const char *)opts.uris->pdata[0] : state_dir,
+                cmd.mountpoint);
 
     snap_engine_start(ctx->engine);
     fs_invalidator_start(ctx->invalidator, se);
@@ -382,6 +424,10 @@ out_unmount:
     fuse_session_unmount(se);
 out_signals:
     fuse_remove_signal_handlers(se);
+    /* That restored SIGPIPE's default, but the teardown below still
+     * writes to sockets whose peer may be gone (libvirt's, NBD's): EPIPE
+     * is an error there, not a reason to die before the exports stop. */
+    signal(SIGPIPE, SIG_IGN);
 out_session:
     /* Operations still running reply into the unmounted session, and
      * their changes queue notifications nobody needs any more. Their
@@ -399,7 +445,8 @@ out_session:
 out:
     g_free(opts.state_dir);
     free(opts.backend);
-    free(opts.uri);
+    g_ptr_array_unref(opts.uris);
+    free(opts.uris_file);
     free(opts.memory);
     free(opts.cache);
     g_free(cache_dir);

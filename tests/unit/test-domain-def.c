@@ -414,6 +414,48 @@ test_agent_and_video(void)
     assert_validates(formatted, DOMAIN_RNG);
 }
 
+/* A definition libvirt wrote: file and block disks are kept (a block
+ * disk's source is its <source dev>), the others are left out with a
+ * note, and the ones the strict parser refuses do not fail it. */
+static void
+test_foreign(void)
+{
+    static const char xml[] =
+        "<domain type='kvm'><name>lv</name><devices>"
+        "<disk type='file' device='disk'><driver type='qcow2'/>"
+        "<source file='/img/a.qcow2'/><target dev='vda'/></disk>"
+        "<disk type='block' device='disk'><driver type='raw'/>"
+        "<source dev='/dev/vg/b'/><target dev='vdb'/></disk>"
+        "<disk type='network' device='disk'><driver type='raw'/>"
+        "<source protocol='nbd' name='x'><host name='h'/></source>"
+        "<target dev='vdc'/></disk>"
+        "<disk type='file' device='disk'><driver type='vmdk'/>"
+        "<source file='/img/d.vmdk'/><target dev='vdd'/></disk>"
+        "<disk type='file' device='disk'><target dev='vde'/></disk>"
+        "<disk type='file' device='cdrom'><target dev='sda'/></disk>"
+        "</devices></domain>";
+    g_autoptr(GPtrArray) skipped = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(DomainDef) def =
+        domain_def_parse_foreign(xml, strlen(xml), skipped, &error);
+    g_autoptr(DomainDef) strict = NULL;
+
+    g_assert_no_error(error);
+    g_assert_cmpuint(def->disks->len, ==, 2);
+    g_assert_cmpstr(((DomainDisk *)def->disks->pdata[0])->source, ==, "/img/a.qcow2");
+    g_assert_cmpstr(((DomainDisk *)def->disks->pdata[1])->target, ==, "vdb");
+    g_assert_cmpstr(((DomainDisk *)def->disks->pdata[1])->source, ==, "/dev/vg/b");
+    g_assert_cmpuint(skipped->len, ==, 3);
+    g_assert_cmpstr(skipped->pdata[0], ==,
+                    "disk vdc: a network disk, neither a file nor a block device");
+    g_assert_cmpstr(skipped->pdata[1], ==, "disk vdd: format vmdk (only qcow2 and raw)");
+    g_assert_cmpstr(skipped->pdata[2], ==, "disk vde: no source");
+    /* Ours stays strict: the vmdk disk fails it. */
+    strict = domain_def_parse(xml, strlen(xml), NULL, &error);
+    g_assert_null(strict);
+    g_assert_error(error, SNAP_ERROR, SNAP_ERROR_INVALID);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -429,5 +471,6 @@ main(int argc, char **argv)
     g_test_add_func("/domain-def/strings", test_strings);
     g_test_add_func("/domain-def/embedded-validates", test_embedded_validates);
     g_test_add_func("/domain-def/agent-and-video", test_agent_and_video);
+    g_test_add_func("/domain-def/foreign", test_foreign);
     return g_test_run();
 }
