@@ -24,6 +24,11 @@ static const struct {
     [FS_NODE_DISK] = {NULL, S_IFREG | 0444},
     [FS_NODE_FORGET] = {".forget", S_IFREG | 0200},
     [FS_NODE_UNDEFINE] = {".undefine", S_IFREG | 0200},
+    [FS_NODE_SCREEN] = {"screen.png", S_IFREG | 0444},
+    [FS_NODE_FILES] = {"files", S_IFDIR | 0755},
+    /* The guest's own modes, from fs-ops-files.c. */
+    [FS_NODE_GUEST] = {NULL, 0},
+    [FS_NODE_HOST] = {NULL, S_IFDIR | 0755},
 };
 
 /* Disk files tell readers (cp, cat) to read in large blocks: each read

@@ -26,6 +26,11 @@ typedef enum {
     FS_NODE_DISK,         /* SNAP/disks/TARGET; its snapshot is "SNAP/TARGET" */
     FS_NODE_FORGET,       /* NAME/.forget: metadata-only delete */
     FS_NODE_UNDEFINE,     /* NAME/.undefine: remove the domain */
+    FS_NODE_SCREEN,       /* SNAP/screen.png, when the snapshot has a picture */
+    FS_NODE_FILES,        /* SNAP/files/ (-o files) */
+    FS_NODE_GUEST,        /* SNAP/files/PATH; its snapshot is "SNAP/PATH" */
+    FS_NODE_HOST,         /* MOUNT/HOST/ of a fleet; its domain field is HOST,
+                           * its domains' "HOST/NAME" */
 } FsNodeKind;
 
 /* The snapshot field of an FS_NODE_DISK's identity: "SNAP/TARGET"

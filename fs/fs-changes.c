@@ -56,6 +56,27 @@ inval_in_dir(FsContext *ctx, const char *domain, const char *parent, const char 
     fs_invalidator_inode_now(ctx->invalidator, dir->nodeid, 0);
 }
 
+/* The directory that lists @domain and its name there: the root, or in a
+ * fleet its host's directory ("HOST/NAME"); NULL when that directory was
+ * never looked up (nothing cached). */
+static const char *
+domain_entry(FsContext *ctx, const char *domain, guint64 *dir)
+{
+    const char *slash = ctx->hosts != NULL ? strchr(domain, '/') : NULL;
+    g_autofree char *host = NULL;
+    g_autoptr(FsNode) node = NULL;
+
+    *dir = FUSE_ROOT_ID;
+    if (slash == NULL)
+        return domain;
+    host = g_strndup(domain, slash - domain);
+    node = fs_inode_table_find(ctx->inodes, FS_NODE_HOST, host, NULL);
+    if (node == NULL)
+        return NULL;
+    *dir = node->nodeid;
+    return slash + 1;
+}
+
 static void
 inval_by_name(FsContext *ctx, const char *domain, const char *name)
 {
@@ -81,10 +102,8 @@ static void
 detach_snapshot(FsContext *ctx, const char *domain, const char *snapshot)
 {
     static const FsNodeKind kinds[] = {
-        FS_NODE_SNAPSHOT,
-        FS_NODE_METADATA,
-        FS_NODE_REVERT,
-        FS_NODE_BY_NAME_LINK,
+        FS_NODE_SNAPSHOT, FS_NODE_METADATA,     FS_NODE_REVERT,
+        FS_NODE_SCREEN,   FS_NODE_BY_NAME_LINK,
     };
 
     g_autoptr(GArray) disk_ids = NULL;
@@ -159,18 +178,30 @@ fs_changes_on_change(const SnapChange *change, gpointer user_data)
         fs_log_error_line(domain, change->message);
         inval_node_later(ctx, FS_NODE_ERRORS, domain, 0);
         return;
-    case SNAP_CHANGE_DOMAIN_REMOVED:
+    case SNAP_CHANGE_DOMAIN_REMOVED: {
+        guint64 dir;
+        const char *name = domain_entry(ctx, domain, &dir);
+
         /* Gone before the reply: `ls MOUNT` right after the write to
          * .undefine must not show it, nor a cached name find it. */
         fs_inode_table_detach_domain(ctx->inodes, domain);
-        fs_invalidator_entry_now(ctx->invalidator, FUSE_ROOT_ID, domain);
-        fs_invalidator_inode_now(ctx->invalidator, FUSE_ROOT_ID, 0);
+        if (name == NULL)
+            return;
+        fs_invalidator_entry_now(ctx->invalidator, dir, name);
+        fs_invalidator_inode_now(ctx->invalidator, dir, 0);
         return;
-    case SNAP_CHANGE_DOMAIN_ADDED:
-        /* A cached negative entry and the root's listing go. */
-        fs_invalidator_entry(ctx->invalidator, FUSE_ROOT_ID, domain);
-        fs_invalidator_inode_now(ctx->invalidator, FUSE_ROOT_ID, 0);
+    }
+    case SNAP_CHANGE_DOMAIN_ADDED: {
+        guint64 dir;
+        const char *name = domain_entry(ctx, domain, &dir);
+
+        /* A cached negative entry and the listing go. */
+        if (name == NULL)
+            return;
+        fs_invalidator_entry(ctx->invalidator, dir, name);
+        fs_invalidator_inode_now(ctx->invalidator, dir, 0);
         return;
+    }
     }
     /* Every change moves the domain's mtime, which the domain directory
      * (and, listing included, already invalidated ones) reports. */

@@ -32,6 +32,10 @@ fs_context_free(FsContext *ctx)
         return;
     /* Its readers are the engine's, and close before it. */
     g_clear_pointer(&ctx->disks, fs_disks_free);
+#ifdef HAVE_GUESTFS
+    g_clear_pointer(&ctx->files, fs_files_free);
+#endif
+    g_clear_pointer(&ctx->hosts, g_ptr_array_unref);
     /* Not g_clear_pointer: callbacks of draining operations use it. */
     snap_engine_free(ctx->engine);
     ctx->engine = NULL;

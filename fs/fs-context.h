@@ -13,6 +13,9 @@ G_BEGIN_DECLS
 /* The disk files' workers and open files (fs-ops-disks.c). */
 typedef struct _FsDisks FsDisks;
 
+/* The guest files' open files and pending requests (fs-ops-files.c). */
+typedef struct _FsFiles FsFiles;
+
 typedef struct {
     SnapEngine *engine;         /* owned */
     FsInodeTable *inodes;       /* owned */
@@ -21,8 +24,10 @@ typedef struct {
     double entry_timeout;       /* names, including negative lookups */
     double attr_timeout;        /* attributes, except the status files' */
     gboolean read_only;
-    FsDisks *disks; /* owned; NULL without -o disks (no disks/ then) */
-    uid_t uid;      /* owner of every node: the mounting user */
+    FsDisks *disks;   /* owned; NULL without -o disks (no disks/ then) */
+    FsFiles *files;   /* owned; NULL without -o files (no files/ then) */
+    GPtrArray *hosts; /* owned; a fleet's host names (the top level), else NULL */
+    uid_t uid;        /* owner of every node: the mounting user */
     gid_t gid;
     gint64 mount_time; /* the root directory's times */
     /* The kernel sends no opendir/releasedir (FUSE_CAP_NO_OPENDIR_SUPPORT)

@@ -82,7 +82,7 @@ fs_op_lookup(fuse_req_t req, fuse_ino_t parent_ino, const char *name)
     FsContext *ctx = fs_ctx(req);
     g_autoptr(FsNode) parent = live_node(ctx, parent_ino);
     g_autofree char *snapshot = NULL;
-    const char *domain;
+    g_autofree char *domain = NULL;
     FsNodeKind kind;
     struct stat st;
     int err;
@@ -92,7 +92,7 @@ fs_op_lookup(fuse_req_t req, fuse_ino_t parent_ino, const char *name)
         return;
     }
     err = fs_tree_lookup(ctx, parent, name, &kind, &snapshot);
-    domain = parent->kind == FS_NODE_ROOT ? name : parent->domain;
+    domain = fs_tree_child_domain(parent, name);
     if (err == 0 && !fs_tree_stat(ctx, kind, domain, snapshot, &st))
         err = ENOENT;
     if (err == ENOENT) {
@@ -489,7 +489,7 @@ fs_op_rmdir(fuse_req_t req, fuse_ino_t parent_ino, const char *name)
     if (!removable_entry(req, parent_ino, name, &parent, &kind))
         return;
     /* Like its files (see fs_op_unlink), for GNU rm -r. */
-    if (kind == FS_NODE_DISKS) {
+    if (kind == FS_NODE_DISKS || kind == FS_NODE_FILES) {
         fuse_reply_err(req, 0);
         return;
     }
@@ -526,7 +526,7 @@ fs_op_unlink(fuse_req_t req, fuse_ino_t parent_ino, const char *name)
      * snapshot's own files "go" without anything changing; so do the
      * hidden control files, which removing must never trigger. */
     if (kind == FS_NODE_METADATA || kind == FS_NODE_REVERT || kind == FS_NODE_DISK ||
-        kind == FS_NODE_FORGET || kind == FS_NODE_UNDEFINE)
+        kind == FS_NODE_SCREEN || kind == FS_NODE_FORGET || kind == FS_NODE_UNDEFINE)
         fuse_reply_err(req, 0);
     else
         fuse_reply_err(req, EPERM);
@@ -613,4 +613,7 @@ fs_ops_init(struct fuse_lowlevel_ops *ops)
     fs_ops_dir_init(ops);
     fs_ops_file_init(ops);
     fs_ops_disks_init(ops);
+#ifdef HAVE_GUESTFS
+    fs_ops_files_init(ops);
+#endif
 }

@@ -45,6 +45,8 @@ file_content(FsContext *ctx, const FsNode *node)
     switch (node->kind) {
     case FS_NODE_METADATA:
         return snap_engine_snapshot_xml(ctx->engine, node->domain, node->snapshot);
+    case FS_NODE_SCREEN:
+        return snap_engine_snapshot_screen(ctx->engine, node->domain, node->snapshot);
     case FS_NODE_DOMAIN_XML:
         return snap_engine_domain_file(ctx->engine, node->domain, SNAP_DOMAIN_FILE_XML);
     case FS_NODE_STATE:
@@ -77,6 +79,7 @@ fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     }
     switch (node->kind) {
     case FS_NODE_METADATA:
+    case FS_NODE_SCREEN:
     case FS_NODE_DOMAIN_XML:
     case FS_NODE_ERRORS:
     case FS_NODE_JOB:
@@ -126,7 +129,7 @@ fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     if (h->node->kind == FS_NODE_CREATE)
         h->pending = g_byte_array_new();
 
-    if (h->node->kind == FS_NODE_METADATA) {
+    if (h->node->kind == FS_NODE_METADATA || h->node->kind == FS_NODE_SCREEN) {
         /* Changes arrive as inode invalidations, sent before the reply
          * that reports them, so the page cache stays valid between opens. */
         fi->keep_cache = 1;

@@ -22,6 +22,20 @@ void fs_ops_file_init(struct fuse_lowlevel_ops *ops);
  * handlers @ops held before. Call after fs_ops_file_init(). */
 void fs_ops_disks_init(struct fuse_lowlevel_ops *ops);
 
+/* fs-ops-files.c: wraps lookup, getattr, readlink, the directory and
+ * file handlers, unlink and rmdir, so that files/ and below are answered
+ * from the caches or each snapshot's queue; everything else goes to the
+ * handlers @ops held before. Call last. */
+void fs_ops_files_init(struct fuse_lowlevel_ops *ops);
+
+/* Enables files/ on @engine with at most @max appliances at once; NULL
+ * with the reason when this build cannot (no libguestfs). (transfer full) */
+FsFiles *fs_files_new(SnapEngine *engine, guint max, GError **error);
+
+/* Waits for the requests in progress, then closes the guest files the
+ * kernel left open. Call before the engine is freed. NULL is allowed. */
+void fs_files_free(FsFiles *files);
+
 /* The workers of -o disks. Starts no thread until the first disk file
  * opens (the daemon forks after this). (transfer full) */
 FsDisks *fs_disks_new(void);

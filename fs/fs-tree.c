@@ -57,10 +57,17 @@ values_of_snapshot(FsContext *ctx, FsNodeKind kind, const SnapSnapshotInfo *info
     v->mtime = info->creation_time;
     /* With -o disks, disks/ is a subdirectory too: find's leaf
      * optimisation counts on the exact number. */
-    v->nlink = 2 + info->nchildren + (ctx->disks != NULL ? 1 : 0);
+    v->nlink =
+        2 + info->nchildren + (ctx->disks != NULL ? 1 : 0) + (ctx->files != NULL ? 1 : 0);
     if (kind == FS_NODE_DISKS)
         v->nlink = 2;
-    v->size = kind == FS_NODE_METADATA ? info->xml_size : 0;
+    /* How many filesystems files/ holds is known only once an appliance
+     * looked: 1 is the "unknown" that find's leaf optimisation honours. */
+    if (kind == FS_NODE_FILES)
+        v->nlink = 1;
+    v->size = kind == FS_NODE_METADATA ? info->xml_size
+              : kind == FS_NODE_SCREEN ? info->screen_size
+                                       : 0;
 }
 
 /* A disk file: its snapshot's times, its size at that snapshot. */
@@ -86,6 +93,42 @@ disk_values(FsContext *ctx, const char *domain, const char *id, FsAttrValues *v)
 }
 
 static gboolean
+is_host(FsContext *ctx, const char *name)
+{
+    for (guint i = 0; ctx->hosts != NULL && i < ctx->hosts->len; i++)
+        if (strcmp(ctx->hosts->pdata[i], name) == 0)
+            return TRUE;
+    return FALSE;
+}
+
+/* The domains of a fleet's @host ("HOST/NAME"). (transfer full) */
+static GPtrArray *
+host_domains(FsContext *ctx, const char *host)
+{
+    g_autoptr(GPtrArray) all = snap_engine_list_domains(ctx->engine);
+    GPtrArray *mine = g_ptr_array_new_with_free_func(g_free);
+    gsize n = strlen(host);
+
+    for (guint i = 0; i < all->len; i++) {
+        const char *d = all->pdata[i];
+
+        if (strncmp(d, host, n) == 0 && d[n] == '/')
+            g_ptr_array_add(mine, g_strdup(d));
+    }
+    return mine;
+}
+
+char *
+fs_tree_child_domain(const FsNode *parent, const char *name)
+{
+    if (parent->kind == FS_NODE_ROOT)
+        return g_strdup(name);
+    if (parent->kind == FS_NODE_HOST)
+        return g_strconcat(parent->domain, "/", name, NULL);
+    return g_strdup(parent->domain);
+}
+
+static gboolean
 attr_values(FsContext *ctx, FsNodeKind kind, const char *domain, const char *snapshot,
             FsAttrValues *v)
 {
@@ -99,6 +142,16 @@ attr_values(FsContext *ctx, FsNodeKind kind, const char *domain, const char *sna
     case FS_NODE_ROOT: {
         g_autoptr(GPtrArray) domains = snap_engine_list_domains(ctx->engine);
 
+        v->nlink = 2 + (ctx->hosts ? ctx->hosts->len : domains->len);
+        v->mtime = ctx->mount_time;
+        return TRUE;
+    }
+    case FS_NODE_HOST: {
+        g_autoptr(GPtrArray) domains = NULL;
+
+        if (!is_host(ctx, domain))
+            return FALSE;
+        domains = host_domains(ctx, domain);
         v->nlink = 2 + domains->len;
         v->mtime = ctx->mount_time;
         return TRUE;
@@ -107,13 +160,20 @@ attr_values(FsContext *ctx, FsNodeKind kind, const char *domain, const char *sna
     case FS_NODE_METADATA:
     case FS_NODE_REVERT:
     case FS_NODE_DISKS:
+    case FS_NODE_SCREEN:
+    case FS_NODE_FILES:
         if (!snap_engine_snapshot_info(ctx->engine, domain, snapshot, FALSE, NULL,
                                        &sinfo))
+            return FALSE;
+        if (kind == FS_NODE_SCREEN && sinfo.screen_size == 0)
             return FALSE;
         values_of_snapshot(ctx, kind, &sinfo, v);
         return TRUE;
     case FS_NODE_DISK:
         return disk_values(ctx, domain, snapshot, v);
+    case FS_NODE_GUEST:
+        /* The guest's own, from fs-ops-files.c only. */
+        return FALSE;
     case FS_NODE_BY_NAME_LINK: {
         g_autofree char *target = NULL;
 
@@ -223,11 +283,27 @@ fs_tree_lookup(FsContext *ctx, const FsNode *parent, const char *name,
 {
     switch (parent->kind) {
     case FS_NODE_ROOT:
+        if (ctx->hosts != NULL) {
+            if (!is_host(ctx, name))
+                return ENOENT;
+            *out_kind = FS_NODE_HOST;
+            *out_snapshot = NULL;
+            return 0;
+        }
         if (!snap_engine_domain_info(ctx->engine, name, NULL))
             return ENOENT;
         *out_kind = FS_NODE_DOMAIN;
         *out_snapshot = NULL;
         return 0;
+    case FS_NODE_HOST: {
+        g_autofree char *domain = fs_tree_child_domain(parent, name);
+
+        if (!snap_engine_domain_info(ctx->engine, domain, NULL))
+            return ENOENT;
+        *out_kind = FS_NODE_DOMAIN;
+        *out_snapshot = NULL;
+        return 0;
+    }
     case FS_NODE_DOMAIN:
         return lookup_in_domain(ctx, parent->domain, name, out_kind, out_snapshot);
     case FS_NODE_BY_NAME:
@@ -238,13 +314,25 @@ fs_tree_lookup(FsContext *ctx, const FsNode *parent, const char *name,
         *out_snapshot = g_strdup(name);
         return 0;
     case FS_NODE_SNAPSHOT:
-        if (ctx->disks != NULL && strcmp(name, "disks") == 0) {
+        if ((ctx->disks != NULL && strcmp(name, "disks") == 0) ||
+            (ctx->files != NULL && strcmp(name, "files") == 0)) {
             if (!snap_engine_snapshot_info(ctx->engine, parent->domain, parent->snapshot,
                                            FALSE, NULL, NULL))
                 return ENOENT;
-            *out_kind = FS_NODE_DISKS;
+            *out_kind = name[0] == 'd' ? FS_NODE_DISKS : FS_NODE_FILES;
             *out_snapshot = g_strdup(parent->snapshot);
             return 0;
+        }
+        if (strcmp(name, "screen.png") == 0) {
+            SnapSnapshotInfo info;
+
+            if (snap_engine_snapshot_info(ctx->engine, parent->domain, parent->snapshot,
+                                          FALSE, NULL, &info) &&
+                info.screen_size > 0) {
+                *out_kind = FS_NODE_SCREEN;
+                *out_snapshot = g_strdup(parent->snapshot);
+                return 0;
+            }
         }
         if (strcmp(name, "metadata.xml") == 0 || strcmp(name, "revert") == 0) {
             if (!snap_engine_snapshot_info(ctx->engine, parent->domain, parent->snapshot,
@@ -338,7 +426,8 @@ fs_tree_list(FsContext *ctx, const FsNode *dir, int *out_errno)
         g_ptr_array_new_with_free_func((GDestroyNotify)fs_dir_entry_free);
     /* ".." of a domain directory is the root; deeper ones are not worth
      * computing: the kernel fills in ".." itself and ignores our d_ino. */
-    guint64 parent_ino = dir->kind == FS_NODE_ROOT || dir->kind == FS_NODE_DOMAIN
+    guint64 parent_ino = dir->kind == FS_NODE_ROOT || dir->kind == FS_NODE_DOMAIN ||
+                                 dir->kind == FS_NODE_HOST
                              ? 1
                              : fs_attr_ino(FS_NODE_DOMAIN, dir->domain, NULL);
 
@@ -347,12 +436,29 @@ fs_tree_list(FsContext *ctx, const FsNode *dir, int *out_errno)
 
     switch (dir->kind) {
     case FS_NODE_ROOT: {
-        g_autoptr(GPtrArray) domains = snap_engine_list_domains(ctx->engine);
+        g_autoptr(GPtrArray) domains = NULL;
 
+        for (guint i = 0; ctx->hosts != NULL && i < ctx->hosts->len; i++)
+            add_statted(ctx, entries, ctx->hosts->pdata[i], FS_NODE_HOST,
+                        ctx->hosts->pdata[i], NULL);
+        if (ctx->hosts != NULL)
+            break;
+        domains = snap_engine_list_domains(ctx->engine);
         for (guint i = 0; i < domains->len; i++) {
             const char *name = g_ptr_array_index(domains, i);
 
             add_statted(ctx, entries, name, FS_NODE_DOMAIN, name, NULL);
+        }
+        break;
+    }
+    case FS_NODE_HOST: {
+        g_autoptr(GPtrArray) domains = host_domains(ctx, dir->domain);
+        gsize n = strlen(dir->domain) + 1;
+
+        for (guint i = 0; i < domains->len; i++) {
+            const char *d = domains->pdata[i];
+
+            add_statted(ctx, entries, d + n, FS_NODE_DOMAIN, d, NULL);
         }
         break;
     }
@@ -382,8 +488,13 @@ fs_tree_list(FsContext *ctx, const FsNode *dir, int *out_errno)
         add_statted(ctx, entries, "metadata.xml", FS_NODE_METADATA, dir->domain,
                     dir->snapshot);
         add_statted(ctx, entries, "revert", FS_NODE_REVERT, dir->domain, dir->snapshot);
+        /* Left out by add_statted when the snapshot has no picture. */
+        add_statted(ctx, entries, "screen.png", FS_NODE_SCREEN, dir->domain,
+                    dir->snapshot);
         if (ctx->disks != NULL)
             add_statted(ctx, entries, "disks", FS_NODE_DISKS, dir->domain, dir->snapshot);
+        if (ctx->files != NULL)
+            add_statted(ctx, entries, "files", FS_NODE_FILES, dir->domain, dir->snapshot);
         add_snapshot_dirs(ctx, entries, dir->domain, children);
         break;
     }

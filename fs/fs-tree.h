@@ -18,6 +18,10 @@ gboolean fs_tree_stat(FsContext *ctx, FsNodeKind kind, const char *domain,
  * identity (@out_snapshot: transfer full, NULL for kinds without one), or
  * ENOENT / ENOTDIR. The child's domain is @parent's, or @name under the
  * root. */
+/* The domain field of @parent's child @name: the name itself at the top,
+ * "HOST/NAME" in a fleet's host directory, else @parent's. (transfer full) */
+char *fs_tree_child_domain(const FsNode *parent, const char *name);
+
 int fs_tree_lookup(FsContext *ctx, const FsNode *parent, const char *name,
                    FsNodeKind *out_kind, char **out_snapshot);
 

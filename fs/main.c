@@ -6,36 +6,50 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fs-changes.h"
 #include "fs-context.h"
 #include "fs-log.h"
 #include "fs-ops.h"
+#include "snap-engine-files.h"
 
 typedef struct {
     char *state_dir;
     char *backend;        /* -o backend=native|libvirt */
-    char *uri;            /* -o uri=URI (libvirt) */
+    GPtrArray *uris;      /* -o uri=URI (libvirt; several: a fleet), char* */
+    char *uris_file;      /* -o uris=FILE: one URI a line */
+    char *memory;         /* -o memory=no: mkdir of a running domain is disk-only */
+    char *cache;          /* -o cache=DIR (libvirt): where screen.png files go */
     double entry_timeout; /* < 0: not given */
     double attr_timeout;
     int read_only;
     int disks;
+    int files;
+    unsigned files_max;
     int multithread;
 } FsOptions;
 
 enum {
     KEY_RO,
     KEY_DISKS,
+    KEY_FILES,
+    KEY_URI,
 };
 
 static const struct fuse_opt fs_option_spec[] = {
     FUSE_OPT_KEY("ro", KEY_RO),
     FUSE_OPT_KEY("disks", KEY_DISKS),
+    FUSE_OPT_KEY("files", KEY_FILES),
+    {"files_max=%u", offsetof(FsOptions, files_max), 0},
     {"entry_timeout=%lf", offsetof(FsOptions, entry_timeout), 0},
     {"attr_timeout=%lf", offsetof(FsOptions, attr_timeout), 0},
     {"multithread", offsetof(FsOptions, multithread), 1},
     {"backend=%s", offsetof(FsOptions, backend), 0},
-    {"uri=%s", offsetof(FsOptions, uri), 0},
+    FUSE_OPT_KEY("uri=", KEY_URI),
+    {"uris=%s", offsetof(FsOptions, uris_file), 0},
+    {"memory=%s", offsetof(FsOptions, memory), 0},
+    {"cache=%s", offsetof(FsOptions, cache), 0},
     FUSE_OPT_END,
 };
 
@@ -51,6 +65,12 @@ fs_option_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
         return 1;
     case KEY_DISKS:
         opts->disks = 1;
+        return 0;
+    case KEY_FILES:
+        opts->files = 1;
+        return 0;
+    case KEY_URI:
+        g_ptr_array_add(opts->uris, g_strdup(arg + strlen("uri=")));
         return 0;
     case FUSE_OPT_KEY_NONOPT:
         /* The first operand is ours; fuse_parse_cmdline takes the
@@ -77,10 +97,24 @@ usage(const char *prog)
            "snaptreefs options:\n"
            "    -o backend=libvirt     libvirt's own domains and snapshots, through\n"
            "                           its API (no STATE_DIR; needs -o uri=URI)\n"
-           "    -o uri=URI             the libvirt connection URI\n"
+           "    -o uri=URI             the libvirt connection URI; given several\n"
+           "                           times, a fleet: MOUNT/HOST/DOMAIN/...\n"
+           "    -o uris=FILE           the URIs of a fleet, one a line (# comments)\n"
            "    -o ro                  browse only: every mutation fails with EROFS\n"
            "    -o disks               SNAP/disks/TARGET: each disk's content at each\n"
            "                           snapshot, read-only (through qemu-nbd)\n"
+           "    -o cache=DIR           libvirt: where screen.png files are kept\n"
+           "                           ($XDG_CACHE_HOME/snaptreefs; root:\n"
+           "                           /var/cache/snaptreefs)\n"
+           "    -o memory=no           mkdir of a running domain takes a disk-only\n"
+           "                           snapshot (no RAM; guest agent freeze if any)\n"
+#ifdef HAVE_GUESTFS
+           "    -o files               SNAP/files/FS/...: the guest's files at each\n"
+           "                           snapshot, read-only (through libguestfs)\n"
+           "    -o files_max=N         appliances running at once for files/ (2)\n"
+#else
+           "    -o files               unavailable: built without libguestfs\n"
+#endif
            "    -o entry_timeout=SECS  how long the kernel caches names (3600)\n"
            "    -o attr_timeout=SECS   how long the kernel caches attributes (3600)\n"
            "    -o multithread         serve requests from libfuse's worker threads\n"
@@ -119,6 +153,26 @@ run_loop(struct fuse_session *se, const struct fuse_cmdline_opts *cmd, gboolean 
     ret = fuse_session_loop_mt(se, config);
     fuse_loop_cfg_destroy(config);
     return ret;
+}
+
+/* Adds the URIs of @path (one a line; blank lines and '#' comments
+ * skipped) to @uris. */
+static gboolean
+read_uris_file(const char *path, GPtrArray *uris, GError **error)
+{
+    g_autofree char *text = NULL;
+    g_auto(GStrv) lines = NULL;
+
+    if (!g_file_get_contents(path, &text, NULL, error))
+        return FALSE;
+    lines = g_strsplit(text, "\n", -1);
+    for (guint i = 0; lines[i] != NULL; i++) {
+        char *line = g_strstrip(lines[i]);
+
+        if (*line != '\0' && *line != '#')
+            g_ptr_array_add(uris, g_strdup(line));
+    }
+    return TRUE;
 }
 
 /* What loading found wrong (files skipped, links repaired, a QEMU that
@@ -167,20 +221,26 @@ main(int argc, char *argv[])
     struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
     struct fuse_cmdline_opts cmd;
     struct fuse_lowlevel_ops ops;
-    FsOptions opts = {NULL, NULL, NULL, -1.0, -1.0, 0, 0, 0};
+    FsOptions opts = {.entry_timeout = -1.0, .attr_timeout = -1.0, .files_max = 2};
     gboolean libvirt;
     SnapEngineOptions engine_opts = {0};
     g_autoptr(FsContext) ctx = NULL;
     g_autoptr(GError) error = NULL;
     g_autofree char *state_dir = NULL;
+    char *cache_dir = NULL;
     struct fuse_session *se = NULL;
     int status = 1;
     int ret;
 
     memset(&cmd, 0, sizeof(cmd));
     fs_log_init();
+    opts.uris = g_ptr_array_new_with_free_func(g_free);
     if (fuse_opt_parse(&args, &opts, fs_option_spec, fs_option_proc) != 0)
         goto out;
+    if (opts.uris_file != NULL && !read_uris_file(opts.uris_file, opts.uris, &error)) {
+        fprintf(stderr, "%s: -o uris=%s: %s\n", argv[0], opts.uris_file, error->message);
+        goto out;
+    }
     if (fuse_parse_cmdline(&args, &cmd) != 0)
         goto out;
     if (cmd.show_help) {
@@ -204,13 +264,45 @@ main(int argc, char *argv[])
                 opts.backend);
         goto out;
     }
-    if (libvirt && (opts.uri == NULL || opts.disks)) {
-        fprintf(stderr, "%s: %s\n", argv[0],
-                opts.uri == NULL ? "-o backend=libvirt needs -o uri=URI"
-                                 : "-o disks works with the native backend only");
+    if (libvirt && opts.uris->len == 0) {
+        fprintf(stderr, "%s: -o backend=libvirt needs -o uri=URI (or uris=FILE)\n",
+                argv[0]);
         goto out;
     }
-    if (!libvirt && opts.uri != NULL) {
+    if (libvirt && opts.files) {
+        fprintf(stderr, "%s: -o files works with the native backend only\n", argv[0]);
+        goto out;
+    }
+    if (opts.files && !snap_engine_files_supported()) {
+        fprintf(stderr,
+                "%s: -o files needs libguestfs, and this snaptreefs was built "
+                "without it (meson -Dguestfs=enabled)\n",
+                argv[0]);
+        goto out;
+    }
+    if (opts.files_max < 1 || opts.files_max > 64) {
+        fprintf(stderr, "%s: -o files_max=N takes 1 to 64\n", argv[0]);
+        goto out;
+    }
+    if (opts.memory != NULL && g_strcmp0(opts.memory, "no") != 0) {
+        fprintf(stderr, "%s: -o memory=%s: the only value is 'no'\n", argv[0],
+                opts.memory);
+        goto out;
+    }
+    if (libvirt && opts.memory != NULL) {
+        /* libvirt refuses internal disk-only snapshots of a running
+         * domain, and an external one is not what mkdir takes there. */
+        fprintf(stderr,
+                "%s: -o memory=no works with the native backend only: libvirt cannot "
+                "take an internal disk-only snapshot of a running domain\n",
+                argv[0]);
+        goto out;
+    }
+    if (!libvirt && opts.cache != NULL) {
+        fprintf(stderr, "%s: -o cache=DIR goes with -o backend=libvirt\n", argv[0]);
+        goto out;
+    }
+    if (!libvirt && opts.uris->len > 0) {
         fprintf(stderr, "%s: -o uri=URI goes with -o backend=libvirt\n", argv[0]);
         goto out;
     }
@@ -245,6 +337,9 @@ main(int argc, char *argv[])
                             "-odefault_permissions,fsname=snaptreefs,"
                             "subtype=snaptreefs") != 0)
         goto out;
+    /* A guest's device nodes and setuid files must not act on the host. */
+    if (opts.files && fuse_opt_insert_arg(&args, 1, "-onodev,nosuid") != 0)
+        goto out;
 
     ctx = fs_context_new();
     ctx->read_only = opts.read_only;
@@ -263,13 +358,37 @@ main(int argc, char *argv[])
     ctx->se = se;
 
     engine_opts.read_only = opts.read_only;
-    engine_opts.libvirt_uri = libvirt ? opts.uri : NULL;
+    engine_opts.memory_no = opts.memory != NULL;
+    engine_opts.libvirt_uri = libvirt ? opts.uris->pdata[0] : NULL;
+    if (libvirt && opts.uris->len > 1) {
+        g_ptr_array_add(opts.uris, NULL);
+        engine_opts.libvirt_uris = (const char *const *)opts.uris->pdata;
+    }
+    engine_opts.disks = opts.disks;
+    if (libvirt) {
+        /* Absolute: fuse_daemonize() changes to "/". */
+        cache_dir = opts.cache != NULL ? g_canonicalize_filename(opts.cache, NULL)
+                    : getuid() == 0
+                        ? g_strdup("/var/cache/snaptreefs")
+                        : g_build_filename(g_get_user_cache_dir(), "snaptreefs", NULL);
+        engine_opts.cache_dir = cache_dir;
+    }
     ctx->engine = snap_engine_new(state_dir, &engine_opts, &error);
     if (ctx->engine == NULL) {
-        fprintf(stderr, "%s: %s: %s\n", argv[0], libvirt ? opts.uri : state_dir,
-                error->message);
+        fprintf(stderr, "%s: %s: %s\n", argv[0],
+                libvirt ? (const char *)opts.uris->pdata[0] : state_dir, error->message);
         goto out_session;
     }
+#ifdef HAVE_GUESTFS
+    if (opts.files) {
+        ctx->files = fs_files_new(ctx->engine, opts.files_max, &error);
+        if (ctx->files == NULL) {
+            fprintf(stderr, "%s: -o files: %s\n", argv[0], error->message);
+            goto out_session;
+        }
+    }
+#endif
+    ctx->hosts = snap_engine_hosts(ctx->engine);
     snap_engine_set_change_func(ctx->engine, fs_changes_on_change, ctx);
 
     if (fuse_set_signal_handlers(se) != 0)
@@ -283,7 +402,8 @@ main(int argc, char *argv[])
     if (!cmd.foreground)
         fs_log_daemonized("snaptreefs");
     log_load_problems(ctx->engine);
-    log_mounted(ctx->engine, libvirt ? opts.uri : state_dir, cmd.mountpoint);
+    log_mounted(ctx->engine, libvirt ? (const char *)opts.uris->pdata[0] : state_dir,
+                cmd.mountpoint);
 
     snap_engine_start(ctx->engine);
     fs_invalidator_start(ctx->invalidator, se);
@@ -304,6 +424,10 @@ out_unmount:
     fuse_session_unmount(se);
 out_signals:
     fuse_remove_signal_handlers(se);
+    /* That restored SIGPIPE's default, but the teardown below still
+     * writes to sockets whose peer may be gone (libvirt's, NBD's): EPIPE
+     * is an error there, not a reason to die before the exports stop. */
+    signal(SIGPIPE, SIG_IGN);
 out_session:
     /* Operations still running reply into the unmounted session, and
      * their changes queue notifications nobody needs any more. Their
@@ -311,6 +435,9 @@ out_session:
      * is cleared only after (g_clear_pointer would clear it first). The
      * disk files' readers close before the engine that made them. */
     g_clear_pointer(&ctx->disks, fs_disks_free);
+#ifdef HAVE_GUESTFS
+    g_clear_pointer(&ctx->files, fs_files_free);
+#endif
     snap_engine_free(ctx->engine);
     ctx->engine = NULL;
     g_clear_pointer(&ctx->invalidator, fs_invalidator_free);
@@ -318,7 +445,11 @@ out_session:
 out:
     g_free(opts.state_dir);
     free(opts.backend);
-    free(opts.uri);
+    g_ptr_array_unref(opts.uris);
+    free(opts.uris_file);
+    free(opts.memory);
+    free(opts.cache);
+    g_free(cache_dir);
     free(cmd.mountpoint);
     fuse_opt_free_args(&args);
     return status;

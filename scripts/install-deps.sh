@@ -11,6 +11,7 @@ PACKAGES=(
     libvirt0            # domainsnapshot.rng, for schema validation in tests
     libvirt-clients     # virsh -c test:/// for redefine compatibility tests
     libvirt-dev         # the libvirt backend (-o backend=libvirt)
+    libgdk-pixbuf-2.0-dev  # libvirt screenshots that come as PPM become PNG
     libvirt-daemon libvirt-daemon-driver-qemu  # its tests run a private libvirtd
     tree procps psmisc util-linux
     jq                  # test helpers parse qemu-img info --output=json
@@ -21,6 +22,10 @@ PACKAGES=(
     man-db groff-base   # test-man renders them with man --warnings
     debhelper dpkg-dev fakeroot lintian  # test-deb builds and checks the Debian package
     systemd             # test-fstab checks the .mount unit with systemd-analyze verify
+    libguestfs-dev      # files/ (-o files): the guest's filesystems through libguestfs
+    linux-image-amd64   # the kernel supermin builds libguestfs's appliance from
+    guestfish guestfs-tools  # scripts/bench/files compares with guestfish and virt-tar-out
+    e2fsprogs fdisk     # test-files builds ext4 images (mkfs.ext4 -d) and MBR tables (sfdisk)
 )
 
 missing=()

@@ -59,6 +59,12 @@ typedef struct {
     gboolean (*action)(SnapBackend *self, const DomainDef *dom, SnapDomainAction action,
                        GError **error);
 
+    /* Writes the guest's display, as PNG, to @file (replacing it), within
+     * a few seconds. SNAP_ERROR_UNSUPPORTED when there is no picture to
+     * take: @dom does not run, or has no display device. */
+    gboolean (*screenshot)(SnapBackend *self, const DomainDef *dom, const char *file,
+                           GError **error);
+
     void (*free)(SnapBackend *self);
 } SnapBackendOps;
 

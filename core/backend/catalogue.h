@@ -81,6 +81,19 @@ typedef struct {
      * reconnects a lost connection (with back-off). FALSE while not
      * connected. */
     gboolean (*poll)(SnapCatalogue *self);
+
+    /* Where the backend keeps @snapshot's screen.png (transfer full). */
+    char *(*screen_file)(SnapCatalogue *self, const char *domain, const char *snapshot);
+
+    /* The hosts of a fleet of libvirt hosts, in the order given, whose
+     * domains are named "HOST/DOMAIN" in the tree; NULL for a catalogue on
+     * one host. (transfer full: char*) */
+    GPtrArray *(*hosts)(SnapCatalogue *self);
+
+    /* Whether @domain's host is this machine, where qemu-nbd can open its
+     * images (disks/); always TRUE on one host (a mount on a remote URI
+     * refuses -o disks). */
+    gboolean (*domain_is_local)(SnapCatalogue *self, const char *domain);
 } SnapCatalogueOps;
 
 /* A catalogue is a SnapBackend (its run-state half) first. */

@@ -28,6 +28,7 @@ domain_def_free(DomainDef *def)
     g_free(def->arch);
     g_free(def->machine);
     g_free(def->emulator);
+    g_free(def->video);
     g_clear_pointer(&def->disks, g_ptr_array_unref);
     g_free(def);
 }
@@ -212,25 +213,65 @@ parse_vcpu(xmlNodePtr node, guint *vcpus, GError **error)
     return TRUE;
 }
 
+/* How a <domain> is read: ours (STATE/domains, strict) or one libvirt
+ * wrote (foreign: block disks too, and a disk outside the subset is left
+ * out with a note in @skipped instead of failing the whole definition). */
+typedef struct {
+    const char *base_dir;
+    gboolean foreign;
+    GPtrArray *skipped; /* char*, may be NULL */
+} ParseOpts;
+
+static void
+note_skipped(const ParseOpts *opts, const char *target, const char *why)
+{
+    if (opts->skipped != NULL)
+        g_ptr_array_add(opts->skipped, g_strdup_printf("disk %s: %s", target, why));
+}
+
 /* One <disk>. Returns TRUE with *out NULL for a disk outside the subset
  * (cdrom, block, network...), which is skipped. */
 static gboolean
-parse_disk(xmlNodePtr node, const char *base_dir, DomainDisk **out, GError **error)
+parse_disk(xmlNodePtr node, const ParseOpts *opts, DomainDisk **out, GError **error)
 {
+    const char *base_dir = opts->base_dir;
     g_autofree char *type = xml_prop(node, "type");
     g_autofree char *device = xml_prop(node, "device");
     g_autofree char *snapshot = xml_prop(node, "snapshot");
     g_autofree char *driver_type = xml_prop(xml_child(node, "driver"), "type");
-    g_autofree char *source = xml_prop(xml_child(node, "source"), "file");
+    gboolean block = opts->foreign && g_strcmp0(type, "block") == 0;
+    g_autofree char *source = xml_prop(xml_child(node, "source"), block ? "dev" : "file");
     xmlNodePtr target = xml_child(node, "target");
     g_autoptr(DomainDisk) disk = g_new0(DomainDisk, 1);
 
     *out = NULL;
     /* libvirt's defaults for absent attributes: a file-backed disk. */
-    if ((type != NULL && strcmp(type, "file") != 0) ||
+    if ((type != NULL && strcmp(type, "file") != 0 && !block) ||
         (device != NULL && strcmp(device, "disk") != 0)) {
         g_debug("domain: ignoring disk type='%s' device='%s'", type ? type : "file",
                 device ? device : "disk");
+        if (device == NULL || strcmp(device, "disk") == 0) {
+            g_autofree char *dev = xml_prop(target, "dev");
+            g_autofree char *why =
+                g_strdup_printf("a %s disk, neither a file nor a block device", type);
+
+            note_skipped(opts, dev ? dev : "?", why);
+        }
+        return TRUE;
+    }
+    if (opts->foreign && (source == NULL || source[0] == '\0')) {
+        g_autofree char *dev = xml_prop(target, "dev");
+
+        note_skipped(opts, dev ? dev : "?", "no source");
+        return TRUE;
+    }
+    if (opts->foreign && driver_type != NULL && strcmp(driver_type, "raw") != 0 &&
+        strcmp(driver_type, "qcow2") != 0) {
+        g_autofree char *dev = xml_prop(target, "dev");
+        g_autofree char *why =
+            g_strdup_printf("format %s (only qcow2 and raw)", driver_type);
+
+        note_skipped(opts, dev ? dev : "?", why);
         return TRUE;
     }
 
@@ -278,7 +319,7 @@ parse_disk(xmlNodePtr node, const char *base_dir, DomainDisk **out, GError **err
 }
 
 static gboolean
-parse_devices(DomainDef *def, xmlNodePtr devices, const char *base_dir, GError **error)
+parse_devices(DomainDef *def, xmlNodePtr devices, const ParseOpts *opts, GError **error)
 {
     for (xmlNodePtr node = devices->children; node != NULL; node = node->next) {
         DomainDisk *disk = NULL;
@@ -290,12 +331,35 @@ parse_devices(DomainDef *def, xmlNodePtr devices, const char *base_dir, GError *
             def->emulator = node_text(node);
             continue;
         }
+        if (xmlStrEqual(node->name, BAD_CAST "channel")) {
+            g_autofree char *name = xml_prop(xml_child(node, "target"), "name");
+
+            if (g_strcmp0(name, DOMAIN_GUEST_AGENT_CHANNEL) == 0)
+                def->guest_agent = TRUE;
+            else
+                g_debug("domain %s: ignoring <channel> '%s'", def->name,
+                        name ? name : "");
+            continue;
+        }
+        if (xmlStrEqual(node->name, BAD_CAST "video")) {
+            g_autofree char *model = xml_prop(xml_child(node, "model"), "type");
+
+            g_free(def->video);
+            def->video = g_strdup(model ? model : "vga");
+            continue;
+        }
+        if (xmlStrEqual(node->name, BAD_CAST "graphics")) {
+            /* libvirt gives a <graphics> without <video> a VGA card. */
+            if (def->video == NULL)
+                def->video = g_strdup("vga");
+            continue;
+        }
         if (!xmlStrEqual(node->name, BAD_CAST "disk")) {
             g_debug("domain %s: ignoring device <%s>", def->name,
                     (const char *)node->name);
             continue;
         }
-        if (!parse_disk(node, base_dir, &disk, error))
+        if (!parse_disk(node, opts, &disk, error))
             return FALSE;
         if (disk == NULL)
             continue;
@@ -310,8 +374,8 @@ parse_devices(DomainDef *def, xmlNodePtr devices, const char *base_dir, GError *
     return TRUE;
 }
 
-DomainDef *
-domain_def_parse_node(xmlNodePtr root, const char *base_dir, GError **error)
+static DomainDef *
+parse_node(xmlNodePtr root, const ParseOpts *opts, GError **error)
 {
     g_autoptr(DomainDef) def = g_new0(DomainDef, 1);
 
@@ -365,13 +429,21 @@ domain_def_parse_node(xmlNodePtr root, const char *base_dir, GError **error)
             def->arch = xml_prop(os, "arch");
             def->machine = xml_prop(os, "machine");
         } else if (strcmp(element, "devices") == 0) {
-            if (!parse_devices(def, node, base_dir, error))
+            if (!parse_devices(def, node, opts, error))
                 return NULL;
         } else {
             g_debug("domain %s: ignoring <%s>", def->name, element);
         }
     }
     return g_steal_pointer(&def);
+}
+
+DomainDef *
+domain_def_parse_node(xmlNodePtr root, const char *base_dir, GError **error)
+{
+    ParseOpts opts = {.base_dir = base_dir};
+
+    return parse_node(root, &opts, error);
 }
 
 DomainDef *
@@ -382,6 +454,17 @@ domain_def_parse(const char *xml, gsize len, const char *base_dir, GError **erro
     if (doc == NULL)
         return NULL;
     return domain_def_parse_node(xmlDocGetRootElement(doc), base_dir, error);
+}
+
+DomainDef *
+domain_def_parse_foreign(const char *xml, gsize len, GPtrArray *skipped, GError **error)
+{
+    g_autoptr(xmlDoc) doc = xml_parse_safe(xml, len, error);
+    ParseOpts opts = {.foreign = TRUE, .skipped = skipped};
+
+    if (doc == NULL)
+        return NULL;
+    return parse_node(xmlDocGetRootElement(doc), &opts, error);
 }
 
 void
@@ -436,6 +519,22 @@ domain_def_write(const DomainDef *def, xmlTextWriterPtr writer)
         xml_writer_write_attribute(writer, "dev", disk->target);
         if (disk->bus != NULL)
             xml_writer_write_attribute(writer, "bus", disk->bus);
+        xmlTextWriterEndElement(writer);
+        xmlTextWriterEndElement(writer);
+    }
+    if (def->guest_agent) {
+        xmlTextWriterStartElement(writer, BAD_CAST "channel");
+        xml_writer_write_attribute(writer, "type", "unix");
+        xmlTextWriterStartElement(writer, BAD_CAST "target");
+        xml_writer_write_attribute(writer, "type", "virtio");
+        xml_writer_write_attribute(writer, "name", DOMAIN_GUEST_AGENT_CHANNEL);
+        xmlTextWriterEndElement(writer);
+        xmlTextWriterEndElement(writer);
+    }
+    if (def->video != NULL) {
+        xmlTextWriterStartElement(writer, BAD_CAST "video");
+        xmlTextWriterStartElement(writer, BAD_CAST "model");
+        xml_writer_write_attribute(writer, "type", def->video);
         xmlTextWriterEndElement(writer);
         xmlTextWriterEndElement(writer);
     }

@@ -38,7 +38,17 @@ typedef struct {
     char *machine;    /* <os><type machine>, may be NULL */
     char *emulator;   /* may be NULL */
     GPtrArray *disks; /* of DomainDisk*, owned */
+    /* A <channel> whose <target name> is org.qemu.guest_agent.0: QEMU
+     * gets a virtio-serial port for the guest agent. */
+    gboolean guest_agent;
+    /* The <video><model type> of the display device ("vga", "cirrus",
+     * ...; <graphics> alone means "vga", as libvirt adds one); NULL: no
+     * display device. */
+    char *video;
 } DomainDef;
+
+/* The virtio-serial port name of the QEMU guest agent. */
+#define DOMAIN_GUEST_AGENT_CHANNEL "org.qemu.guest_agent.0"
 
 void domain_disk_free(DomainDisk *disk);
 void domain_def_free(DomainDef *def);
@@ -51,6 +61,14 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(DomainDef, domain_def_free)
  * DTD. Returns NULL with SNAP_ERROR_INVALID on bad input. */
 DomainDef *domain_def_parse(const char *xml, gsize len, const char *base_dir,
                             GError **error);
+
+/* A <domain> that libvirt wrote (its paths are absolute): as
+ * domain_def_parse, but a disk outside the subset is left out, with a
+ * line saying why ("disk vdb: a network disk, ...") added to @skipped (may
+ * be NULL), instead of failing the definition; block disks are kept, with
+ * their <source dev> as the source. */
+DomainDef *domain_def_parse_foreign(const char *xml, gsize len, GPtrArray *skipped,
+                                    GError **error);
 
 /* Same, from an already parsed <domain> element (e.g. the one embedded in
  * a <domainsnapshot>). */

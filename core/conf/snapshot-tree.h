@@ -19,6 +19,7 @@ struct _SnapNode {
     SnapNode *prev_sibling;
     SnapNode *next_sibling;
     guint nchildren;
+    guint32 screen_size; /* bytes of its screen.png; 0: it has none */
     gint64 creation_time;
     char *xml;         /* metadata.xml without <active>1</active>:
                         * snapshot_xml_format(def, FALSE) */

@@ -1,6 +1,8 @@
 /* snap-engine-create.c: new snapshots (mkdir, the create file) and redefined ones. */
 #include "snap-engine-ops.h"
 
+#include <glib/gstdio.h>
+
 #include "crash-point.h"
 #include "snap-confine.h"
 #include "snap-disks.h"
@@ -98,12 +100,6 @@ new_snapshot_def(SnapDomain *dom, SnapDomainState run, const SnapshotDef *tmpl,
                             "snapshot");
         return NULL;
     }
-    if (live && nexternal == 0 && memory == SNAP_MEMORY_NO) {
-        g_set_error_literal(error, SNAP_ERROR, SNAP_ERROR_INVALID,
-                            "internal snapshot of a running VM must include the memory "
-                            "state");
-        return NULL;
-    }
     if (live && nexternal == 0 && memory == SNAP_MEMORY_EXTERNAL) {
         g_set_error_literal(error, SNAP_ERROR, SNAP_ERROR_INVALID,
                             "external memory needs external disk snapshots");
@@ -117,8 +113,10 @@ new_snapshot_def(SnapDomain *dom, SnapDomainState run, const SnapshotDef *tmpl,
     if (!live) {
         def->state = SNAP_STATE_SHUTOFF;
         def->memory = SNAP_MEMORY_NO;
-    } else if (nexternal > 0 && memory == SNAP_MEMORY_NO) {
-        /* --disk-only of a running domain: the disks alone, no memory. */
+    } else if (memory == SNAP_MEMORY_NO) {
+        /* --disk-only of a running domain: the disks alone, no memory.
+         * libvirt refuses internal ones; QEMU takes them in one
+         * transaction, which is what a backup wants. */
         def->state = SNAP_STATE_DISK_SNAPSHOT;
         def->memory = SNAP_MEMORY_NO;
     } else {
@@ -160,6 +158,8 @@ take_snapshot(SnapOp *op, SnapshotDef *def, GError **error)
     g_autoptr(GError) local = NULL;
     g_autoptr(GPtrArray) files = g_ptr_array_new_with_free_func(g_free);
     gboolean external = snap_external_is_external(def);
+    g_autofree char *screen = NULL;
+    guint32 screen_size = 0;
     SnapNode *node = NULL;
 
     if (!snap_op_check_cancelled(op, error))
@@ -181,8 +181,14 @@ take_snapshot(SnapOp *op, SnapshotDef *def, GError **error)
         return FALSE;
     }
     snap_crash_point("create-journaled");
+    /* The display just before the snapshot; a picture that fails is a
+     * line in errors, never a failed snapshot. */
+    if (live)
+        screen = snap_op_screen_take(op, def->name);
     if (!engine->disk->ops->create(engine->disk, dom->def, def, snap_op_progress, op,
                                    op->cancellable, error)) {
+        if (screen != NULL)
+            g_unlink(screen);
         snap_op_journal_settle(op, live, error);
         /* A QEMU that may still finish keeps its overlays: the intent
          * settles them before the next operation. */
@@ -191,9 +197,14 @@ take_snapshot(SnapOp *op, SnapshotDef *def, GError **error)
         return FALSE;
     }
     snap_crash_point("create-disks-done");
+    if (screen != NULL) {
+        snap_op_screen_keep(op, screen, def->name);
+        screen_size = snap_screen_size(engine, dom->name, def->name);
+    }
     if (xml == NULL)
         xml = snapshot_xml_format(def, FALSE);
     if (!snap_write_snapshot_file(dom, def->name, xml, TRUE, error)) {
+        snap_screen_remove(engine, dom->name, def->name);
         /* The metadata could not be kept: take the disk snapshots back
          * rather than leave snapshots nobody knows about. An external one
          * may have a running QEMU writing to its overlays already: its
@@ -224,6 +235,7 @@ take_snapshot(SnapOp *op, SnapshotDef *def, GError **error)
     g_rw_lock_writer_lock(&engine->lock);
     snap_tree_add(dom->tree, def->name, old, def->creation_time, g_steal_pointer(&xml),
                   &node, NULL);
+    node->screen_size = screen_size;
     snap_tree_set_current(dom->tree, node);
     snap_touch(dom);
     g_rw_lock_writer_unlock(&engine->lock);
@@ -241,6 +253,7 @@ snap_op_create(SnapOp *op, GError **error)
 {
     SnapDomain *dom = op->dom;
     SnapNode *current = snap_tree_get_current(dom->tree);
+    g_autoptr(SnapshotDef) tmpl = NULL;
     g_autoptr(SnapshotDef) def = NULL;
 
     if (snap_tree_lookup(dom->tree, op->name)) {
@@ -260,8 +273,13 @@ snap_op_create(SnapOp *op, GError **error)
                                 "domain directory");
         return FALSE;
     }
+    if (op->engine->opts.memory_no) {
+        /* -o memory=no: mkdir asks for what <memory snapshot='no'/> does. */
+        tmpl = snapshot_def_new();
+        tmpl->memory = SNAP_MEMORY_NO;
+    }
     def =
-        new_snapshot_def(dom, snap_domain_state(op->engine, dom), NULL, op->name, error);
+        new_snapshot_def(dom, snap_domain_state(op->engine, dom), tmpl, op->name, error);
     return def != NULL && take_snapshot(op, def, error);
 }
 
@@ -279,6 +297,7 @@ redefine(SnapOp *op, SnapshotDef *def, SnapNode *existing, GError **error)
     g_autofree char *xml = NULL;
     gboolean make_current;
     gboolean moved = FALSE;
+    guint32 screen_size;
 
     if (def->parent != NULL) {
         parent = snap_tree_lookup(dom->tree, def->parent);
@@ -308,6 +327,8 @@ redefine(SnapOp *op, SnapshotDef *def, SnapNode *existing, GError **error)
         def->state = SNAP_STATE_SHUTOFF;
     make_current = def->active == 1 || (existing != NULL && existing == old_current);
     xml = snapshot_xml_format(def, FALSE);
+    /* A picture a metadata-only delete kept comes back with the metadata. */
+    screen_size = snap_screen_size(engine, dom->name, def->name);
 
     if (!snap_write_snapshot_file(dom, def->name, xml, make_current, error))
         return FALSE;
@@ -327,6 +348,7 @@ redefine(SnapOp *op, SnapshotDef *def, SnapNode *existing, GError **error)
         snap_tree_add(dom->tree, def->name, parent, def->creation_time,
                       g_steal_pointer(&xml), &node, NULL);
     }
+    node->screen_size = screen_size;
     if (make_current)
         snap_tree_set_current(dom->tree, node);
     snap_touch(dom);

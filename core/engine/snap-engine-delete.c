@@ -178,14 +178,14 @@ snap_op_delete_one_full(SnapOp *op, const char *name, gboolean metadata_only,
     /* Open disk files of the snapshot must fail, never read what reuses
      * its clusters: their exports stop before its data goes. */
     if (!metadata_only)
-        snap_engine_disks_retire(engine, dom->name, name);
+        snap_engine_exports_retire(engine, dom->name, name);
     if (!metadata_only && snap_external_is_external(def)) {
         if (!delete_external_data(op, node, def, resume, &merge_error)) {
             /* A commit that started changed the snapshot's own image: its
              * data is gone, so its metadata must go too, and what rests on
              * that image is intact. Anything else changed nothing. */
             if (!g_error_matches(merge_error, MERGE_PARTIAL, 0)) {
-                snap_engine_disks_unretire(engine, dom->name, name);
+                snap_engine_exports_unretire(engine, dom->name, name);
                 g_propagate_error(error, g_steal_pointer(&merge_error));
                 return FALSE;
             }
@@ -199,14 +199,14 @@ snap_op_delete_one_full(SnapOp *op, const char *name, gboolean metadata_only,
          * moved up beside a snapshot that is still there, a valid tree. */
         if (!metadata_only &&
             !snap_op_journal_intent(op, "delete", 0, dom->def, def, error)) {
-            snap_engine_disks_unretire(engine, dom->name, name);
+            snap_engine_exports_unretire(engine, dom->name, name);
             return FALSE;
         }
         snap_crash_point("delete-journaled");
         if (!metadata_only &&
             !engine->disk->ops->delete (engine->disk, dom->def, def, snap_op_progress, op,
                                         NULL, error)) {
-            snap_engine_disks_unretire(engine, dom->name, name);
+            snap_engine_exports_unretire(engine, dom->name, name);
             snap_op_journal_settle(op, live, error);
             return FALSE;
         }
@@ -239,6 +239,10 @@ snap_op_delete_one_full(SnapOp *op, const char *name, gboolean metadata_only,
     /* Every file above is in this one directory: syncing it once, after
      * the removal, makes all the renames and the removal durable. */
     path = snap_store_snapshot_path(engine->state_dir, dom->name, name);
+    /* The picture goes with the snapshot; a metadata-only delete keeps it
+     * for a redefine to bring back. */
+    if (!metadata_only)
+        snap_screen_remove(engine, dom->name, name);
     if (!snap_store_remove(path, error))
         return FALSE;
     snap_crash_point("delete-metadata-removed");
@@ -253,7 +257,7 @@ snap_op_delete_one_full(SnapOp *op, const char *name, gboolean metadata_only,
     snap_tree_remove(dom->tree, node);
     snap_touch(dom);
     g_rw_lock_writer_unlock(&engine->lock);
-    snap_engine_disks_unretire(engine, dom->name, name);
+    snap_engine_exports_unretire(engine, dom->name, name);
 
     for (guint i = 0; i < children->len; i++) {
         SnapNode *c = children->pdata[i];
@@ -443,7 +447,7 @@ snap_op_undefine_steps(SnapOp *op, GPtrArray *files, GError **error)
 
     /* Open disk files of its snapshots fail from here: their images go. */
     for (guint i = 0; i < all->len; i++)
-        snap_engine_disks_retire(engine, dom->name, ((SnapNode *)all->pdata[i])->name);
+        snap_engine_exports_retire(engine, dom->name, ((SnapNode *)all->pdata[i])->name);
     if (!domain_removal_run(engine->state_dir, dom->name, files, error))
         return FALSE;
     if (!snap_journal_unlink(engine->state_dir, dom->name, error))

@@ -1,6 +1,8 @@
 /* snap-engine-disks.c: which image holds each disk at a snapshot, and reading it. */
 #include "snap-engine-ops.h"
 
+#include <errno.h>
+#include <glib/gstdio.h>
 #include <string.h>
 
 #include "disk-export.h"
@@ -30,7 +32,9 @@ typedef struct {
 
 struct _SnapEngineDisks {
     DiskExports *exports;
+    char *tmp_run_dir; /* the sockets' directory when there is no STATE */
     GMutex lock;
+    GHashTable *reported;  /* "domain\nnote": disks left out, said once */
     GHashTable *sources;   /* owner ("domain/snapshot") -> SourcesEntry* */
     GHashTable *sizes;     /* image, or "image\nsnapshot" -> guint64* */
     GHashTable *allocated; /* "image\nsnapshot", or a frozen image -> guint64* */
@@ -76,7 +80,7 @@ target_is_file_name(const char *target)
  * frozen when it was taken: read as it is, with no snapshot to load.)
  * (transfer full) */
 static GPtrArray *
-disk_sources_at(const DomainDef *dom, const SnapshotDef *def)
+disk_sources_at(const DomainDef *dom, const SnapshotDef *def, GPtrArray *skipped)
 {
     GPtrArray *out = g_ptr_array_new_with_free_func((GDestroyNotify)disk_source_free);
     g_autoptr(GPtrArray) internal = snap_disks_internal(dom, def);
@@ -91,6 +95,17 @@ disk_sources_at(const DomainDef *dom, const SnapshotDef *def)
                 seen || strcmp(((DiskSource *)out->pdata[j])->target, disk->target) == 0;
         if (seen || !target_is_file_name(disk->target))
             continue;
+        /* A block device (libvirt's <source dev>) is served only when
+         * qemu-nbd, running as this daemon, can open it. */
+        if (skipped != NULL && g_str_has_prefix(disk->source, "/dev/") &&
+            g_access(disk->source, R_OK) != 0) {
+            int saved = errno;
+
+            g_ptr_array_add(
+                skipped, g_strdup_printf("disk %s: block device %s cannot be read: %s",
+                                         disk->target, disk->source, g_strerror(saved)));
+            continue;
+        }
         src = g_new0(DiskSource, 1);
         src->target = g_strdup(disk->target);
         src->image = g_strdup(disk->source);
@@ -108,6 +123,16 @@ disk_sources_at(const DomainDef *dom, const SnapshotDef *def)
 
             if (!target_is_file_name(e->target))
                 continue;
+            /* A frozen block device (libvirt: <source dev>) is not a file
+             * the snapshot owns: its content has moved on since. */
+            if (e->frozen == NULL || g_str_has_prefix(e->frozen, "/dev/")) {
+                if (skipped != NULL)
+                    g_ptr_array_add(skipped,
+                                    g_strdup_printf("disk %s: the external snapshot "
+                                                    "froze no image file",
+                                                    e->target));
+                continue;
+            }
             src = g_new0(DiskSource, 1);
             src->target = g_strdup(e->target);
             src->image = g_strdup(e->frozen);
@@ -124,10 +149,22 @@ engine_disks(SnapEngine *engine)
 {
     if (g_once_init_enter(&engine->disks)) {
         SnapEngineDisks *disks = g_new0(SnapEngineDisks, 1);
-        g_autofree char *run_dir =
-            g_build_filename(engine->state_dir, "run", "nbd", NULL);
+        g_autofree char *run_dir = NULL;
 
+        /* Without STATE (libvirt), a private directory of our own. */
+        if (engine->state_dir != NULL) {
+            run_dir = g_build_filename(engine->state_dir, "run", "nbd", NULL);
+        } else {
+            g_autoptr(GError) error = NULL;
+
+            disks->tmp_run_dir = g_dir_make_tmp("snaptreefs-nbd-XXXXXX", &error);
+            if (disks->tmp_run_dir == NULL)
+                g_debug("disks: %s", error->message);
+            run_dir = g_build_filename(
+                disks->tmp_run_dir ? disks->tmp_run_dir : g_get_tmp_dir(), "nbd", NULL);
+        }
         disks->exports = disk_exports_new(run_dir, EXPORT_IDLE_MS);
+        disks->reported = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
         g_mutex_init(&disks->lock);
         disks->sources = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                                (GDestroyNotify)sources_entry_free);
@@ -152,6 +189,32 @@ size_key(const DiskSource *src)
                          : g_strdup(src->image);
 }
 
+/* The disks left out of disks/ go to the domain's errors, each once. */
+static void
+report_left_out(SnapEngine *engine, const char *domain, GPtrArray *notes)
+{
+    SnapEngineDisks *disks = engine->disks;
+
+    for (guint i = 0; i < notes->len; i++) {
+        g_autofree char *key = g_strconcat(domain, "\n", notes->pdata[i], NULL);
+        g_autofree char *line = NULL;
+        gboolean fresh;
+        SnapDomain *dom;
+
+        g_mutex_lock(&disks->lock);
+        fresh = g_hash_table_add(disks->reported, g_steal_pointer(&key));
+        g_mutex_unlock(&disks->lock);
+        if (!fresh)
+            continue;
+        line = g_strdup_printf("%s: not in disks/", (char *)notes->pdata[i]);
+        g_rw_lock_writer_lock(&engine->lock);
+        dom = g_hash_table_lookup(engine->domains, domain);
+        if (dom != NULL)
+            error_log_add(dom->errors, "disks", line);
+        g_rw_lock_writer_unlock(&engine->lock);
+    }
+}
+
 /* The sources of @snapshot, from the cache while the snapshot's metadata
  * and the domain's definition are what they were computed from; NULL
  * when there is no such snapshot. (transfer full: a ref) */
@@ -159,16 +222,19 @@ static GPtrArray *
 sources_of(SnapEngine *engine, const char *domain, const char *snapshot)
 {
     SnapEngineDisks *disks = engine_disks(engine);
-    /* The table may be resized by an undefine: look up under the lock. */
-    SnapDomain *dom = snap_engine_find_domain(engine, domain);
+    SnapDomain *dom;
     g_autofree char *key = NULL;
     GPtrArray *sources = NULL;
+    g_autoptr(GPtrArray) notes = g_ptr_array_new_with_free_func(g_free);
     SnapNode *node;
 
-    if (dom == NULL)
-        return NULL;
     key = owner_key(domain, snapshot);
     g_rw_lock_reader_lock(&engine->lock);
+    dom = g_hash_table_lookup(engine->domains, domain);
+    if (dom == NULL) {
+        g_rw_lock_reader_unlock(&engine->lock);
+        return NULL;
+    }
     node = snap_tree_lookup(dom->tree, snapshot);
     if (node != NULL) {
         SourcesEntry *entry;
@@ -185,11 +251,32 @@ sources_of(SnapEngine *engine, const char *domain, const char *snapshot)
         g_autoptr(SnapshotDef) def =
             snapshot_xml_parse(node->xml, strlen(node->xml), &error);
         SourcesEntry *entry = g_new0(SourcesEntry, 1);
+        g_autoptr(DomainDef) foreign = NULL;
 
         if (def == NULL)
             g_debug("%s: snapshot %s: %s", domain, snapshot, error->message);
-        sources = def ? disk_sources_at(dom->def, def)
-                      : g_ptr_array_new_with_free_func((GDestroyNotify)disk_source_free);
+        /* A libvirt domain: its disks from libvirt's own definition. An
+         * internal snapshot lives in the image the snapshot's <domain>
+         * names (later external snapshots moved the domain on). */
+        if (def != NULL && snap_engine_is_remote(engine) &&
+            !engine->catalogue->ops->domain_is_local(engine->catalogue, domain)) {
+            /* A fleet's remote host: its images are not here. */
+            g_clear_pointer(&def, snapshot_def_free);
+        } else if (def != NULL && snap_engine_is_remote(engine)) {
+            const char *xml = def->domain_xml ? def->domain_xml : dom->def_xml;
+
+            foreign = domain_def_parse_foreign(xml, strlen(xml), notes, &error);
+            if (foreign == NULL && xml != dom->def_xml)
+                foreign = domain_def_parse_foreign(dom->def_xml, strlen(dom->def_xml),
+                                                   notes, NULL);
+            if (foreign == NULL)
+                g_debug("%s: definition: %s", domain, error ? error->message : "");
+        }
+        if (def == NULL || (snap_engine_is_remote(engine) && foreign == NULL))
+            sources = g_ptr_array_new_with_free_func((GDestroyNotify)disk_source_free);
+        else
+            sources = disk_sources_at(foreign ? foreign : dom->def, def,
+                                      foreign ? notes : NULL);
         entry->xml = g_strdup(node->xml);
         entry->def_xml = g_strdup(dom->def_xml);
         entry->sources = g_ptr_array_ref(sources);
@@ -198,6 +285,7 @@ sources_of(SnapEngine *engine, const char *domain, const char *snapshot)
         g_mutex_unlock(&disks->lock);
     }
     g_rw_lock_reader_unlock(&engine->lock);
+    report_left_out(engine, domain, notes);
     return sources;
 }
 
@@ -358,6 +446,12 @@ snap_engine_disk_open(SnapEngine *engine, const char *domain, const char *snapsh
     return reader;
 }
 
+const char *
+snap_disk_reader_socket(SnapDiskReader *reader)
+{
+    return disk_reader_socket(reader->reader);
+}
+
 guint64
 snap_disk_reader_size(SnapDiskReader *reader)
 {
@@ -422,6 +516,14 @@ snap_engine_disks_free(SnapEngine *engine)
     if (disks == NULL)
         return;
     disk_exports_free(disks->exports);
+    if (disks->tmp_run_dir != NULL) {
+        g_autofree char *nbd = g_build_filename(disks->tmp_run_dir, "nbd", NULL);
+
+        g_rmdir(nbd);
+        g_rmdir(disks->tmp_run_dir);
+        g_free(disks->tmp_run_dir);
+    }
+    g_hash_table_destroy(disks->reported);
     g_hash_table_destroy(disks->sources);
     g_hash_table_destroy(disks->sizes);
     g_hash_table_destroy(disks->allocated);

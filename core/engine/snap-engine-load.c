@@ -131,6 +131,7 @@ load_snapshots(SnapEngine *engine, SnapDomain *dom)
     g_autoptr(GPtrArray) items = g_ptr_array_new_with_free_func(load_item_free);
     g_autofree char *current = NULL;
     g_autoptr(GPtrArray) claimants = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GPtrArray) pictures = g_ptr_array_new_with_free_func(g_free);
     gint64 current_mtime = G_MININT64;
     guint ncurrent = 0;
     const char *file;
@@ -140,6 +141,8 @@ load_snapshots(SnapEngine *engine, SnapDomain *dom)
     while ((file = g_dir_read_name(d)) != NULL) {
         LoadItem *item;
 
+        if (g_str_has_suffix(file, ".png") && file[0] != '.')
+            g_ptr_array_add(pictures, g_strndup(file, strlen(file) - 4));
         if (!has_xml_suffix(file))
             continue;
         item = g_new0(LoadItem, 1);
@@ -186,6 +189,14 @@ load_snapshots(SnapEngine *engine, SnapDomain *dom)
     }
     g_clear_pointer(&items, g_ptr_array_unref);
     snap_tree_link_all(dom->tree, problems);
+    /* screen.png of each snapshot that has one (a picture without its
+     * snapshot is the reconcile's to report). */
+    for (guint i = 0; i < pictures->len; i++) {
+        SnapNode *node = snap_tree_lookup(dom->tree, pictures->pdata[i]);
+
+        if (node != NULL)
+            node->screen_size = snap_screen_size(engine, dom->name, node->name);
+    }
     if (problems->len > 0) {
         /* A repaired link must show in metadata.xml too, so what `ls`
          * shows and what the XML says agree. The files stay as they are. */
@@ -361,11 +372,26 @@ engine_alloc(const SnapEngineOptions *opts)
 static SnapEngine *
 engine_new_libvirt(const SnapEngineOptions *opts, GError **error)
 {
-    SnapCatalogue *catalogue = snap_backend_libvirt_new(opts->libvirt_uri, error);
+    SnapCatalogue *catalogue;
     SnapEngine *engine;
 
+    /* A fleet shows disks/ for its local hosts only. */
+    if (opts->libvirt_uris == NULL && opts->disks &&
+        !snap_backend_libvirt_uri_is_local(opts->libvirt_uri)) {
+        g_set_error(error, SNAP_ERROR, SNAP_ERROR_INVALID,
+                    "-o disks needs a local libvirt URI (such as qemu:///system): the "
+                    "disk images of %s are on another host, where qemu-nbd cannot "
+                    "open them",
+                    opts->libvirt_uri);
+        return NULL;
+    }
+    catalogue = opts->libvirt_uris != NULL
+                    ? snap_backend_libvirt_fleet_new(opts->libvirt_uris, error)
+                    : snap_backend_libvirt_new(opts->libvirt_uri, error);
     if (catalogue == NULL)
         return NULL;
+    if (opts->cache_dir != NULL)
+        snap_backend_libvirt_set_cache_dir(catalogue, opts->cache_dir);
     engine = engine_alloc(opts);
     engine->catalogue = catalogue;
     engine->backend = &catalogue->parent;
@@ -386,7 +412,7 @@ snap_engine_new(const char *state_dir, const SnapEngineOptions *opts, GError **e
     SnapEngine *engine;
     const char *file;
 
-    if (opts != NULL && opts->libvirt_uri != NULL)
+    if (opts != NULL && (opts->libvirt_uri != NULL || opts->libvirt_uris != NULL))
         return engine_new_libvirt(opts, error);
     abs = g_canonicalize_filename(state_dir, NULL);
     domains = g_build_filename(abs, "domains", NULL);

@@ -142,6 +142,48 @@ void snap_engine_disks_unretire(SnapEngine *engine, const char *domain,
 /* At snap_engine_free(), after the workers: stops every export. */
 void snap_engine_disks_free(SnapEngine *engine);
 
+/* ---- files/ over those exports (snap-engine-files.c) ---- */
+
+/* The same for the appliances reading a snapshot's disks (files/); no-ops
+ * unless files/ is enabled. */
+void snap_engine_files_retire(SnapEngine *engine, const char *domain,
+                              const char *snapshot);
+void snap_engine_files_unretire(SnapEngine *engine, const char *domain,
+                                const char *snapshot);
+void snap_engine_files_free(SnapEngine *engine);
+
+/* What the operations call: files/ reads through the exports of disks/,
+ * so its appliances are retired first and allowed again last (and freed
+ * first), then the disks' exports. */
+void snap_engine_exports_retire(SnapEngine *engine, const char *domain,
+                                const char *snapshot);
+void snap_engine_exports_unretire(SnapEngine *engine, const char *domain,
+                                  const char *snapshot);
+void snap_engine_exports_free(SnapEngine *engine);
+
+/* ---- screen.png (snap-engine-screen.c) ---- */
+
+/* Where @snapshot's picture is kept: STATE/snapshots/DOM/SNAP.png, or the
+ * backend's own place (libvirt: its cache). (transfer full) */
+char *snap_screen_path(SnapEngine *engine, const char *domain, const char *snapshot);
+
+/* The size of @snapshot's picture file; 0 when it has none. Reads the
+ * disk: callers store it in the node (screen_size). */
+guint32 snap_screen_size(SnapEngine *engine, const char *domain, const char *snapshot);
+
+/* Takes the picture of @op's domain for the snapshot @snapshot about to
+ * be taken, into a temporary file whose path it returns; NULL when there
+ * is none (no display, not running, or a failure, which gets an errors
+ * line). (transfer full) */
+char *snap_op_screen_take(SnapOp *op, const char *snapshot);
+
+/* Makes the temporary picture @tmp the snapshot's screen.png. */
+void snap_op_screen_keep(SnapOp *op, const char *tmp, const char *snapshot);
+
+/* Removes @snapshot's picture (and any temporary one): it goes with the
+ * snapshot. */
+void snap_screen_remove(SnapEngine *engine, const char *domain, const char *snapshot);
+
 /* ---- snapshot files rebuilt at load (snap-engine-rebuild.c) ---- */
 
 /* snap-engine-rebuild.c: snapshot @name of @dom, whose file @path did not

@@ -4,11 +4,14 @@
  * snap-engine-domain.c).
  *
  * The engine's files in layers, each calling only the ones below:
- *   snap-engine.c, snap-engine-load.c, snap-engine-read.c,
+ *   snap-engine.c, snap-engine-load.c,
  *   snap-engine-refresher.c          public calls, loading, refresher
  *   snap-engine-dispatch.c            workers: queue, claim, run by kind
- *   snap-engine-{create,delete,revert,recover,reconcile,remote,
- *                external,disks,rebuild}.c   the operations (ops.h)
+ *   snap-engine-{create,delete,revert,recover,reconcile,remote}.c
+ *                                     the operations (ops.h)
+ *   snap-engine-{external,screen,rebuild,files,disks}.c
+ *                                     what they share (ops.h; files above disks)
+ *   snap-engine-read.c                the reads
  *   snap-engine-op.c, snap-engine-domain.c   this header */
 #pragma once
 
@@ -75,7 +78,8 @@ struct _SnapEngine {
     gint stopping; /* atomic; set: queued and new operations are answered, not run */
     SnapChangeFunc change_func;
     gpointer change_data;
-    SnapEngineDisks *disks; /* snap-engine-disks.c; made when first used */
+    SnapEngineDisks *disks;    /* snap-engine-disks.c; made when first used */
+    struct _GuestFiles *files; /* snap-engine-files.c; NULL unless -o files */
     /* snap-engine-remote.c: the refresher of a libvirt engine, else NULL. */
     SnapEngineRemote *remote;
 };

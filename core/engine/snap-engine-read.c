@@ -95,6 +95,7 @@ fill_info(SnapDomain *dom, SnapNode *node, SnapSnapshotInfo *info)
     info->nchildren = node->nchildren;
     info->is_current = snap_tree_get_current(dom->tree) == node;
     info->xml_size = strlen(node->xml) + (info->is_current ? SNAP_ACTIVE_LEN : 0);
+    info->screen_size = node->screen_size;
 }
 
 gboolean
@@ -273,4 +274,13 @@ snap_engine_current(SnapEngine *engine, const char *domain)
         out = g_strdup(node->name);
     g_rw_lock_reader_unlock(&engine->lock);
     return out;
+}
+
+GPtrArray *
+snap_engine_hosts(SnapEngine *engine)
+{
+    /* Only a catalogue can be a fleet; one libvirt host answers NULL. */
+    if (!snap_engine_is_remote(engine))
+        return NULL;
+    return engine->catalogue->ops->hosts(engine->catalogue);
 }

@@ -45,7 +45,7 @@ def_from_tags(SnapDomain *dom, const char *name)
         g_ptr_array_add(def->disks, sd);
         if (disk->source == NULL || disk->format != DISK_FORMAT_QCOW2)
             continue;
-        snaps = backend->ops->image_tags(backend, disk->source, NULL, NULL, NULL);
+        snaps = backend->ops->image_tags(backend, disk->source, "qcow2", NULL, NULL);
         for (guint j = 0; snaps && j < snaps->len; j++) {
             SnapImageTag *s = snaps->pdata[j];
 

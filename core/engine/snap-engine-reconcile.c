@@ -17,6 +17,32 @@ names_contain(GPtrArray *names, const char *name)
     return FALSE;
 }
 
+/* A screen.png kept for no snapshot (a metadata-only delete keeps it for
+ * a redefine; a crash may leave one). */
+static void
+report_orphan_pictures(SnapOp *op, SnapDomain *dom)
+{
+    g_autofree char *dir =
+        g_build_filename(dom->engine->state_dir, "snapshots", dom->name, NULL);
+    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+    const char *file;
+
+    while (d != NULL && (file = g_dir_read_name(d)) != NULL) {
+        g_autofree char *name = NULL;
+        g_autofree char *msg = NULL;
+
+        if (!g_str_has_suffix(file, ".png") || file[0] == '.')
+            continue;
+        name = g_strndup(file, strlen(file) - 4);
+        if (snap_tree_lookup(dom->tree, name) != NULL)
+            continue;
+        msg = g_strdup_printf("%s/%s is the screen.png of no snapshot; writing the "
+                              "metadata of '%s' to create brings it back",
+                              dir, file, name);
+        snap_op_report(op, "reconcile", msg);
+    }
+}
+
 /* Runs on the domain's worker, the only thread that changes the domain,
  * so it reads the tree without the lock. It reports and deletes nothing:
  * which side is right is for the user to decide. */
@@ -82,4 +108,5 @@ snap_engine_reconcile_domain(SnapOp *op)
             snap_op_report(op, "reconcile", msg);
         }
     }
+    report_orphan_pictures(op, dom);
 }

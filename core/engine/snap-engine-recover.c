@@ -273,6 +273,7 @@ remove_create_tags(Recovery *r, GError **error)
     guint n = 0;
 
     (void)error;
+    snap_screen_remove(r->op->engine, r->op->dom->name, r->j->snapshot);
     if (!remove_tags(r->op, r->j->disks, r->j->snapshot, r->problems, &n))
         return NULL;
     return g_strdup_printf("recovered: rolled back the interrupted create of '%s' "

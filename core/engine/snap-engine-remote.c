@@ -3,6 +3,7 @@
 #include "snap-engine-ops.h"
 
 #include <string.h>
+#include <glib/gstdio.h>
 
 #include "snapshot-xml.h"
 
@@ -96,6 +97,7 @@ add_new(SnapOp *op, GHashTable *fetched, GPtrArray *added)
         for (guint i = 0; i < added->len;) {
             Fetched *f = g_hash_table_lookup(fetched, added->pdata[i]);
             const char *parent = f->snap.parent;
+            SnapNode *node = NULL;
             gboolean parent_pending =
                 parent != NULL && !snap_tree_lookup(tree, parent) &&
                 g_ptr_array_find_with_equal_func(added, parent, g_str_equal, NULL);
@@ -107,13 +109,31 @@ add_new(SnapOp *op, GHashTable *fetched, GPtrArray *added)
             }
             pnode = parent ? snap_tree_lookup(tree, parent) : NULL;
             snap_tree_add(tree, f->name, pnode, f->snap.creation_time,
-                          g_steal_pointer(&f->snap.xml), NULL, NULL);
+                          g_steal_pointer(&f->snap.xml), &node, NULL);
+            node->screen_size = snap_screen_size(snap_op_domain(op)->engine,
+                                                 snap_op_domain(op)->name, f->name);
             snap_op_change(op, SNAP_CHANGE_SNAPSHOT_ADDED, f->name,
                            pnode ? pnode->name : NULL, NULL);
             g_ptr_array_remove_index(added, i);
             progress = TRUE;
             force = FALSE;
         }
+    }
+}
+
+/* Stops (@retire) or allows again the disk exports of @names (char*), when
+ * disks/ is in use: a snapshot's open disk files fail from before its data
+ * goes (through the mount) or as soon as a refresh sees it gone (virsh). */
+static void
+retire_all(SnapEngine *engine, const char *domain, GPtrArray *names, gboolean retire)
+{
+    if (engine->disks == NULL)
+        return;
+    for (guint i = 0; i < names->len; i++) {
+        if (retire)
+            snap_engine_exports_retire(engine, domain, names->pdata[i]);
+        else
+            snap_engine_exports_unretire(engine, domain, names->pdata[i]);
     }
 }
 
@@ -133,6 +153,7 @@ snap_remote_refresh(SnapOp *op, guint flags, const char *hint)
     g_autoptr(GHashTable) old_parents =
         g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     g_autoptr(GPtrArray) removed = g_ptr_array_new();
+    g_autoptr(GPtrArray) removed_names = g_ptr_array_new_with_free_func(g_free);
     g_autoptr(GPtrArray) added = g_ptr_array_new();
     g_autoptr(GPtrArray) all = NULL;
     g_autofree char *old_current = NULL;
@@ -160,6 +181,7 @@ snap_remote_refresh(SnapOp *op, guint flags, const char *hint)
         if (g_hash_table_contains(present, node->name))
             continue;
         g_ptr_array_add(removed, node);
+        g_ptr_array_add(removed_names, g_strdup(node->name));
         for (SnapNode *c = node->first_child; c; c = c->next_sibling)
             if (g_hash_table_contains(present, c->name))
                 g_hash_table_add(want, c->name);
@@ -171,6 +193,7 @@ snap_remote_refresh(SnapOp *op, guint flags, const char *hint)
             g_strcmp0(name, hint) == 0)
             g_hash_table_add(want, (gpointer)name);
     }
+    retire_all(engine, dom->name, removed_names, TRUE);
     fetched = fetch_snapshots(op, want, present);
     for (guint i = 0; i < view.names->len; i++) {
         const char *name = view.names->pdata[i];
@@ -245,8 +268,12 @@ snap_remote_refresh(SnapOp *op, guint flags, const char *hint)
     if (changed)
         dom->mtime = g_get_real_time() / G_USEC_PER_SEC;
     g_rw_lock_writer_unlock(&engine->lock);
+    retire_all(engine, dom->name, removed_names, FALSE);
     if (view.state != before)
         snap_op_change(op, SNAP_CHANGE_DOMAIN_FILE, NULL, NULL, NULL);
+    /* A snapshot deleted here or seen gone loses its cached picture. */
+    for (guint i = 0; i < removed_names->len; i++)
+        snap_screen_remove(engine, dom->name, removed_names->pdata[i]);
     return TRUE;
 }
 
@@ -258,6 +285,7 @@ snap_remote_create(SnapOp *op, const char *in_dir, const char *name, GError **er
     SnapDomain *dom = snap_op_domain(op);
     SnapCatalogue *catalogue = dom->engine->catalogue;
     SnapNode *current = snap_tree_get_current(dom->tree);
+    g_autofree char *screen = NULL;
 
     if (snap_tree_lookup(dom->tree, name)) {
         g_set_error(error, SNAP_ERROR, SNAP_ERROR_EXISTS, "snapshot '%s' already exists",
@@ -271,8 +299,14 @@ snap_remote_create(SnapOp *op, const char *in_dir, const char *name, GError **er
                     current ? current->name : "none: the domain directory");
         return FALSE;
     }
-    if (!catalogue->ops->snapshot_take(catalogue, dom->name, name, NULL, NULL, error))
+    screen = snap_op_screen_take(op, name);
+    if (!catalogue->ops->snapshot_take(catalogue, dom->name, name, NULL, NULL, error)) {
+        if (screen != NULL)
+            g_unlink(screen);
         return FALSE;
+    }
+    if (screen != NULL)
+        snap_op_screen_keep(op, screen, name);
     snap_remote_refresh(op, 0, NULL);
     return TRUE;
 }
@@ -299,15 +333,37 @@ snap_remote_delete(SnapOp *op, const char *name, SnapDeleteFlags flags, GError *
     SnapDomain *dom = snap_op_domain(op);
     SnapCatalogue *catalogue = dom->engine->catalogue;
 
-    if (!snap_tree_lookup(dom->tree, name)) {
+    SnapEngine *engine = dom->engine;
+    g_autoptr(GPtrArray) going = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GPtrArray) sub = NULL;
+    SnapNode *node;
+    gboolean ok;
+
+    g_rw_lock_reader_lock(&engine->lock);
+    node = snap_tree_lookup(dom->tree, name);
+    if (node != NULL && (flags & SNAP_DELETE_METADATA_ONLY) == 0) {
+        sub = snap_tree_postorder(node, (flags & SNAP_DELETE_CHILDREN_ONLY) == 0);
+        for (guint i = 0; i < sub->len; i++) {
+            SnapNode *n = sub->pdata[i];
+
+            if (n == node || (flags & (SNAP_DELETE_CHILDREN | SNAP_DELETE_CHILDREN_ONLY)))
+                g_ptr_array_add(going, g_strdup(n->name));
+        }
+    }
+    g_rw_lock_reader_unlock(&engine->lock);
+    if (node == NULL) {
         g_set_error(error, SNAP_ERROR, SNAP_ERROR_NOT_FOUND, "snapshot '%s' not found",
                     name);
         return FALSE;
     }
-    if (!catalogue->ops->snapshot_remove(catalogue, dom->name, name, flags, error))
-        return FALSE;
-    snap_remote_refresh(op, 0, NULL);
-    return TRUE;
+    /* Open disk files of what goes fail, never read what reuses its
+     * clusters: their exports stop before libvirt deletes. */
+    retire_all(engine, dom->name, going, TRUE);
+    ok = catalogue->ops->snapshot_remove(catalogue, dom->name, name, flags, error);
+    if (ok)
+        snap_remote_refresh(op, 0, NULL);
+    retire_all(engine, dom->name, going, FALSE);
+    return ok;
 }
 
 gboolean

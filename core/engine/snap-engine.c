@@ -106,7 +106,7 @@ snap_engine_free(SnapEngine *engine)
     /* Every op the canceller answered has been freed by its worker. */
     if (engine->cancel_pool)
         g_thread_pool_free(engine->cancel_pool, FALSE, TRUE);
-    snap_engine_disks_free(engine);
+    snap_engine_exports_free(engine);
     /* The backend's watchers report to the domains: they stop first. */
     snap_backend_free(engine->backend);
     snap_remote_free(engine);

@@ -24,12 +24,24 @@ typedef struct _SnapEngine SnapEngine;
 typedef struct {
     gboolean read_only;    /* every mutation fails with SNAP_ERROR_READ_ONLY */
     gboolean no_reconcile; /* skip the start-up check against the images */
+    /* -o memory=no: mkdir of a running or paused domain takes a disk-only
+     * snapshot (as <memory snapshot='no'/> in `create`), not its memory. */
+    gboolean memory_no;
     /* Not NULL: the libvirt backend on this connection URI instead of a
      * STATE directory (snap_engine_new's @state_dir is then NULL). The
      * trees mirror libvirt's domains and snapshots, names escaped as
      * backend-libvirt-names.h says; libvirt's changes show up within
      * about half a second. */
     const char *libvirt_uri;
+    /* libvirt backend: where screen.png files are kept (NULL: none). */
+    const char *cache_dir;
+    /* Not NULL (NULL-terminated, two or more): a fleet of libvirt hosts
+     * instead of libvirt_uri; the domains are then "HOST/DOMAIN" and
+     * snap_engine_hosts() names the hosts. */
+    const char *const *libvirt_uris;
+    /* disks/ will be read (-o disks): the libvirt backend then needs a
+     * local URI, since qemu-nbd opens the image files libvirt names. */
+    gboolean disks;
 } SnapEngineOptions;
 
 /* Loads STATE/domains/NAME.xml and STATE/snapshots/NAME/SNAP.xml. A domain
@@ -41,6 +53,10 @@ typedef struct {
  * and snapshot from there; fails when the connection does. (transfer full) */
 SnapEngine *snap_engine_new(const char *state_dir, const SnapEngineOptions *opts,
                             GError **error);
+
+/* The hosts of a fleet mount (opts->libvirt_uris), in the order given;
+ * NULL for any other engine. (transfer full: char*) */
+GPtrArray *snap_engine_hosts(SnapEngine *engine);
 
 /* Starts the workers, finishes or rolls back operations a crash
  * interrupted (STATE/journal/), and queues the start-up reconcile of every
@@ -129,7 +145,8 @@ typedef struct {
     gint64 creation_time; /* epoch seconds */
     guint nchildren;
     gboolean is_current;
-    gsize xml_size; /* exact size of metadata.xml */
+    gsize xml_size;    /* exact size of metadata.xml */
+    gsize screen_size; /* exact size of screen.png; 0: there is none */
 } SnapSnapshotInfo;
 
 /* Looks up @snapshot of @domain. With @parent_check TRUE it also requires
@@ -169,6 +186,11 @@ gboolean snap_engine_snapshot_parent(SnapEngine *engine, const char *domain,
  * NULL when not found. (transfer full) */
 GBytes *snap_engine_snapshot_xml(SnapEngine *engine, const char *domain,
                                  const char *snapshot);
+
+/* screen.png of @snapshot, or NULL when it has none (read from the file
+ * kept beside its metadata). (transfer full) */
+GBytes *snap_engine_snapshot_screen(SnapEngine *engine, const char *domain,
+                                    const char *snapshot);
 
 /* The directory path of @snapshot relative to its domain directory
  * ("base/child/snap"), or NULL when not found. (transfer full) */
@@ -224,6 +246,10 @@ typedef struct _SnapDiskReader SnapDiskReader;
 SnapDiskReader *snap_engine_disk_open(SnapEngine *engine, const char *domain,
                                       const char *snapshot, const char *target,
                                       GError **error);
+
+/* The unix socket of the NBD export the open disk reads (for libguestfs);
+ * it serves while @reader is open. (transfer none) */
+const char *snap_disk_reader_socket(SnapDiskReader *reader);
 
 /* The exact size of the open disk, in bytes. */
 guint64 snap_disk_reader_size(SnapDiskReader *reader);

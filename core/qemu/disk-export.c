@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -116,6 +117,16 @@ opt_escape(const char *value)
     return g_string_free(g_steal_pointer(&s), FALSE);
 }
 
+/* QEMU's protocol driver for @path: "host_device" for a block device
+ * (libvirt's <source dev>), which the "file" driver refuses. */
+static const char *
+protocol_driver(const char *path)
+{
+    GStatBuf st;
+
+    return g_stat(path, &st) == 0 && S_ISBLK(st.st_mode) ? "host_device" : "file";
+}
+
 GStrv
 disk_export_argv(const char *socket, const DiskExportSource *source)
 {
@@ -128,8 +139,8 @@ disk_export_argv(const char *socket, const DiskExportSource *source)
      * the write lock) and qemu-img keep working beside the export. Read
      * only, the export cannot harm them, and the snapshot it loads does
      * not change while it exists. */
-    opts = g_strdup_printf("driver=%s,force-share=on,file.driver=file,file.filename=%s",
-                           source->format, file);
+    opts = g_strdup_printf("driver=%s,force-share=on,file.driver=%s,file.filename=%s",
+                           source->format, protocol_driver(source->image), file);
     /* No --persistent: qemu-nbd exits when its last client leaves, so a
      * daemon that dies leaves no export behind; the registry holds a
      * connection for as long as it wants the export. --shared=0: any
@@ -669,6 +680,12 @@ guint64
 disk_reader_size(DiskReader *reader)
 {
     return reader->export->size;
+}
+
+const char *
+disk_reader_socket(DiskReader *reader)
+{
+    return reader->export->socket;
 }
 
 /* Reads @count bytes at @offset on @nbd as pieces in flight together.

@@ -61,6 +61,10 @@ guint disk_exports_count(DiskExports *exports);
 /* The size in bytes of what @reader reads: the guest-visible disk. */
 guint64 disk_reader_size(DiskReader *reader);
 
+/* The unix socket of the export @reader reads, for other NBD clients
+ * (libguestfs): it serves while @reader is open. (transfer none) */
+const char *disk_reader_socket(DiskReader *reader);
+
 /* Reads up to @count bytes at @offset: fewer only at the end of the disk
  * (none at or past it). What a sequential reader asks for next is read
  * ahead, and returned without a copy. Readers and calls may run in

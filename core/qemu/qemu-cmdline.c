@@ -24,6 +24,42 @@ qemu_run_socket(const char *state_dir, const char *domain)
     return g_build_filename(state_dir, "run", file, NULL);
 }
 
+char *
+qemu_run_agent_socket(const char *state_dir, const char *domain)
+{
+    g_autofree char *file = g_strconcat(domain, ".qga", NULL);
+
+    return g_build_filename(state_dir, "run", file, NULL);
+}
+
+/* The -device of a <video> model; unknown models get the standard VGA. */
+static const char *
+video_device(const char *model)
+{
+    static const char *const map[][2] = {
+        {"cirrus", "cirrus-vga"},   {"qxl", "qxl-vga"}, {"virtio", "virtio-vga"},
+        {"bochs", "bochs-display"}, {"ramfb", "ramfb"}, {"vga", "VGA"},
+    };
+
+    for (guint i = 0; i < G_N_ELEMENTS(map); i++)
+        if (g_strcmp0(model, map[i][0]) == 0)
+            return map[i][1];
+    return "VGA";
+}
+
+/* The guest agent channel: a virtio-serial port named as qemu-ga expects,
+ * on a unix socket that QEMU listens on. */
+static void
+add_agent_channel(GStrvBuilder *b, const char *socket)
+{
+    g_autofree char *chardev =
+        g_strdup_printf("socket,id=qga0,path=%s,server=on,wait=off", socket);
+
+    g_strv_builder_add_many(
+        b, "-chardev", chardev, "-device", "virtio-serial-pci,id=vser0", "-device",
+        "virtserialport,bus=vser0.0,chardev=qga0,name=" DOMAIN_GUEST_AGENT_CHANNEL, NULL);
+}
+
 /* Node names are QEMU identifiers (a letter first, at most 31 bytes), so
  * they are numbered rather than taken from the target, which libvirt
  * lets be any string. */
@@ -88,6 +124,7 @@ qemu_cmdline_build(const DomainDef *def, const char *state_dir, const QemuLaunch
     g_autoptr(GStrvBuilder) b = g_strv_builder_new();
     g_autofree char *pidfile = qemu_run_pidfile(state_dir, def->name);
     g_autofree char *socket = qemu_run_socket(state_dir, def->name);
+    g_autofree char *agent = qemu_run_agent_socket(state_dir, def->name);
     g_autofree char *qmp = NULL;
     g_autofree char *test_qmp = NULL;
     g_autofree char *emulator = NULL;
@@ -95,6 +132,7 @@ qemu_cmdline_build(const DomainDef *def, const char *state_dir, const QemuLaunch
     g_autofree char *smp = NULL;
     guint64 mem_mib = MAX(def->memory_kib / 1024, 16);
 
+    /* The agent's name is as long as the monitor's. */
     if (strlen(socket) >= sizeof(((struct sockaddr_un *)NULL)->sun_path)) {
         g_set_error(error, SNAP_ERROR, SNAP_ERROR_INVALID,
                     "QMP socket path '%s' is longer than a unix socket allows; use a "
@@ -128,6 +166,10 @@ qemu_cmdline_build(const DomainDef *def, const char *state_dir, const QemuLaunch
     }
     if (launch->incoming)
         g_strv_builder_add_many(b, "-incoming", "defer", NULL);
+    if (def->guest_agent)
+        add_agent_channel(b, agent);
+    if (def->video != NULL && g_strcmp0(def->video, "none") != 0)
+        g_strv_builder_add_many(b, "-device", video_device(def->video), NULL);
     for (guint i = 0; i < def->disks->len; i++) {
         const DomainDisk *disk = def->disks->pdata[i];
         g_autofree char *fnode = file_node(i);

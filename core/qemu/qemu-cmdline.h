@@ -11,6 +11,10 @@ G_BEGIN_DECLS
 char *qemu_run_pidfile(const char *state_dir, const char *domain);
 char *qemu_run_socket(const char *state_dir, const char *domain);
 
+/* The guest agent's socket of a domain whose definition has the agent
+ * channel: STATE/run/NAME.qga. (transfer full) */
+char *qemu_run_agent_socket(const char *state_dir, const char *domain);
+
 /* The block node name QEMU knows disk @index of a domain by (the format
  * node, which snapshot-save/-load/-delete take). (transfer full) */
 char *qemu_disk_node(guint index);

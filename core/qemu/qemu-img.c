@@ -237,6 +237,8 @@ qemu_img_info(const char *file, const char *format, guint64 *virtual_size,
     JsonNode *root;
     JsonObject *obj;
 
+    /* A NULL format would end the argument list early. */
+    g_return_val_if_fail(format != NULL, NULL);
     if (!qemu_img_run(args, &out, cancellable, error))
         return NULL;
     if (!json_parser_load_from_data(parser, out, -1, &local)) {
@@ -352,6 +354,7 @@ qemu_img_chain(const char *file, const char *format, GPtrArray **files,
     JsonNode *root;
     JsonArray *arr;
 
+    g_return_val_if_fail(format != NULL, FALSE);
     if (!qemu_img_run(args, &out, cancellable, error))
         return FALSE;
     if (!json_parser_load_from_data(parser, out, -1, NULL) ||

@@ -78,11 +78,20 @@ pid_is_our_qemu(int pid, const char *socket)
     return FALSE;
 }
 
+/* The pidfile, the monitor's socket and the guest agent's beside it
+ * (STATE/run/NAME.qga), which QEMU leaves behind when it exits. */
 static void
 remove_run_files(const char *pidfile, const char *socket)
 {
+    g_autofree char *agent = NULL;
+
     g_unlink(pidfile);
     g_unlink(socket);
+    if (g_str_has_suffix(socket, ".qmp")) {
+        agent = g_strdup(socket);
+        memcpy(agent + strlen(agent) - 4, ".qga", 4);
+        g_unlink(agent);
+    }
 }
 
 /* ---- state and events ------------------------------------------------------ */

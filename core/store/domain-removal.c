@@ -180,7 +180,7 @@ domain_removal_run(const char *state_dir, const char *domain, GPtrArray *files,
 {
     g_autofree char *xml_name = g_strconcat(domain, ".xml", NULL);
     g_autofree char *def_path = g_build_filename(state_dir, "domains", xml_name, NULL);
-    static const char *const run_suffixes[] = {".pid", ".qmp"};
+    static const char *const run_suffixes[] = {".pid", ".qmp", ".qga"};
 
     if (!remove_snapshot_dir(state_dir, domain, error))
         return FALSE;

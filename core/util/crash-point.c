@@ -15,6 +15,8 @@
 const char *const snap_crash_point_names[] = {
     "create-journaled",          /* the intent is durable, no disk touched */
     "create-disk-done",          /* o: qemu-img snapshot -c of one disk done */
+    "create-frozen",             /* l: disk-only: the guest agent was asked to
+                                  * freeze (or did not answer); no disk touched */
     "create-disks-done",         /* every disk (and the memory) has the tag */
     "create-metadata-written",   /* SNAP.xml with <active> is durable */
     "redefine-metadata-written", /* the redefined SNAP.xml is durable */

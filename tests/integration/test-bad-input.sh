@@ -22,6 +22,15 @@ everything() {
     done
     readlink "$D/current"
 }
+# The old current snapshot's file loses <active> durably after mkdir's
+# reply, on the domain's worker: wait until STATE stops changing.
+prev=""
+for _ in $(seq 50); do
+    now=$(everything)
+    [ "$now" = "$prev" ] && break
+    prev=$now
+    sleep 0.1
+done
 # refuse ERRNO_TEXT WHAT ERRORS_TEXT FILE: writing FILE to create fails so,
 # leaves a line with ERRORS_TEXT, and changes nothing.
 refuse() {

@@ -38,6 +38,7 @@ LIVE_OPS=(
     "live-revert-offline: revert-vm-stopped revert-disk-done:2 revert-domain-written"
     "live-revert-start: revert-vm-started revert-loaded"
     "revert-running: revert-disks-done revert-disks-journaled revert-metadata-written"
+    "live-disk-only: create-frozen create-disks-done create-metadata-written"
     "live-rmdir: delete-journaled delete-disks-done delete-child-written delete-metadata-removed journal-clear"
 )
 if command -v qemu-system-x86_64 >/dev/null; then
@@ -178,6 +179,8 @@ op_start() { put "$D/state" start; }
 
 setup_live-mkdir() { put "$D/state" start && mkdir "$D/current/l1"; }
 op_live-mkdir() { mkdir "$D/current/l2"; }
+setup_live-disk-only() { setup_live-mkdir; }
+op_live-disk-only() { put "$D/create" "<domainsnapshot><name>l2</name><memory snapshot='no'/></domainsnapshot>"; }
 setup_live-revert() { setup_live-mkdir && mkdir "$D/current/l2"; }
 op_live-revert() { put "$D/.by-name/l1/revert" ""; }
 setup_live-revert-offline() { put "$D/state" start; }

@@ -10,7 +10,7 @@ require_cmd virsh xmllint
 say "usage: the libvirt form needs a URI and takes one operand besides the mountpoint (a source it ignores, as fstab gives one)"
 assert_errno "needs -o uri" "$SNAPTREEFS" -f -o backend=libvirt "$MNT"
 assert_errno "invalid argument" "$SNAPTREEFS" -f -o backend=libvirt,uri=test:///default none "$MNT" extra
-assert_errno "native backend only" "$SNAPTREEFS" -f -o backend=libvirt,uri=test:///default,disks "$MNT"
+assert_errno "needs a local libvirt URI" "$SNAPTREEFS" -f -o backend=libvirt,uri=qemu+ssh://nohost.invalid/system,disks "$MNT"
 assert_errno "unknown backend" "$SNAPTREEFS" -f -o backend=xen "$STATE" "$MNT"
 out=$("$SNAPTREEFS" --help 2>&1)
 assert_contains "--help" "$out" "-o backend=libvirt,uri=URI"

@@ -27,6 +27,8 @@ mount_libvirt() {
 lv_cleanup() {
     local d f
     set +e
+    # A test that failed while libvirtd was stopped must not leave it so.
+    [ -z "$LV_PID" ] || kill -CONT "$LV_PID" 2>/dev/null
     if [ -n "$LV_PID" ] && kill -0 "$LV_PID" 2>/dev/null; then
         for d in "${LV_DOMS[@]}"; do
             timeout 10 virsh -q -c "$LV_URI" destroy "$d" >/dev/null 2>&1
@@ -42,13 +44,15 @@ lv_cleanup() {
 
 # lv_start [tcp]: a libvirtd with the qemu driver, reached at LV_URI (a
 # unix socket in the workdir); with "tcp" it also listens on 127.0.0.1
-# (LV_TCP_PORT, auth none: a test-only configuration).
+# (LV_TCP_PORT, auth none: a test-only configuration). LV_NAME names its
+# directory in the workdir (default libvirt), so that a test can start a
+# second one after saving the LV_* variables of the first.
 lv_start() {
     local d ns deadline
     require_cmd libvirtd virsh qemu-system-x86_64 unshare
     [ "$(id -u)" -eq 0 ] || skip "a private libvirtd needs root"
     [ -d /etc/libvirt ] || skip "no /etc/libvirt to mount over"
-    LV_DIR=$WORKDIR/libvirt
+    LV_DIR=$WORKDIR/${LV_NAME:-libvirt}
     mkdir -p "$LV_DIR/etc" "$LV_DIR/sock"
     for d in run varlib varcache varlog; do mkdir -p "$LV_DIR/up/$d" "$LV_DIR/work/$d"; done
     # A restart keeps the domains defined before.

@@ -8,6 +8,15 @@
 
 #define LV_BACKOFF_MIN (500 * G_TIME_SPAN_MILLISECOND)
 #define LV_BACKOFF_MAX (30 * G_TIME_SPAN_SECOND)
+/* A daemon that stops answering is declared dead after about
+ * INTERVAL * (COUNT + 1) seconds: its pending calls fail, the close
+ * callback fires and poll() reconnects. */
+#define LV_KEEPALIVE_INTERVAL 1
+#define LV_KEEPALIVE_COUNT 3
+/* An open that takes longer fails (the daemon accepted the socket but does
+ * not answer); the open itself finishes, or not, on its own thread. */
+#define LV_OPEN_TIMEOUT                                                                  \
+    (LV_KEEPALIVE_INTERVAL * (LV_KEEPALIVE_COUNT + 1) * G_TIME_SPAN_SECOND)
 
 void
 lv_set_error(GError **error, const char *fallback)
@@ -40,39 +49,190 @@ lv_set_error(GError **error, const char *fallback)
     virResetLastError();
 }
 
-/* A reference to the connection, or NOT CONNECTED (EIO) while it is lost. */
+static LvConn *
+lv_conn_ref(LvConn *c)
+{
+    return g_atomic_rc_box_acquire(c);
+}
+
+static void
+lv_conn_clear(gpointer data)
+{
+    LvConn *c = data;
+
+    /* On a daemon that does not answer, this waits for the keepalive at
+     * most. */
+    virConnectClose(c->conn);
+}
+
+static void
+lv_conn_unref(LvConn *c)
+{
+    g_atomic_rc_box_release_full(c, lv_conn_clear);
+}
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(LvConn, lv_conn_unref)
+
+/* ---- opening a connection in bounded time ---- */
+
+typedef struct {
+    GMutex lock;
+    GCond done_cond;
+    char *uri;
+    virConnectPtr conn;
+    GError *error;
+    gboolean done;
+    gboolean abandoned; /* the caller gave up: the opener closes what it got */
+} LvOpening;
+
+static void
+lv_opening_clear(gpointer data)
+{
+    LvOpening *o = data;
+
+    g_mutex_clear(&o->lock);
+    g_cond_clear(&o->done_cond);
+    g_free(o->uri);
+    g_clear_error(&o->error);
+}
+
+static gpointer
+lv_opener(gpointer data)
+{
+    LvOpening *o = data;
+    g_autoptr(GError) error = NULL;
+    virConnectPtr conn = virConnectOpenAuth(o->uri, virConnectAuthPtrDefault, 0);
+    gboolean abandoned;
+
+    if (conn == NULL)
+        lv_set_error(&error, "cannot connect");
+    g_mutex_lock(&o->lock);
+    abandoned = o->abandoned;
+    if (!abandoned) {
+        o->conn = g_steal_pointer(&conn);
+        o->error = g_steal_pointer(&error);
+    }
+    o->done = TRUE;
+    g_cond_signal(&o->done_cond);
+    g_mutex_unlock(&o->lock);
+    if (conn != NULL)
+        virConnectClose(conn);
+    g_atomic_rc_box_release_full(o, lv_opening_clear);
+    return NULL;
+}
+
+/* virConnectOpenAuth(@uri), or EIO when it has not answered within
+ * LV_OPEN_TIMEOUT: libvirt's open has no keepalive yet, and a daemon that
+ * accepted the socket but is stopped would hold the caller for ever. The
+ * open runs on a thread of its own, joined when it answered in time (the
+ * daemon forks after the first opens: no thread of ours may be left
+ * then); one that did not is left to finish and close what it got. */
 static virConnectPtr
+lv_open(const char *uri, GError **error)
+{
+    LvOpening *o = g_atomic_rc_box_new0(LvOpening);
+    gint64 deadline = g_get_monotonic_time() + LV_OPEN_TIMEOUT;
+    virConnectPtr conn = NULL;
+    GThread *opener;
+    gboolean done;
+
+    g_mutex_init(&o->lock);
+    g_cond_init(&o->done_cond);
+    o->uri = g_strdup(uri);
+    opener = g_thread_new("libvirt-open", lv_opener, g_atomic_rc_box_acquire(o));
+    g_mutex_lock(&o->lock);
+    while (!o->done && g_cond_wait_until(&o->done_cond, &o->lock, deadline))
+        ;
+    if (o->done) {
+        conn = g_steal_pointer(&o->conn);
+        if (conn == NULL)
+            g_propagate_error(error, g_steal_pointer(&o->error));
+    } else {
+        o->abandoned = TRUE;
+        g_set_error(error, SNAP_ERROR, SNAP_ERROR_QEMU,
+                    "%s accepted the connection but did not answer within %d s", uri,
+                    (int)(LV_OPEN_TIMEOUT / G_TIME_SPAN_SECOND));
+    }
+    done = o->done;
+    g_mutex_unlock(&o->lock);
+    if (done)
+        g_thread_join(opener);
+    else
+        g_thread_unref(opener);
+    g_atomic_rc_box_release_full(o, lv_opening_clear);
+    return conn;
+}
+
+/* ---- the calling thread's connection ---- */
+
+/* Each thread's connections: backend id -> LvConn*. */
+static GPrivate thread_conns = G_PRIVATE_INIT((GDestroyNotify)g_hash_table_unref);
+
+/* The calling thread's connection to @self (opened on first use, and again
+ * after a reconnect), or NOT CONNECTED (EIO) while the connection is
+ * lost. Takes `lock` only briefly. (transfer full) */
+static LvConn *
 lv_conn(LvBackend *self, GError **error)
 {
+    GHashTable *mine = g_private_get(&thread_conns);
+    gpointer key = GUINT_TO_POINTER(self->id);
+    g_autoptr(GError) local = NULL;
     virConnectPtr conn;
+    gboolean usable;
+    guint generation;
+    LvConn *c;
 
     g_mutex_lock(&self->lock);
-    conn = self->conn;
-    if (conn != NULL)
-        virConnectRef(conn);
+    usable = self->conn != NULL && !self->lost;
+    generation = self->generation;
     g_mutex_unlock(&self->lock);
-    if (conn == NULL)
+    if (!usable) {
         g_set_error(error, SNAP_ERROR, SNAP_ERROR_QEMU,
                     "not connected to %s (reconnecting)", self->uri);
-    return conn;
+        return NULL;
+    }
+    if (mine == NULL) {
+        mine = g_hash_table_new_full(NULL, NULL, NULL, (GDestroyNotify)lv_conn_unref);
+        g_private_set(&thread_conns, mine);
+    }
+    c = g_hash_table_lookup(mine, key);
+    if (c != NULL && (c->generation != generation || virConnectIsAlive(c->conn) != 1)) {
+        g_hash_table_remove(mine, key);
+        c = NULL;
+    }
+    if (c == NULL) {
+        conn = lv_open(self->uri, &local);
+        if (conn == NULL) {
+            g_propagate_prefixed_error(error, g_steal_pointer(&local),
+                                       "not connected to %s: ", self->uri);
+            return NULL;
+        }
+        if (virConnectSetKeepAlive(conn, LV_KEEPALIVE_INTERVAL, LV_KEEPALIVE_COUNT) < 0)
+            virResetLastError();
+        c = g_atomic_rc_box_new0(LvConn);
+        c->conn = conn;
+        c->lifecycle_id = -1;
+        c->generation = generation;
+        g_hash_table_insert(mine, key, c);
+    }
+    return lv_conn_ref(c);
 }
 
 virDomainPtr
 lv_domain(LvBackend *self, const char *domain, GError **error)
 {
     g_autofree char *name = lv_name_unescape(domain, FALSE, error);
-    virConnectPtr conn;
+    g_autoptr(LvConn) c = NULL;
     virDomainPtr dom;
 
     if (name == NULL)
         return NULL;
-    conn = lv_conn(self, error);
-    if (conn == NULL)
+    c = lv_conn(self, error);
+    if (c == NULL)
         return NULL;
-    dom = virDomainLookupByName(conn, name);
+    /* The domain holds its own reference to the connection. */
+    dom = virDomainLookupByName(c->conn, name);
     if (dom == NULL)
         lv_set_error(error, "no such domain");
-    virConnectClose(conn);
     return dom;
 }
 
@@ -172,6 +332,11 @@ on_close(virConnectPtr conn, int reason, void *opaque)
                         self->uri, why);
 
     g_mutex_lock(&self->lock);
+    /* A connection poll() already replaced says nothing about this one. */
+    if (self->conn == NULL || self->conn->conn != conn) {
+        g_mutex_unlock(&self->lock);
+        return;
+    }
     self->lost = TRUE;
     g_hash_table_iter_init(&iter, self->states);
     while (g_hash_table_iter_next(&iter, &key, NULL))
@@ -192,66 +357,105 @@ silence(void *data, virErrorPtr err)
      * handler would print them on stderr as well. */
 }
 
-/* Subscribes to the connection's events; with the lock held. */
+/* Subscribes to @c's events, close callback and keepalive; with
+ * conn_lock held (libvirt calls: never with `lock`). */
 static void
-lv_subscribe(LvBackend *self)
+lv_subscribe(LvBackend *self, LvConn *c)
 {
-    if (self->conn == NULL || !self->watching)
+    if (c->subscribed)
         return;
-    self->lifecycle_id = virConnectDomainEventRegisterAny(
-        self->conn, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+    c->subscribed = TRUE;
+    c->lifecycle_id = virConnectDomainEventRegisterAny(
+        c->conn, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
         VIR_DOMAIN_EVENT_CALLBACK(on_lifecycle), self, NULL);
-    if (self->lifecycle_id < 0) {
+    if (c->lifecycle_id < 0) {
         g_debug("libvirt: no lifecycle events: %s", virGetLastErrorMessage());
         virResetLastError();
     }
-    if (virConnectRegisterCloseCallback(self->conn, on_close, self, NULL) < 0) {
+    if (virConnectRegisterCloseCallback(c->conn, on_close, self, NULL) < 0) {
         g_debug("libvirt: no close callback: %s", virGetLastErrorMessage());
         virResetLastError();
     }
-    /* A dead peer is noticed within seconds; local drivers have no
-     * keepalive (and say so). */
-    if (virConnectSetKeepAlive(self->conn, 2, 3) < 0)
+    /* A daemon that stops answering is noticed in bounded time (the
+     * event thread runs the keepalive); the in-process test driver has
+     * none and says so. */
+    if (virConnectSetKeepAlive(c->conn, LV_KEEPALIVE_INTERVAL, LV_KEEPALIVE_COUNT) < 0) {
+        g_debug("libvirt: no keepalive: %s", virGetLastErrorMessage());
         virResetLastError();
+    }
 }
 
-/* Drops the connection; with the lock held. */
+/* Undoes lv_subscribe; with conn_lock held. */
+static void
+lv_unsubscribe(LvConn *c)
+{
+    if (!c->subscribed)
+        return;
+    if (c->lifecycle_id >= 0)
+        virConnectDomainEventDeregisterAny(c->conn, c->lifecycle_id);
+    c->lifecycle_id = -1;
+    virConnectUnregisterCloseCallback(c->conn, on_close);
+    virResetLastError();
+    c->subscribed = FALSE;
+}
+
+/* Takes the connection out (readers see "not connected" from then on),
+ * then unsubscribes and drops it outside `lock`; with conn_lock held. */
 static void
 lv_disconnect(LvBackend *self)
 {
-    if (self->conn == NULL)
+    LvConn *c;
+
+    g_mutex_lock(&self->lock);
+    c = g_steal_pointer(&self->conn);
+    g_mutex_unlock(&self->lock);
+    if (c == NULL)
         return;
-    if (self->lifecycle_id >= 0)
-        virConnectDomainEventDeregisterAny(self->conn, self->lifecycle_id);
-    self->lifecycle_id = -1;
-    virConnectUnregisterCloseCallback(self->conn, on_close);
-    virResetLastError();
-    virConnectClose(self->conn);
-    self->conn = NULL;
+    lv_unsubscribe(c);
+    lv_conn_unref(c);
 }
 
+/* Opens a new connection and installs it; with conn_lock held. The open
+ * may wait on a daemon that does not answer: `lock` is free meanwhile. */
 static gboolean
 lv_connect(LvBackend *self, GError **error)
 {
-    virConnectPtr conn = virConnectOpenAuth(self->uri, virConnectAuthPtrDefault, 0);
+    virConnectPtr conn;
+    LvConn *c;
+    gboolean watching;
 
-    if (conn == NULL) {
-        lv_set_error(error, "cannot connect");
+    g_mutex_lock(&self->lock);
+    watching = self->watching;
+    g_mutex_unlock(&self->lock);
+    conn = lv_open(self->uri, error);
+    if (conn == NULL)
         return FALSE;
-    }
-    self->conn = conn;
+    c = g_atomic_rc_box_new0(LvConn);
+    c->conn = conn;
+    c->lifecycle_id = -1;
+    if (watching)
+        lv_subscribe(self, c);
+    g_mutex_lock(&self->lock);
+    self->conn = c;
+    c->generation = ++self->generation;
     self->lost = FALSE;
     self->backoff = LV_BACKOFF_MIN;
-    lv_subscribe(self);
+    g_mutex_unlock(&self->lock);
     return TRUE;
 }
+
+/* One thread runs libvirt's default event loop for every backend of the
+ * process (a fleet has several): started by the first watch(), stopped
+ * when the last backend that watched is freed. */
+static GMutex event_lock;
+static guint event_users;
+static GThread *event_loop_thread;
+static gint event_quit;
 
 static gpointer
 event_thread(gpointer data)
 {
-    LvBackend *self = data;
-
-    while (!g_atomic_int_get(&self->quit))
+    while (!g_atomic_int_get(&event_quit))
         if (virEventRunDefaultImpl() < 0) {
             g_debug("libvirt: event loop: %s", virGetLastErrorMessage());
             virResetLastError();
@@ -308,12 +512,24 @@ static void
 lv_watch(SnapBackend *backend)
 {
     LvBackend *self = (LvBackend *)backend;
+    LvConn *c;
 
+    g_mutex_lock(&event_lock);
+    if (event_users++ == 0) {
+        g_atomic_int_set(&event_quit, 0);
+        event_loop_thread = g_thread_new("libvirt-events", event_thread, NULL);
+    }
+    g_mutex_unlock(&event_lock);
+    g_mutex_lock(&self->conn_lock);
     g_mutex_lock(&self->lock);
     self->watching = TRUE;
-    lv_subscribe(self);
+    c = self->conn ? lv_conn_ref(self->conn) : NULL;
     g_mutex_unlock(&self->lock);
-    self->event_thread = g_thread_new("libvirt-events", event_thread, self);
+    if (c != NULL) {
+        lv_subscribe(self, c);
+        lv_conn_unref(c);
+    }
+    g_mutex_unlock(&self->conn_lock);
 }
 
 static gboolean
@@ -321,48 +537,59 @@ lv_poll(SnapCatalogue *backend)
 {
     LvBackend *self = (LvBackend *)backend;
     g_autoptr(GError) error = NULL;
+    g_autoptr(LvConn) c = NULL;
     gint64 now = g_get_monotonic_time();
     gboolean reconnected = FALSE;
-    gboolean connected;
+    gboolean lost, retry;
 
+    g_mutex_lock(&self->conn_lock);
     g_mutex_lock(&self->lock);
-    if (self->conn != NULL && (self->lost || virConnectIsAlive(self->conn) != 1)) {
+    c = self->conn ? lv_conn_ref(self->conn) : NULL;
+    lost = self->lost;
+    g_mutex_unlock(&self->lock);
+    if (c != NULL && (lost || virConnectIsAlive(c->conn) != 1)) {
+        g_mutex_lock(&self->lock);
         self->lost = TRUE;
-        lv_disconnect(self);
         self->next_try = now;
+        g_mutex_unlock(&self->lock);
+        lv_disconnect(self);
+        g_clear_pointer(&c, lv_conn_unref);
     }
-    if (self->conn == NULL && now >= self->next_try) {
+    g_mutex_lock(&self->lock);
+    retry = c == NULL && now >= self->next_try;
+    g_mutex_unlock(&self->lock);
+    if (retry) {
         reconnected = lv_connect(self, &error);
         if (!reconnected) {
             g_debug("libvirt: reconnecting to %s: %s", self->uri, error->message);
+            g_mutex_lock(&self->lock);
             self->next_try = now + self->backoff;
             self->backoff = MIN(self->backoff * 2, LV_BACKOFF_MAX);
+            g_mutex_unlock(&self->lock);
         }
     }
-    connected = self->conn != NULL;
-    g_mutex_unlock(&self->lock);
+    g_mutex_unlock(&self->conn_lock);
     if (reconnected) {
         g_message("libvirt: reconnected to %s", self->uri);
         lv_refresh(self, NULL, TRUE);
     }
-    return connected;
+    return c != NULL || reconnected;
 }
 
 static GPtrArray *
 lv_list_domains(SnapCatalogue *backend, GError **error)
 {
     LvBackend *self = (LvBackend *)backend;
-    virConnectPtr conn = lv_conn(self, error);
+    g_autoptr(LvConn) c = lv_conn(self, error);
     virDomainPtr *doms = NULL;
     GPtrArray *names;
     int n;
 
-    if (conn == NULL)
+    if (c == NULL)
         return NULL;
-    n = virConnectListAllDomains(conn, &doms, 0);
+    n = virConnectListAllDomains(c->conn, &doms, 0);
     if (n < 0) {
         lv_set_error(error, "cannot list domains");
-        virConnectClose(conn);
         return NULL;
     }
     names = g_ptr_array_new_with_free_func(g_free);
@@ -371,7 +598,6 @@ lv_list_domains(SnapCatalogue *backend, GError **error)
         virDomainFree(doms[i]);
     }
     free(doms);
-    virConnectClose(conn);
     return names;
 }
 
@@ -504,19 +730,40 @@ lv_free(SnapBackend *backend)
 {
     LvBackend *self = (LvBackend *)backend;
 
-    if (self->event_thread != NULL) {
-        g_atomic_int_set(&self->quit, 1);
-        /* Adding a timer wakes the loop's poll. */
-        virEventAddTimeout(0, wake_loop, NULL, NULL);
-        g_thread_join(self->event_thread);
+    if (self->watching) {
+        g_mutex_lock(&event_lock);
+        if (--event_users == 0) {
+            g_atomic_int_set(&event_quit, 1);
+            /* Adding a timer wakes the loop's poll. */
+            virEventAddTimeout(0, wake_loop, NULL, NULL);
+            g_thread_join(g_steal_pointer(&event_loop_thread));
+        }
+        g_mutex_unlock(&event_lock);
     }
-    g_mutex_lock(&self->lock);
+    g_mutex_lock(&self->conn_lock);
     lv_disconnect(self);
-    g_mutex_unlock(&self->lock);
+    g_mutex_unlock(&self->conn_lock);
     g_hash_table_unref(self->states);
     g_mutex_clear(&self->lock);
+    g_mutex_clear(&self->conn_lock);
     g_free(self->uri);
+    g_free(self->cache_dir);
     g_free(self);
+}
+
+/* One host is no fleet. */
+static GPtrArray *
+lv_hosts(SnapCatalogue *backend)
+{
+    return NULL;
+}
+
+/* One host's domains are all where its URI is; a remote URI refuses
+ * -o disks before this is asked (engine_new_libvirt()). */
+static gboolean
+lv_domain_is_local(SnapCatalogue *backend, const char *domain)
+{
+    return TRUE;
 }
 
 static const SnapBackendOps lv_ops = {
@@ -527,6 +774,7 @@ static const SnapBackendOps lv_ops = {
     .watch = lv_watch,
     .start = lv_start,
     .action = lv_action,
+    .screenshot = lv_screenshot,
     .free = lv_free,
 };
 
@@ -540,13 +788,41 @@ static const SnapCatalogueOps lv_catalogue_ops = {
     .undefine = lv_undefine,
     .set_refresh_func = lv_set_refresh_func,
     .poll = lv_poll,
+    .screen_file = lv_screen_file,
+    .hosts = lv_hosts,
+    .domain_is_local = lv_domain_is_local,
 };
+
+gboolean
+snap_backend_libvirt_uri_is_local(const char *uri)
+{
+    g_autoptr(GUri) parsed = g_uri_parse(uri, G_URI_FLAGS_NON_DNS, NULL);
+    const char *host = parsed ? g_uri_get_host(parsed) : NULL;
+
+    return parsed != NULL && (host == NULL || *host == '\0');
+}
+
+char *
+snap_backend_libvirt_uri_host(const char *uri, GError **error)
+{
+    g_autoptr(GUri) parsed = g_uri_parse(uri, G_URI_FLAGS_NON_DNS, NULL);
+    const char *host = parsed ? g_uri_get_host(parsed) : NULL;
+
+    if (parsed == NULL) {
+        g_set_error(error, SNAP_ERROR, SNAP_ERROR_INVALID, "'%s' is not a libvirt URI",
+                    uri);
+        return NULL;
+    }
+    return g_strdup(host == NULL || *host == '\0' ? "localhost" : host);
+}
 
 SnapCatalogue *
 snap_backend_libvirt_new(const char *uri, GError **error)
 {
     static gsize once;
+    static gint next_id;
     LvBackend *self;
+    gboolean connected;
 
     /* Before the first connection: a remote connection registers its
      * socket with the event loop when it opens. */
@@ -559,11 +835,15 @@ snap_backend_libvirt_new(const char *uri, GError **error)
     self->parent.parent.ops = &lv_ops;
     self->parent.ops = &lv_catalogue_ops;
     self->uri = g_strdup(uri);
-    self->lifecycle_id = -1;
+    self->id = g_atomic_int_add(&next_id, 1) + 1;
     self->backoff = LV_BACKOFF_MIN;
     g_mutex_init(&self->lock);
+    g_mutex_init(&self->conn_lock);
     self->states = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-    if (!lv_connect(self, error)) {
+    g_mutex_lock(&self->conn_lock);
+    connected = lv_connect(self, error);
+    g_mutex_unlock(&self->conn_lock);
+    if (!connected) {
         lv_free(&self->parent.parent);
         return NULL;
     }

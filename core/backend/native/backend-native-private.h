@@ -11,6 +11,11 @@ typedef struct {
     char *state_dir;
     GMutex lock;     /* vms */
     GHashTable *vms; /* domain name -> QemuVm* (owned) */
+    /* Domains whose errors already say their disk-only snapshots are
+     * crash-consistent (under lock). */
+    GHashTable *unfrozen_noted;
+    /* Agent sockets of reattached QEMUs, thawed once watching starts. */
+    GPtrArray *thaw_at_watch;
     SnapBackendEventFunc event_func;
     gpointer event_data;
 } NativeBackend;
@@ -105,6 +110,13 @@ gboolean native_live_delete(QemuVm *vm, const DomainDef *dom, const SnapshotDef 
 
 /* `stop` or `cont` unless QEMU is in that state already. */
 gboolean native_live_set_running(QemuVm *vm, gboolean running, GError **error);
+
+/* A disk-only snapshot of every internal disk of @snap in one QMP
+ * transaction (the guest keeps running), its filesystems frozen around it
+ * through the guest agent when the domain has one that answers. */
+gboolean native_live_save_disk_only(NativeBackend *nb, QemuVm *vm, const DomainDef *dom,
+                                    const SnapshotDef *snap, SnapProgressFunc progress,
+                                    gpointer progress_data, GError **error);
 
 /* ---- running, external: overlays, memory files, block jobs ---- */
 

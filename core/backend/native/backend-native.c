@@ -7,6 +7,8 @@
 #include <glib/gstdio.h>
 
 #include "crash-point.h"
+#include "guest-agent.h"
+#include "qemu-cmdline.h"
 #include "qemu-img.h"
 #include "snap-error.h"
 #include "snap-external.h"
@@ -117,6 +119,12 @@ native_attach(SnapBackend *self, const DomainDef *dom, GError **error)
         return FALSE;
     }
     vm_put(nb, dom->name, vm);
+    if (dom->guest_agent) {
+        g_mutex_lock(&nb->lock);
+        g_ptr_array_add(nb->thaw_at_watch,
+                        qemu_run_agent_socket(nb->state_dir, dom->name));
+        g_mutex_unlock(&nb->lock);
+    }
     return TRUE;
 }
 
@@ -135,6 +143,10 @@ native_watch(SnapBackend *self)
         if (!qemu_vm_watch(value, &error))
             g_debug("%s: %s", (const char *)key, error->message);
     }
+    /* A snaptreefs killed between freeze and thaw left its guest frozen. */
+    for (guint i = 0; i < nb->thaw_at_watch->len; i++)
+        guest_agent_thaw_in_background(nb->thaw_at_watch->pdata[i]);
+    g_ptr_array_set_size(nb->thaw_at_watch, 0);
     g_mutex_unlock(&nb->lock);
 }
 
@@ -201,6 +213,10 @@ native_create(SnapDiskBackend *self, const DomainDef *dom, const SnapshotDef *sn
     if (vm != NULL && snap_external_is_external(snap))
         return snap_error_check_cancelled(cancellable, error) &&
                native_live_save_external(vm, dom, snap, progress, progress_data, error);
+    if (vm != NULL && snap->state == SNAP_STATE_DISK_SNAPSHOT)
+        return snap_error_check_cancelled(cancellable, error) &&
+               native_live_save_disk_only(nb, vm, dom, snap, progress, progress_data,
+                                          error);
     /* A memory snapshot whose name is already another one's qcow2 ID
      * could never be loaded (native_live_check_tag()): refused now. */
     if (vm != NULL)
@@ -211,6 +227,35 @@ native_create(SnapDiskBackend *self, const DomainDef *dom, const SnapshotDef *sn
         return snap_error_check_cancelled(cancellable, error) &&
                native_offline_create_overlays(dom, snap, progress, progress_data, error);
     return native_offline_create(dom, snap, progress, progress_data, cancellable, error);
+}
+
+/* A picture must never hold a snapshot up for long. */
+#define SCREENDUMP_TIMEOUT_MS 3000u
+
+static gboolean
+native_screenshot(SnapBackend *self, const DomainDef *dom, const char *file,
+                  GError **error)
+{
+    NativeBackend *nb = (NativeBackend *)self;
+    QemuVm *vm = vm_get(nb, dom->name);
+    g_autoptr(JsonBuilder) b = NULL;
+    g_autoptr(JsonNode) ret = NULL;
+
+    if (vm == NULL || dom->video == NULL || g_strcmp0(dom->video, "none") == 0) {
+        g_set_error(error, SNAP_ERROR, SNAP_ERROR_UNSUPPORTED,
+                    "domain '%s' has no display to take a picture of", dom->name);
+        return FALSE;
+    }
+    b = json_builder_new();
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "filename");
+    json_builder_add_string_value(b, file);
+    json_builder_set_member_name(b, "format");
+    json_builder_add_string_value(b, "png");
+    json_builder_end_object(b);
+    ret = qemu_vm_execute(vm, "screendump", json_builder_get_root(b),
+                          SCREENDUMP_TIMEOUT_MS, error);
+    return ret != NULL;
 }
 
 static gboolean
@@ -451,6 +496,8 @@ native_free(SnapBackend *self)
 
     /* The QEMUs keep running: the next snaptreefs reattaches to them. */
     g_hash_table_destroy(nb->vms);
+    g_hash_table_destroy(nb->unfrozen_noted);
+    g_ptr_array_unref(nb->thaw_at_watch);
     g_mutex_clear(&nb->lock);
     g_free(nb->state_dir);
     g_free(nb);
@@ -487,6 +534,7 @@ static const SnapBackendOps native_ops = {
     .watch = native_watch,
     .start = native_start,
     .action = native_action,
+    .screenshot = native_screenshot,
     .free = native_free,
 };
 
@@ -513,5 +561,7 @@ snap_backend_native_new(const char *state_dir)
     g_mutex_init(&nb->lock);
     nb->vms = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                     (GDestroyNotify)qemu_vm_free);
+    nb->unfrozen_noted = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    nb->thaw_at_watch = g_ptr_array_new_with_free_func(g_free);
     return &nb->parent;
 }

@@ -374,6 +374,88 @@ test_embedded_validates(void)
     assert_validates(formatted, SNAPSHOT_RNG);
 }
 
+/* The guest agent channel and the display device: parsed from what virsh
+ * dumpxml shows, written back in libvirt's form, which its schema takes. */
+static void
+test_agent_and_video(void)
+{
+    const char *xml =
+        "<domain type='kvm'><name>g</name><devices>"
+        "<disk type='file' device='disk'><driver name='qemu' type='qcow2'/>"
+        "<source file='/srv/g.qcow2'/><target dev='vda' bus='virtio'/></disk>"
+        "<channel type='unix'><source mode='bind' path='/run/x.agent'/>"
+        "<target type='virtio' name='org.qemu.guest_agent.0' state='connected'/>"
+        "<address type='virtio-serial' controller='0' bus='0' port='1'/></channel>"
+        "<channel type='spicevmc'><target type='virtio' name='com.redhat.spice.0'/>"
+        "</channel>"
+        "<graphics type='vnc' port='-1'/>"
+        "<video><model type='cirrus' vram='16384' heads='1'/></video>"
+        "</devices></domain>";
+    g_autoptr(DomainDef) def = parse_ok(xml, NULL);
+    g_autoptr(DomainDef) plain =
+        parse_ok("<domain type='kvm'><name>p</name><devices><graphics type='vnc'/>"
+                 "</devices></domain>",
+                 NULL);
+    g_autoptr(DomainDef) none =
+        parse_ok("<domain type='kvm'><name>n</name></domain>", NULL);
+    g_autofree char *formatted = domain_def_format(def);
+    g_autoptr(DomainDef) again = parse_ok(formatted, NULL);
+    g_autofree char *formatted2 = domain_def_format(again);
+
+    g_assert_true(def->guest_agent);
+    g_assert_cmpstr(def->video, ==, "cirrus");
+    g_assert_cmpstr(plain->video, ==, "vga");
+    g_assert_false(plain->guest_agent);
+    g_assert_null(none->video);
+    g_assert_false(none->guest_agent);
+    g_assert_cmpstr(formatted, ==, formatted2);
+    g_assert_nonnull(strstr(formatted, "name='org.qemu.guest_agent.0'"));
+    g_assert_nonnull(strstr(formatted, "<model type='cirrus'/>"));
+    assert_validates(formatted, DOMAIN_RNG);
+}
+
+/* A definition libvirt wrote: file and block disks are kept (a block
+ * disk's source is its <source dev>), the others are left out with a
+ * note, and the ones the strict parser refuses do not fail it. */
+static void
+test_foreign(void)
+{
+    static const char xml[] =
+        "<domain type='kvm'><name>lv</name><devices>"
+        "<disk type='file' device='disk'><driver type='qcow2'/>"
+        "<source file='/img/a.qcow2'/><target dev='vda'/></disk>"
+        "<disk type='block' device='disk'><driver type='raw'/>"
+        "<source dev='/dev/vg/b'/><target dev='vdb'/></disk>"
+        "<disk type='network' device='disk'><driver type='raw'/>"
+        "<source protocol='nbd' name='x'><host name='h'/></source>"
+        "<target dev='vdc'/></disk>"
+        "<disk type='file' device='disk'><driver type='vmdk'/>"
+        "<source file='/img/d.vmdk'/><target dev='vdd'/></disk>"
+        "<disk type='file' device='disk'><target dev='vde'/></disk>"
+        "<disk type='file' device='cdrom'><target dev='sda'/></disk>"
+        "</devices></domain>";
+    g_autoptr(GPtrArray) skipped = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(DomainDef) def =
+        domain_def_parse_foreign(xml, strlen(xml), skipped, &error);
+    g_autoptr(DomainDef) strict = NULL;
+
+    g_assert_no_error(error);
+    g_assert_cmpuint(def->disks->len, ==, 2);
+    g_assert_cmpstr(((DomainDisk *)def->disks->pdata[0])->source, ==, "/img/a.qcow2");
+    g_assert_cmpstr(((DomainDisk *)def->disks->pdata[1])->target, ==, "vdb");
+    g_assert_cmpstr(((DomainDisk *)def->disks->pdata[1])->source, ==, "/dev/vg/b");
+    g_assert_cmpuint(skipped->len, ==, 3);
+    g_assert_cmpstr(skipped->pdata[0], ==,
+                    "disk vdc: a network disk, neither a file nor a block device");
+    g_assert_cmpstr(skipped->pdata[1], ==, "disk vdd: format vmdk (only qcow2 and raw)");
+    g_assert_cmpstr(skipped->pdata[2], ==, "disk vde: no source");
+    /* Ours stays strict: the vmdk disk fails it. */
+    strict = domain_def_parse(xml, strlen(xml), NULL, &error);
+    g_assert_null(strict);
+    g_assert_error(error, SNAP_ERROR, SNAP_ERROR_INVALID);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -388,5 +470,7 @@ main(int argc, char **argv)
     g_test_add_func("/domain-def/parse-node", test_parse_node);
     g_test_add_func("/domain-def/strings", test_strings);
     g_test_add_func("/domain-def/embedded-validates", test_embedded_validates);
+    g_test_add_func("/domain-def/agent-and-video", test_agent_and_video);
+    g_test_add_func("/domain-def/foreign", test_foreign);
     return g_test_run();
 }
