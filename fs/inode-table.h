@@ -16,7 +16,7 @@ typedef struct {
     guint64 nodeid; /* never reused while mounted */
     FsNodeKind kind;
     char *domain;   /* NULL for the root */
-    char *snapshot; /* snapshot kinds and .by-name links; else NULL */
+    char *snapshot; /* snapshot kinds (nested and flat); else NULL */
     guint64 ino;    /* stable st_ino, fs_attr_ino() */
 } FsNode;
 

@@ -41,8 +41,18 @@ test_attr_fill(void)
     g_assert_cmpuint(st.st_nlink, ==, 1);
     g_assert_cmpint(st.st_size, ==, 624);
 
-    g_assert_cmpuint(fs_attr_kind_mode(FS_NODE_REVERT), ==, S_IFREG | 0200);
-    g_assert_cmpuint(fs_attr_kind_mode(FS_NODE_CREATE), ==, S_IFREG | 0200);
+    /* Control files read as empty for their owner (backup walks). */
+    g_assert_cmpuint(fs_attr_kind_mode(FS_NODE_REVERT), ==, S_IFREG | 0600);
+    g_assert_cmpuint(fs_attr_kind_mode(FS_NODE_CREATE), ==, S_IFREG | 0600);
+    g_assert_cmpuint(fs_attr_kind_mode(FS_NODE_FORGET), ==, S_IFREG | 0600);
+    g_assert_cmpuint(fs_attr_kind_mode(FS_NODE_UNDEFINE), ==, S_IFREG | 0600);
+    /* The flat view: same modes, other inode numbers. */
+    g_assert_cmpuint(fs_attr_kind_mode(FS_NODE_SNAPSHOT | FS_NODE_FLAT), ==,
+                     S_IFDIR | 0755);
+    g_assert_cmpuint(fs_attr_kind_mode(FS_NODE_REVERT | FS_NODE_FLAT), ==,
+                     S_IFREG | 0600);
+    g_assert_cmpuint(fs_attr_ino(FS_NODE_SNAPSHOT | FS_NODE_FLAT, "d1", "s1"), !=,
+                     fs_attr_ino(FS_NODE_SNAPSHOT, "d1", "s1"));
     g_assert_cmpuint(fs_attr_kind_mode(FS_NODE_STATE), ==, S_IFREG | 0644);
     g_assert_cmpuint(fs_attr_kind_mode(FS_NODE_CURRENT), ==, S_IFLNK | 0777);
     g_assert_cmpstr(fs_attr_kind_name(FS_NODE_BY_NAME), ==, ".by-name");
