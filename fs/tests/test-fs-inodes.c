@@ -97,7 +97,10 @@ static void
 test_detach(void)
 {
     g_autoptr(FsInodeTable) t = fs_inode_table_new();
-    struct stat st = {.st_ino = 9, .st_nlink = 2};
+    struct stat st = {.st_ino = fs_attr_ino(FS_NODE_SNAPSHOT, "d1", "s1"),
+                      .st_mode = S_IFDIR | 0755,
+                      .st_nlink = 2,
+                      .st_mtim.tv_sec = 1700000000};
     struct stat last;
     g_autoptr(FsNode) old =
         fs_inode_table_lookup_ref(t, FS_NODE_SNAPSHOT, "d1", "s1", &st);
@@ -113,7 +116,12 @@ test_detach(void)
     by_id = fs_inode_table_get(t, old->nodeid);
     g_assert_true(by_id == old);
     g_assert_true(fs_inode_table_last_stat(t, old, &last));
-    g_assert_cmpuint(last.st_ino, ==, 9);
+    g_assert_cmpuint(last.st_ino, ==, old->ino);
+    g_assert_cmpuint(last.st_ino, ==, st.st_ino);
+    g_assert_cmpuint(last.st_mode, ==, st.st_mode);
+    g_assert_cmpuint(last.st_nlink, ==, 2);
+    g_assert_cmpint(last.st_mtim.tv_sec, ==, 1700000000);
+    g_assert_cmpint(last.st_ctim.tv_sec, ==, 1700000000);
 
     /* A new snapshot of the same name is a new node. */
     fresh = fs_inode_table_lookup_ref(t, FS_NODE_SNAPSHOT, "d1", "s1", NULL);
