@@ -54,4 +54,11 @@ for damage in truncate garbage; do
     check_views "$D" "with a $damage index"
     umount_fs
 done
+
+check ".undefine removes the domain's index with the rest"
+mount_fs
+[ -e "$STATE/cache/d1.index" ] || fail "no index before .undefine"
+put "$D/.undefine" metadata || fail ".undefine metadata"
+[ ! -e "$STATE/cache/d1.index" ] || fail "the index of an undefined domain is left"
+umount_fs
 say "PASS"
