@@ -37,8 +37,8 @@ struct _FsInodeTable {
 static void
 fs_node_clear(FsNode *node)
 {
-    g_free(node->domain);
-    g_free(node->snapshot);
+    g_clear_pointer(&node->domain, g_ref_string_release);
+    g_clear_pointer(&node->snapshot, g_ref_string_release);
 }
 
 FsNode *
@@ -110,8 +110,10 @@ entry_new(guint64 nodeid, FsNodeKind kind, const char *domain, const char *snaps
 
     e->node.nodeid = nodeid;
     e->node.kind = kind;
-    e->node.domain = g_strdup(domain);
-    e->node.snapshot = g_strdup(snapshot);
+    /* Interned: a snapshot has up to five nodes (its directories and
+     * files in both views), a domain thousands. */
+    e->node.domain = domain != NULL ? g_ref_string_new_intern(domain) : NULL;
+    e->node.snapshot = snapshot != NULL ? g_ref_string_new_intern(snapshot) : NULL;
     e->node.ino = fs_attr_ino(kind, domain, snapshot);
     return e;
 }
