@@ -115,6 +115,31 @@ detach_snapshot(FsContext *ctx, const char *domain, const char *snapshot)
     }
 }
 
+/* A snapshot moved to another parent: its nested directory and those of
+ * its descendants get new nodes at their next lookup. The kernel keeps
+ * one dentry per directory inode; had the lookup under the new parent
+ * returned the node it still knows under the old path (whose
+ * invalidation is on its way, asynchronously), it would have had to
+ * move that dentry and, failing to lock the old parent, answered ESTALE
+ * (`mkdir current/NEW` right after `rmdir .by-name/OLDEST`, whose
+ * re-parenting the kernel did not see). Their st_ino stays; the flat
+ * view does not move. */
+static void
+detach_moved(FsContext *ctx, const char *domain, const char *snapshot)
+{
+    g_autoptr(GPtrArray) below =
+        snap_engine_list_snapshots(ctx->engine, domain, snapshot, SNAP_LIST_ROOTS);
+
+    fs_inode_table_detach(ctx->inodes, FS_NODE_SNAPSHOT, domain, snapshot);
+    fs_inode_table_detach(ctx->inodes, FS_NODE_DISKS, domain, snapshot);
+    for (guint i = 0; below != NULL && i < below->len; i++) {
+        const SnapEntry *e = g_ptr_array_index(below, i);
+
+        fs_inode_table_detach(ctx->inodes, FS_NODE_SNAPSHOT, domain, e->name);
+        fs_inode_table_detach(ctx->inodes, FS_NODE_DISKS, domain, e->name);
+    }
+}
+
 void
 fs_changes_on_change(const SnapChange *change, gpointer user_data)
 {
@@ -134,6 +159,7 @@ fs_changes_on_change(const SnapChange *change, gpointer user_data)
         inval_links(ctx, domain);
         break;
     case SNAP_CHANGE_SNAPSHOT_MOVED:
+        detach_moved(ctx, domain, change->snapshot);
         inval_in_dir(ctx, domain, change->old_parent, change->snapshot);
         inval_in_dir(ctx, domain, change->parent, change->snapshot);
         inval_links(ctx, domain);

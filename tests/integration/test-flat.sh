@@ -105,6 +105,21 @@ assert_eq "tags after rm -r .by-name/b" "base c" "$(disk_tags "$IMG")"
 [ -d "$D/base/c" ] || fail "c not re-parented to base"
 check_views "$D" "after rm -r .by-name/b"
 
+check "retention through the flat view: mkdir current/NEW right after rmdir .by-name/OLDEST moved the chain"
+# Each rmdir re-parents the chain under the domain directory while the
+# kernel still holds its nested dentries under the removed snapshot.
+kept=()
+for i in $(seq 1 60); do
+    mkdir "$D/current/r$i" || fail "round $i: mkdir current/r$i"
+    cat "$D/current/metadata.xml" >/dev/null || fail "round $i: cat current/metadata.xml"
+    kept+=("r$i")
+    if [ ${#kept[@]} -gt 4 ]; then
+        rmdir "$F/${kept[0]}" || fail "round $i: rmdir .by-name/${kept[0]}"
+        kept=("${kept[@]:1}")
+    fi
+done
+check_views "$D" "after the retention rounds"
+
 umount_fs
 
 check "-o disks: disks/ in the flat directory too, same bytes as the nested one"
