@@ -12,18 +12,17 @@ static const struct {
     [FS_NODE_DOMAIN_XML] = {"domain.xml", S_IFREG | 0444},
     [FS_NODE_STATE] = {"state", S_IFREG | 0644},
     [FS_NODE_CURRENT] = {"current", S_IFLNK | 0777},
-    [FS_NODE_CREATE] = {"create", S_IFREG | 0200},
+    [FS_NODE_CREATE] = {"create", S_IFREG | 0600},
     [FS_NODE_ERRORS] = {"errors", S_IFREG | 0444},
     [FS_NODE_JOB] = {"job", S_IFREG | 0444},
     [FS_NODE_BY_NAME] = {".by-name", S_IFDIR | 0755},
-    [FS_NODE_BY_NAME_LINK] = {NULL, S_IFLNK | 0777},
     [FS_NODE_SNAPSHOT] = {NULL, S_IFDIR | 0755},
     [FS_NODE_METADATA] = {"metadata.xml", S_IFREG | 0444},
-    [FS_NODE_REVERT] = {"revert", S_IFREG | 0200},
+    [FS_NODE_REVERT] = {"revert", S_IFREG | 0600},
     [FS_NODE_DISKS] = {"disks", S_IFDIR | 0755},
     [FS_NODE_DISK] = {NULL, S_IFREG | 0444},
-    [FS_NODE_FORGET] = {".forget", S_IFREG | 0200},
-    [FS_NODE_UNDEFINE] = {".undefine", S_IFREG | 0200},
+    [FS_NODE_FORGET] = {".forget", S_IFREG | 0600},
+    [FS_NODE_UNDEFINE] = {".undefine", S_IFREG | 0600},
     [FS_NODE_SCREEN] = {"screen.png", S_IFREG | 0444},
     [FS_NODE_FILES] = {"files", S_IFDIR | 0755},
     /* The guest's own modes, from fs-ops-files.c. */
@@ -38,6 +37,7 @@ static const struct {
 const char *
 fs_attr_kind_name(FsNodeKind kind)
 {
+    kind = fs_node_kind_base(kind);
     g_return_val_if_fail((gsize)kind < G_N_ELEMENTS(fs_attr_kinds), NULL);
     return fs_attr_kinds[kind].name;
 }
@@ -45,6 +45,7 @@ fs_attr_kind_name(FsNodeKind kind)
 mode_t
 fs_attr_kind_mode(FsNodeKind kind)
 {
+    kind = fs_node_kind_base(kind);
     g_return_val_if_fail((gsize)kind < G_N_ELEMENTS(fs_attr_kinds), 0);
     return fs_attr_kinds[kind].mode;
 }
@@ -52,6 +53,7 @@ fs_attr_kind_mode(FsNodeKind kind)
 gboolean
 fs_attr_kind_is_volatile(FsNodeKind kind)
 {
+    kind = fs_node_kind_base(kind);
     return kind == FS_NODE_STATE || kind == FS_NODE_ERRORS || kind == FS_NODE_JOB ||
            kind == FS_NODE_DOMAIN_XML;
 }
@@ -92,7 +94,9 @@ guint64
 fs_attr_ino(FsNodeKind kind, const char *domain, const char *snapshot)
 {
     guint64 hash = G_GUINT64_CONSTANT(0xcbf29ce484222325);
-    char k[2] = {(char)('A' + kind), '\0'};
+    /* Nested kinds hash as they always did, so their numbers stay. */
+    char k[3] = {(char)('A' + fs_node_kind_base(kind)),
+                 fs_node_kind_is_flat(kind) ? 'F' : '\0', '\0'};
 
     if (kind == FS_NODE_ROOT)
         return 1;
@@ -118,7 +122,7 @@ fs_attr_fill(FsNodeKind kind, guint64 ino, const FsAttrValues *values, uid_t uid
     st->st_uid = uid;
     st->st_gid = gid;
     st->st_size = S_ISDIR(st->st_mode) ? 0 : (off_t)values->size;
-    st->st_blksize = kind == FS_NODE_DISK ? DISK_BLKSIZE : 4096;
+    st->st_blksize = fs_node_kind_base(kind) == FS_NODE_DISK ? DISK_BLKSIZE : 4096;
     st->st_blocks = S_ISREG(st->st_mode) ? (blkcnt_t)((data + 511) / 512) : 0;
     st->st_atim.tv_sec = values->mtime;
     st->st_mtim.tv_sec = values->mtime;

@@ -31,15 +31,6 @@ inval_node_later(FsContext *ctx, FsNodeKind kind, const char *domain, off_t off)
         fs_invalidator_inode(ctx->invalidator, node->nodeid, off);
 }
 
-static void
-inval_all(FsContext *ctx, FsNodeKind kind, const char *domain, off_t off)
-{
-    g_autoptr(GArray) ids = fs_inode_table_find_all(ctx->inodes, kind, domain);
-
-    for (guint i = 0; i < ids->len; i++)
-        fs_invalidator_inode_now(ctx->invalidator, g_array_index(ids, guint64, i), off);
-}
-
 /* The directory holding a snapshot whose parent is @parent (NULL: the
  * domain directory): its listing and attributes at once, its cached @name
  * from the invalidator thread, since that takes the directory's lock,
@@ -77,6 +68,7 @@ domain_entry(FsContext *ctx, const char *domain, guint64 *dir)
     return slash + 1;
 }
 
+/* .by-name: its entry @name, and its listing and link count. */
 static void
 inval_by_name(FsContext *ctx, const char *domain, const char *name)
 {
@@ -90,31 +82,29 @@ inval_by_name(FsContext *ctx, const char *domain, const char *name)
 }
 
 /* Moving or removing a snapshot changes the paths of its descendants, and
- * so the targets of their .by-name links and maybe of `current`. */
+ * so maybe the target of `current`; the flat view has no paths to change. */
 static void
 inval_links(FsContext *ctx, const char *domain)
 {
-    inval_all(ctx, FS_NODE_BY_NAME_LINK, domain, 0);
     inval_node(ctx, FS_NODE_CURRENT, domain, NULL, 0);
 }
 
+/* A node of a snapshot in both views: nested and under .by-name. */
 static void
-detach_snapshot(FsContext *ctx, const char *domain, const char *snapshot)
+inval_node_both(FsContext *ctx, FsNodeKind kind, const char *domain, const char *snapshot,
+                off_t off)
 {
-    static const FsNodeKind kinds[] = {
-        FS_NODE_SNAPSHOT, FS_NODE_METADATA,     FS_NODE_REVERT,
-        FS_NODE_SCREEN,   FS_NODE_BY_NAME_LINK,
-    };
+    inval_node(ctx, kind, domain, snapshot, off);
+    inval_node(ctx, kind | FS_NODE_FLAT, domain, snapshot, off);
+}
 
-    g_autoptr(GArray) disk_ids = NULL;
+static void
+detach_disk_files(FsContext *ctx, FsNodeKind kind, const char *domain,
+                  const char *snapshot)
+{
+    g_autoptr(GArray) disk_ids = fs_inode_table_find_all(ctx->inodes, kind, domain);
 
-    for (gsize i = 0; i < G_N_ELEMENTS(kinds); i++)
-        fs_inode_table_detach(ctx->inodes, kinds[i], domain, snapshot);
-    if (ctx->disks == NULL)
-        return;
-    fs_inode_table_detach(ctx->inodes, FS_NODE_DISKS, domain, snapshot);
     /* The disk files' identities carry their target after the name. */
-    disk_ids = fs_inode_table_find_all(ctx->inodes, FS_NODE_DISK, domain);
     for (guint i = 0; i < disk_ids->len; i++) {
         g_autoptr(FsNode) node =
             fs_inode_table_get(ctx->inodes, g_array_index(disk_ids, guint64, i));
@@ -123,7 +113,49 @@ detach_snapshot(FsContext *ctx, const char *domain, const char *snapshot)
 
         if (node != NULL && fs_attr_disk_id_split(node->snapshot, &snap, &target) &&
             strcmp(snap, snapshot) == 0)
-            fs_inode_table_detach(ctx->inodes, FS_NODE_DISK, domain, node->snapshot);
+            fs_inode_table_detach(ctx->inodes, kind, domain, node->snapshot);
+    }
+}
+
+static void
+detach_snapshot(FsContext *ctx, const char *domain, const char *snapshot)
+{
+    static const FsNodeKind kinds[] = {
+        FS_NODE_SNAPSHOT, FS_NODE_METADATA, FS_NODE_REVERT,
+        FS_NODE_DISKS,    FS_NODE_SCREEN,   FS_NODE_FILES,
+    };
+    static const FsNodeKind views[] = {0, FS_NODE_FLAT};
+
+    for (gsize v = 0; v < G_N_ELEMENTS(views); v++) {
+        for (gsize i = 0; i < G_N_ELEMENTS(kinds); i++)
+            fs_inode_table_detach(ctx->inodes, kinds[i] | views[v], domain, snapshot);
+        if (ctx->disks != NULL)
+            detach_disk_files(ctx, FS_NODE_DISK | views[v], domain, snapshot);
+    }
+}
+
+/* A snapshot moved to another parent: its nested directory and those of
+ * its descendants get new nodes at their next lookup. The kernel keeps
+ * one dentry per directory inode; had the lookup under the new parent
+ * returned the node it still knows under the old path (whose
+ * invalidation is on its way, asynchronously), it would have had to
+ * move that dentry and, failing to lock the old parent, answered ESTALE
+ * (`mkdir current/NEW` right after `rmdir .by-name/OLDEST`, whose
+ * re-parenting the kernel did not see). Their st_ino stays; the flat
+ * view does not move. */
+static void
+detach_moved(FsContext *ctx, const char *domain, const char *snapshot)
+{
+    g_autoptr(GPtrArray) below =
+        snap_engine_list_snapshots(ctx->engine, domain, snapshot, SNAP_LIST_ROOTS);
+
+    fs_inode_table_detach(ctx->inodes, FS_NODE_SNAPSHOT, domain, snapshot);
+    fs_inode_table_detach(ctx->inodes, FS_NODE_DISKS, domain, snapshot);
+    for (guint i = 0; below != NULL && i < below->len; i++) {
+        const SnapEntry *e = g_ptr_array_index(below, i);
+
+        fs_inode_table_detach(ctx->inodes, FS_NODE_SNAPSHOT, domain, e->name);
+        fs_inode_table_detach(ctx->inodes, FS_NODE_DISKS, domain, e->name);
     }
 }
 
@@ -146,14 +178,15 @@ fs_changes_on_change(const SnapChange *change, gpointer user_data)
         inval_links(ctx, domain);
         break;
     case SNAP_CHANGE_SNAPSHOT_MOVED:
+        detach_moved(ctx, domain, change->snapshot);
         inval_in_dir(ctx, domain, change->old_parent, change->snapshot);
         inval_in_dir(ctx, domain, change->parent, change->snapshot);
         inval_links(ctx, domain);
         break;
     case SNAP_CHANGE_SNAPSHOT_XML:
-        inval_node(ctx, FS_NODE_METADATA, domain, change->snapshot, 0);
-        /* A redefine may change creationTime, the directory's mtime. */
-        inval_node(ctx, FS_NODE_SNAPSHOT, domain, change->snapshot, -1);
+        inval_node_both(ctx, FS_NODE_METADATA, domain, change->snapshot, 0);
+        /* A redefine may change creationTime, the directories' mtime. */
+        inval_node_both(ctx, FS_NODE_SNAPSHOT, domain, change->snapshot, -1);
         break;
     case SNAP_CHANGE_CURRENT: {
         g_autoptr(FsNode) dir =

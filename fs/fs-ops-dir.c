@@ -178,7 +178,7 @@ fs_op_readlink(fuse_req_t req, fuse_ino_t ino)
         fuse_reply_err(req, ENOENT);
         return;
     }
-    if (node->kind != FS_NODE_CURRENT && node->kind != FS_NODE_BY_NAME_LINK) {
+    if (node->kind != FS_NODE_CURRENT) {
         fuse_reply_err(req, EINVAL);
         return;
     }
@@ -407,13 +407,16 @@ on_mkdir_done(const GError *error, gpointer user_data)
         fs_reply_gerror(req, error, r->what);
         return;
     }
-    if (!fs_tree_stat(r->ctx, FS_NODE_SNAPSHOT, r->domain, r->name, &st)) {
+    if (!fs_tree_stat(r->ctx, r->entry_kind, r->domain, r->name, &st)) {
         /* Created, then gone before we could describe it. */
         r->failed = TRUE;
         fuse_reply_err(req, ENOENT);
         return;
     }
-    fs_reply_entry(req, r->ctx, FS_NODE_SNAPSHOT, r->domain, r->name, &st);
+    if (r->forget_entry)
+        fs_reply_entry_uncached(req, r->ctx, r->entry_kind, r->domain, r->name, &st);
+    else
+        fs_reply_entry(req, r->ctx, r->entry_kind, r->domain, r->name, &st);
 }
 
 static void
@@ -422,21 +425,39 @@ fs_op_mkdir(fuse_req_t req, fuse_ino_t parent_ino, const char *name, mode_t mode
     FsContext *ctx = fs_ctx(req);
     g_autoptr(FsNode) parent = live_node(ctx, parent_ino);
     g_autofree char *what = NULL;
+    FsNodeKind base;
     FsRequest *r;
 
     if (parent == NULL) {
         fuse_reply_err(req, ENOENT);
         return;
     }
-    if (parent->kind != FS_NODE_DOMAIN && parent->kind != FS_NODE_SNAPSHOT) {
+    base = fs_node_kind_base(parent->kind);
+    if (base != FS_NODE_DOMAIN && base != FS_NODE_SNAPSHOT && base != FS_NODE_BY_NAME) {
         fuse_reply_err(req, ctx->read_only ? EROFS : EPERM);
         return;
     }
-    what = g_strdup_printf("mkdir %s/%s%s%s", parent->domain,
-                           parent->snapshot != NULL ? parent->snapshot : "",
-                           parent->snapshot != NULL ? "/" : "", name);
+    what = g_strdup_printf(
+        "mkdir %s/%s%s%s%s", parent->domain,
+        fs_node_kind_is_flat(parent->kind) || base == FS_NODE_BY_NAME ? ".by-name/" : "",
+        parent->snapshot != NULL ? parent->snapshot : "",
+        parent->snapshot != NULL ? "/" : "", name);
     r = fs_request_new(req, parent->domain, name, what);
     fs_request_hold_dir(r, parent_ino, name);
+    if (base == FS_NODE_BY_NAME) {
+        /* .by-name/NEW: a child of whatever is current, listed here. */
+        r->entry_kind = FS_NODE_SNAPSHOT | FS_NODE_FLAT;
+        snap_engine_create_in_current_async(ctx->engine, parent->domain, name,
+                                            r->cancellable, on_mkdir_done, r);
+        return;
+    }
+    if (fs_node_kind_is_flat(parent->kind)) {
+        /* .by-name/CUR/NEW, which is where `mkdir current/NEW` goes once
+         * the chain is deep: the new snapshot's flat directory, but the
+         * kernel must not keep that name, which no listing of CUR shows. */
+        r->entry_kind = FS_NODE_SNAPSHOT | FS_NODE_FLAT;
+        r->forget_entry = TRUE;
+    }
     snap_engine_create_async(ctx->engine, parent->domain, parent->snapshot, name,
                              r->cancellable, on_mkdir_done, r);
 }
@@ -489,19 +510,21 @@ fs_op_rmdir(fuse_req_t req, fuse_ino_t parent_ino, const char *name)
     if (!removable_entry(req, parent_ino, name, &parent, &kind))
         return;
     /* Like its files (see fs_op_unlink), for GNU rm -r. */
-    if (kind == FS_NODE_DISKS || kind == FS_NODE_FILES) {
+    if (fs_node_kind_base(kind) == FS_NODE_DISKS ||
+        fs_node_kind_base(kind) == FS_NODE_FILES) {
         fuse_reply_err(req, 0);
         return;
     }
-    if (kind != FS_NODE_SNAPSHOT) {
+    if (fs_node_kind_base(kind) != FS_NODE_SNAPSHOT) {
         /* Domains and .by-name are not snapshots; files are not dirs. */
         fuse_reply_err(req, S_ISDIR(fs_attr_kind_mode(kind)) ? EPERM : ENOTDIR);
         return;
     }
     what = g_strdup_printf("rmdir %s/%s", parent->domain, name);
     r = fs_request_new(req, parent->domain, name, what);
-    /* The kernel locks the directory removed as well as its parent. */
-    victim = fs_inode_table_find(ctx->inodes, FS_NODE_SNAPSHOT, parent->domain, name);
+    /* The kernel locks the directory removed as well as its parent; in
+     * .by-name that is the flat directory. */
+    victim = fs_inode_table_find(ctx->inodes, kind, parent->domain, name);
     fs_request_hold_dir(r, parent_ino, name);
     if (victim != NULL)
         fs_request_hold_dir(r, victim->nodeid, NULL);
@@ -525,6 +548,7 @@ fs_op_unlink(fuse_req_t req, fuse_ino_t parent_ino, const char *name)
      * directory and give up on every ancestor when one unlink fails, so a
      * snapshot's own files "go" without anything changing; so do the
      * hidden control files, which removing must never trigger. */
+    kind = fs_node_kind_base(kind);
     if (kind == FS_NODE_METADATA || kind == FS_NODE_REVERT || kind == FS_NODE_DISK ||
         kind == FS_NODE_SCREEN || kind == FS_NODE_FORGET || kind == FS_NODE_UNDEFINE)
         fuse_reply_err(req, 0);

@@ -104,7 +104,8 @@ do_open(DiskJob *job)
      * attributes go before the reply, so that the fstat(2) after open(2)
      * of cp or tar sees a sparse file as sparse and seeks for its data. */
     if (fs_inode_table_last_stat(ctx->inodes, job->node, &st) &&
-        fs_tree_stat(ctx, FS_NODE_DISK, job->node->domain, job->node->snapshot, &now) &&
+        fs_tree_stat(ctx, job->node->kind, job->node->domain, job->node->snapshot,
+                     &now) &&
         (st.st_size != now.st_size || st.st_blocks != now.st_blocks))
         fs_invalidator_inode_now(ctx->invalidator, job->node->nodeid, -1);
 
@@ -209,7 +210,7 @@ disk_node(FsContext *ctx, fuse_ino_t ino)
     if (ctx->disks == NULL)
         return NULL;
     node = fs_inode_table_get(ctx->inodes, ino);
-    if (node == NULL || node->kind != FS_NODE_DISK)
+    if (node == NULL || fs_node_kind_base(node->kind) != FS_NODE_DISK)
         return NULL;
     return g_steal_pointer(&node);
 }

@@ -42,7 +42,7 @@ handle_of(struct fuse_file_info *fi)
 static GBytes *
 file_content(FsContext *ctx, const FsNode *node)
 {
-    switch (node->kind) {
+    switch (fs_node_kind_base(node->kind)) {
     case FS_NODE_METADATA:
         return snap_engine_snapshot_xml(ctx->engine, node->domain, node->snapshot);
     case FS_NODE_SCREEN:
@@ -56,6 +56,12 @@ file_content(FsContext *ctx, const FsNode *node)
                                        SNAP_DOMAIN_FILE_ERRORS);
     case FS_NODE_JOB:
         return snap_engine_domain_file(ctx->engine, node->domain, SNAP_DOMAIN_FILE_JOB);
+    case FS_NODE_REVERT:
+    case FS_NODE_CREATE:
+    case FS_NODE_FORGET:
+    case FS_NODE_UNDEFINE:
+        /* Control files read as empty, so backup tools copy them. */
+        return g_bytes_new_static("", 0);
     default:
         return NULL;
     }
@@ -69,6 +75,7 @@ fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     g_autoptr(FsNode) live = NULL;
     int acc = fi->flags & O_ACCMODE;
     gboolean readable = FALSE;
+    FsNodeKind kind;
     FsFileHandle *h;
 
     if (node != NULL)
@@ -77,7 +84,8 @@ fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         fuse_reply_err(req, ENOENT);
         return;
     }
-    switch (node->kind) {
+    kind = fs_node_kind_base(node->kind);
+    switch (kind) {
     case FS_NODE_METADATA:
     case FS_NODE_SCREEN:
     case FS_NODE_DOMAIN_XML:
@@ -101,14 +109,13 @@ fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     case FS_NODE_CREATE:
     case FS_NODE_FORGET:
     case FS_NODE_UNDEFINE:
-        if (acc != O_WRONLY) {
-            fuse_reply_err(req, EACCES);
-            return;
-        }
-        if (ctx->read_only) {
+        /* Writable to act; readable (empty) so that rsync, tar, cp -a
+         * and restic walk a domain without a warning. */
+        if (acc != O_RDONLY && ctx->read_only) {
             fuse_reply_err(req, EROFS);
             return;
         }
+        readable = acc != O_WRONLY;
         break;
     default:
         fuse_reply_err(req, EISDIR);
@@ -126,10 +133,10 @@ fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
             return;
         }
     }
-    if (h->node->kind == FS_NODE_CREATE)
+    if (kind == FS_NODE_CREATE && acc != O_RDONLY)
         h->pending = g_byte_array_new();
 
-    if (h->node->kind == FS_NODE_METADATA || h->node->kind == FS_NODE_SCREEN) {
+    if (kind == FS_NODE_METADATA || kind == FS_NODE_SCREEN) {
         /* Changes arrive as inode invalidations, sent before the reply
          * that reports them, so the page cache stays valid between opens. */
         fi->keep_cache = 1;
@@ -140,8 +147,11 @@ fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
          * is queued: a reader must see the new content at once. Control
          * files must report each write's result from write(2) itself. */
         fi->direct_io = 1;
-        if (h->node->kind == FS_NODE_REVERT || h->node->kind == FS_NODE_CREATE ||
-            h->node->kind == FS_NODE_FORGET || h->node->kind == FS_NODE_UNDEFINE)
+        /* Opened for reading (a backup tool), a control file is an
+         * ordinary empty file: cmp -s and tar lseek(2) it. */
+        if ((kind == FS_NODE_REVERT || kind == FS_NODE_CREATE || kind == FS_NODE_FORGET ||
+             kind == FS_NODE_UNDEFINE) &&
+            acc != O_RDONLY)
             fi->nonseekable = 1;
     }
     fi->fh = (uint64_t)(uintptr_t)h;
@@ -317,7 +327,8 @@ fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t 
     g_autofree char *what = NULL;
     FsRequest *r;
 
-    switch (node->kind) {
+    /* A handle opened for reading only gets no write from the kernel. */
+    switch (fs_node_kind_base(node->kind)) {
     case FS_NODE_REVERT: {
         g_autofree char *operation = g_strdup_printf("revert %s", node->snapshot);
         SnapRevertFlags flags = 0;
@@ -436,12 +447,14 @@ fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
                       FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW |
                       FUSE_SET_ATTR_CTIME;
     double entry_timeout, attr_timeout;
+    FsNodeKind kind;
     struct stat st;
 
     if (node == NULL) {
         fuse_reply_err(req, ENOENT);
         return;
     }
+    kind = fs_node_kind_base(node->kind);
     if (ctx->read_only) {
         fuse_reply_err(req, EROFS);
         return;
@@ -449,9 +462,8 @@ fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
     /* `echo x > revert` truncates before it writes (O_TRUNC, or this
      * setattr when the kernel cannot pass O_TRUNC to open): accept it and
      * change nothing. */
-    if ((node->kind == FS_NODE_REVERT || node->kind == FS_NODE_CREATE ||
-         node->kind == FS_NODE_STATE || node->kind == FS_NODE_FORGET ||
-         node->kind == FS_NODE_UNDEFINE) &&
+    if ((kind == FS_NODE_REVERT || kind == FS_NODE_CREATE || kind == FS_NODE_STATE ||
+         kind == FS_NODE_FORGET || kind == FS_NODE_UNDEFINE) &&
         (to_set & FUSE_SET_ATTR_SIZE) && attr->st_size == 0 &&
         (to_set & ~(FUSE_SET_ATTR_SIZE | times)) == 0) {
         if (!fs_tree_stat(ctx, node->kind, node->domain, node->snapshot, &st)) {

@@ -57,7 +57,16 @@ guest_files(FsContext *ctx)
 static gboolean
 is_guest_kind(FsNodeKind kind)
 {
+    kind = fs_node_kind_base(kind);
     return kind == FS_NODE_FILES || kind == FS_NODE_GUEST;
+}
+
+/* The kind of a guest entry below @node, in @node's view (nested or
+ * flat): the two views' directories are distinct inodes in the kernel. */
+static FsNodeKind
+guest_kind(const FsNode *node)
+{
+    return fs_node_kind_as(FS_NODE_GUEST, node->kind);
 }
 
 /* The node of @ino when it is files/ or below, else NULL. */
@@ -131,7 +140,7 @@ entry_stat(const FsNode *node, const char *path, const GuestEntry *e, struct sta
                         (uintmax_t)e->st.st_ino);
 
     *st = e->st;
-    st->st_ino = fs_attr_ino(FS_NODE_GUEST, node->domain, key);
+    st->st_ino = fs_attr_ino(guest_kind(node), node->domain, key);
     st->st_dev = 0;
     st->st_blksize = GUEST_BLKSIZE;
 }
@@ -166,7 +175,7 @@ reply_entry(Job *job, const GuestEntry *e)
         return;
     }
     entry_stat(job->node, job->path, e, &st);
-    fs_reply_entry(job->req, job->ctx, FS_NODE_GUEST, job->node->domain, id, &st);
+    fs_reply_entry(job->req, job->ctx, guest_kind(job->node), job->node->domain, id, &st);
 }
 
 static void
@@ -177,7 +186,7 @@ reply_attr(Job *job, const GuestEntry *e)
 
     entry_stat(job->node, job->path, e, &st);
     fs_inode_table_set_stat(job->ctx->inodes, job->node, &st);
-    fs_tree_timeouts(job->ctx, FS_NODE_GUEST, &entry_timeout, &attr_timeout);
+    fs_tree_timeouts(job->ctx, guest_kind(job->node), &entry_timeout, &attr_timeout);
     fuse_reply_attr(job->req, &st, attr_timeout);
 }
 
@@ -222,10 +231,11 @@ reply_listing(Job *job, GPtrArray *list)
             if (e != NULL) {
                 g_autofree char *id = child_id(job->node, path);
 
-                child = fs_inode_table_lookup_ref(ctx->inodes, FS_NODE_GUEST,
+                child = fs_inode_table_lookup_ref(ctx->inodes, guest_kind(job->node),
                                                   job->node->domain, id, &ep.attr);
                 ep.ino = child->nodeid;
-                fs_tree_timeouts(ctx, FS_NODE_GUEST, &ep.entry_timeout, &ep.attr_timeout);
+                fs_tree_timeouts(ctx, guest_kind(job->node), &ep.entry_timeout,
+                                 &ep.attr_timeout);
             }
             need = fuse_add_direntry_plus(job->req, buf + pos, job->size - pos, name, &ep,
                                           i + 1);
@@ -475,7 +485,7 @@ fs_op_files_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     struct stat st;
 
     /* files/ itself is the tree's own (fs-tree.c). */
-    if (node == NULL || node->kind == FS_NODE_FILES) {
+    if (node == NULL || fs_node_kind_base(node->kind) == FS_NODE_FILES) {
         prev_ops.getattr(req, ino, fi);
         return;
     }

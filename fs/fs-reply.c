@@ -31,9 +31,9 @@ fs_reply_refused(fuse_req_t req, FsContext *ctx, const char *domain,
     return fs_reply_gerror(req, error, what);
 }
 
-int
-fs_reply_entry(fuse_req_t req, FsContext *ctx, FsNodeKind kind, const char *domain,
-               const char *snapshot, const struct stat *st)
+static int
+reply_entry(fuse_req_t req, FsContext *ctx, FsNodeKind kind, const char *domain,
+            const char *snapshot, const struct stat *st, gboolean cached)
 {
     struct fuse_entry_param e;
     g_autoptr(FsNode) node = NULL;
@@ -44,10 +44,26 @@ fs_reply_entry(fuse_req_t req, FsContext *ctx, FsNodeKind kind, const char *doma
     e.ino = node->nodeid;
     e.attr = *st;
     fs_tree_timeouts(ctx, kind, &e.entry_timeout, &e.attr_timeout);
+    if (!cached)
+        e.entry_timeout = 0.0;
     r = fuse_reply_entry(req, &e);
     if (r != 0)
         fs_inode_table_forget(ctx->inodes, node->nodeid, 1);
     return r;
+}
+
+int
+fs_reply_entry(fuse_req_t req, FsContext *ctx, FsNodeKind kind, const char *domain,
+               const char *snapshot, const struct stat *st)
+{
+    return reply_entry(req, ctx, kind, domain, snapshot, st, TRUE);
+}
+
+int
+fs_reply_entry_uncached(fuse_req_t req, FsContext *ctx, FsNodeKind kind,
+                        const char *domain, const char *snapshot, const struct stat *st)
+{
+    return reply_entry(req, ctx, kind, domain, snapshot, st, FALSE);
 }
 
 static void
@@ -80,6 +96,7 @@ fs_request_new(fuse_req_t req, const char *domain, const char *name, const char 
     r->domain = g_strdup(domain);
     r->name = g_strdup(name);
     r->what = g_strdup(what);
+    r->entry_kind = FS_NODE_SNAPSHOT;
     fuse_req_interrupt_func(req, on_interrupt, r->cancellable);
     return r;
 }
@@ -110,7 +127,7 @@ fs_request_free(FsRequest *r)
         fs_invalidator_release(r->ctx->invalidator, r->held[i], r->held_name[i]);
         /* A failure may still have changed the tree (a delete that lost
          * the data it merged goes on to drop the snapshot). */
-        if (r->failed && r->held_name[i] != NULL)
+        if ((r->failed || r->forget_entry) && r->held_name[i] != NULL)
             fs_invalidator_entry(r->ctx->invalidator, r->held[i], r->held_name[i]);
         g_free(r->held_name[i]);
     }

@@ -29,6 +29,12 @@ int fs_reply_refused(fuse_req_t req, FsContext *ctx, const char *domain,
 int fs_reply_entry(fuse_req_t req, FsContext *ctx, FsNodeKind kind, const char *domain,
                    const char *snapshot, const struct stat *st);
 
+/* The same with an entry timeout of 0: the kernel asks again before it
+ * uses the name, for an entry that no listing of its directory shows. */
+int fs_reply_entry_uncached(fuse_req_t req, FsContext *ctx, FsNodeKind kind,
+                            const char *domain, const char *snapshot,
+                            const struct stat *st);
+
 /* A request answered later, from an engine completion callback. Created
  * in the handler: it copies what it needs and hooks FUSE interrupts to
  * its GCancellable. */
@@ -47,6 +53,12 @@ typedef struct {
     char *held_name[2];
     guint nheld;
     gboolean failed; /* it was answered with an error */
+    /* mkdir: the kind of the new directory in the reply (nested, or flat
+     * when made in the flat view); with forget_entry the kernel's entry
+     * that the reply made is invalidated after it, as after a failure (a
+     * flat directory lists no child snapshots). */
+    FsNodeKind entry_kind;
+    gboolean forget_entry;
 } FsRequest;
 
 FsRequest *fs_request_new(fuse_req_t req, const char *domain, const char *name,
@@ -56,7 +68,7 @@ FsRequest *fs_request_new(fuse_req_t req, const char *domain, const char *name,
  * request's reply, and that the request makes or removes the entry
  * @name (NULL: none) in it; see fs_invalidator_hold(). Released when @r
  * is freed, which is after the reply; @name is then invalidated after all
- * if r->failed was set, as the kernel changed nothing. At most two. */
+ * if r->failed or r->forget_entry was set. At most two. */
 void fs_request_hold_dir(FsRequest *r, fuse_ino_t dir, const char *name);
 
 /* Unhooks the interrupt callback; call right before replying to r->req, so

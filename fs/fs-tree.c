@@ -3,6 +3,14 @@
 
 #include <string.h>
 
+#include "fs-snapshot-dir.h"
+
+/* `current` points into the nested tree up to this length of its target,
+ * to .by-name/SNAP beyond (DESIGN "Any depth"): long enough for every
+ * tree a person browses, well under PATH_MAX once a mount point and a
+ * file name are added. */
+#define CURRENT_NESTED_MAX 1024
+
 static const FsNodeKind domain_file_kinds[] = {
     FS_NODE_DOMAIN_XML, FS_NODE_STATE,  FS_NODE_CURRENT,
     FS_NODE_CREATE,     FS_NODE_ERRORS, FS_NODE_JOB,
@@ -37,36 +45,40 @@ fs_tree_link_target(FsContext *ctx, FsNodeKind kind, const char *domain,
     g_autofree char *current = NULL;
     g_autofree char *path = NULL;
 
-    if (kind == FS_NODE_CURRENT) {
-        current = snap_engine_current(ctx->engine, domain);
-        if (current == NULL)
-            return NULL;
-        return snap_engine_snapshot_path(ctx->engine, domain, current);
-    }
-    g_return_val_if_fail(kind == FS_NODE_BY_NAME_LINK, NULL);
-    path = snap_engine_snapshot_path(ctx->engine, domain, snapshot);
+    g_return_val_if_fail(kind == FS_NODE_CURRENT, NULL);
+    current = snap_engine_current(ctx->engine, domain);
+    if (current == NULL)
+        return NULL;
+    path = snap_engine_snapshot_path(ctx->engine, domain, current);
     if (path == NULL)
         return NULL;
-    return g_strconcat("../", path, NULL);
+    if (strlen(path) <= CURRENT_NESTED_MAX)
+        return g_steal_pointer(&path);
+    return g_strconcat(fs_attr_kind_name(FS_NODE_BY_NAME), "/", current, NULL);
 }
 
+/* The values of a snapshot's directory (nested or flat) and of its own
+ * entries. */
 static void
-values_of_snapshot(FsContext *ctx, FsNodeKind kind, const SnapSnapshotInfo *info,
-                   FsAttrValues *v)
+values_of_snapshot(FsContext *ctx, FsNodeKind kind, const char *domain,
+                   const char *snapshot, const SnapSnapshotInfo *info, FsAttrValues *v)
 {
+    FsNodeKind base = fs_node_kind_base(kind);
+
     v->mtime = info->creation_time;
-    /* With -o disks, disks/ is a subdirectory too: find's leaf
-     * optimisation counts on the exact number. */
-    v->nlink =
-        2 + info->nchildren + (ctx->disks != NULL ? 1 : 0) + (ctx->files != NULL ? 1 : 0);
-    if (kind == FS_NODE_DISKS)
+    /* Own subdirectories (disks/, files/) count too: find's leaf
+     * optimisation counts on the exact number. The flat directory holds
+     * no child snapshots. */
+    v->nlink = 2 + fs_snapshot_dir_own_subdirs(ctx, domain, snapshot) +
+               (fs_node_kind_is_flat(kind) ? 0 : info->nchildren);
+    if (base == FS_NODE_DISKS)
         v->nlink = 2;
     /* How many filesystems files/ holds is known only once an appliance
      * looked: 1 is the "unknown" that find's leaf optimisation honours. */
-    if (kind == FS_NODE_FILES)
+    if (base == FS_NODE_FILES)
         v->nlink = 1;
-    v->size = kind == FS_NODE_METADATA ? info->xml_size
-              : kind == FS_NODE_SCREEN ? info->screen_size
+    v->size = base == FS_NODE_METADATA ? info->xml_size
+              : base == FS_NODE_SCREEN ? info->screen_size
                                        : 0;
 }
 
@@ -138,7 +150,7 @@ attr_values(FsContext *ctx, FsNodeKind kind, const char *domain, const char *sna
 
     memset(v, 0, sizeof(*v));
     v->nlink = 1;
-    switch (kind) {
+    switch (fs_node_kind_base(kind)) {
     case FS_NODE_ROOT: {
         g_autoptr(GPtrArray) domains = snap_engine_list_domains(ctx->engine);
 
@@ -165,28 +177,15 @@ attr_values(FsContext *ctx, FsNodeKind kind, const char *domain, const char *sna
         if (!snap_engine_snapshot_info(ctx->engine, domain, snapshot, FALSE, NULL,
                                        &sinfo))
             return FALSE;
-        if (kind == FS_NODE_SCREEN && sinfo.screen_size == 0)
+        if (fs_node_kind_base(kind) == FS_NODE_SCREEN && sinfo.screen_size == 0)
             return FALSE;
-        values_of_snapshot(ctx, kind, &sinfo, v);
+        values_of_snapshot(ctx, kind, domain, snapshot, &sinfo, v);
         return TRUE;
     case FS_NODE_DISK:
         return disk_values(ctx, domain, snapshot, v);
     case FS_NODE_GUEST:
         /* The guest's own, from fs-ops-files.c only. */
         return FALSE;
-    case FS_NODE_BY_NAME_LINK: {
-        g_autofree char *target = NULL;
-
-        if (!snap_engine_snapshot_info(ctx->engine, domain, snapshot, FALSE, NULL,
-                                       &sinfo))
-            return FALSE;
-        target = fs_tree_link_target(ctx, kind, domain, snapshot);
-        if (target == NULL)
-            return FALSE;
-        v->mtime = sinfo.creation_time;
-        v->size = strlen(target);
-        return TRUE;
-    }
     default:
         break;
     }
@@ -196,10 +195,13 @@ attr_values(FsContext *ctx, FsNodeKind kind, const char *domain, const char *sna
         return FALSE;
     v->mtime = dinfo.mtime;
     if (kind == FS_NODE_DOMAIN) {
-        /* Root snapshots and .by-name are its subdirectories. */
+        /* Root snapshots and .by-name are its subdirectories (.by-name
+         * unlisted, as .zfs is: a count above what a walk finds only
+         * costs find its leaf optimisation there). */
         v->nlink = 2 + dinfo.nroots + 1;
     } else if (kind == FS_NODE_BY_NAME) {
-        v->nlink = 2;
+        /* A flat directory per snapshot. */
+        v->nlink = 2 + dinfo.nsnapshots;
     } else if (kind == FS_NODE_CURRENT) {
         g_autofree char *target = fs_tree_link_target(ctx, kind, domain, NULL);
 
@@ -272,8 +274,33 @@ lookup_disk(FsContext *ctx, const FsNode *disks, const char *name, FsNodeKind *o
 
     if (!targets_contain(targets, name))
         return ENOENT;
-    *out_kind = FS_NODE_DISK;
+    *out_kind = fs_node_kind_as(FS_NODE_DISK, disks->kind);
     *out_snapshot = fs_attr_disk_id(disks->snapshot, name);
+    return 0;
+}
+
+/* In a snapshot's directory, nested or flat: its own entries, then (nested
+ * only) its child snapshots. */
+static int
+lookup_in_snapshot(FsContext *ctx, const FsNode *dir, const char *name,
+                   FsNodeKind *out_kind, char **out_snapshot)
+{
+    FsNodeKind own;
+
+    if (fs_snapshot_dir_own_lookup(ctx, dir->domain, dir->snapshot, name, &own)) {
+        if (!snap_engine_snapshot_info(ctx->engine, dir->domain, dir->snapshot, FALSE,
+                                       NULL, NULL))
+            return ENOENT;
+        *out_kind = fs_node_kind_as(own, dir->kind);
+        *out_snapshot = g_strdup(dir->snapshot);
+        return 0;
+    }
+    if (fs_node_kind_is_flat(dir->kind) ||
+        !snap_engine_snapshot_info(ctx->engine, dir->domain, name, TRUE, dir->snapshot,
+                                   NULL))
+        return ENOENT;
+    *out_kind = FS_NODE_SNAPSHOT;
+    *out_snapshot = g_strdup(name);
     return 0;
 }
 
@@ -281,7 +308,7 @@ int
 fs_tree_lookup(FsContext *ctx, const FsNode *parent, const char *name,
                FsNodeKind *out_kind, char **out_snapshot)
 {
-    switch (parent->kind) {
+    switch (fs_node_kind_base(parent->kind)) {
     case FS_NODE_ROOT:
         if (ctx->hosts != NULL) {
             if (!is_host(ctx, name))
@@ -310,44 +337,11 @@ fs_tree_lookup(FsContext *ctx, const FsNode *parent, const char *name,
         if (!snap_engine_snapshot_info(ctx->engine, parent->domain, name, FALSE, NULL,
                                        NULL))
             return ENOENT;
-        *out_kind = FS_NODE_BY_NAME_LINK;
+        *out_kind = FS_NODE_SNAPSHOT | FS_NODE_FLAT;
         *out_snapshot = g_strdup(name);
         return 0;
     case FS_NODE_SNAPSHOT:
-        if ((ctx->disks != NULL && strcmp(name, "disks") == 0) ||
-            (ctx->files != NULL && strcmp(name, "files") == 0)) {
-            if (!snap_engine_snapshot_info(ctx->engine, parent->domain, parent->snapshot,
-                                           FALSE, NULL, NULL))
-                return ENOENT;
-            *out_kind = name[0] == 'd' ? FS_NODE_DISKS : FS_NODE_FILES;
-            *out_snapshot = g_strdup(parent->snapshot);
-            return 0;
-        }
-        if (strcmp(name, "screen.png") == 0) {
-            SnapSnapshotInfo info;
-
-            if (snap_engine_snapshot_info(ctx->engine, parent->domain, parent->snapshot,
-                                          FALSE, NULL, &info) &&
-                info.screen_size > 0) {
-                *out_kind = FS_NODE_SCREEN;
-                *out_snapshot = g_strdup(parent->snapshot);
-                return 0;
-            }
-        }
-        if (strcmp(name, "metadata.xml") == 0 || strcmp(name, "revert") == 0) {
-            if (!snap_engine_snapshot_info(ctx->engine, parent->domain, parent->snapshot,
-                                           FALSE, NULL, NULL))
-                return ENOENT;
-            *out_kind = name[0] == 'm' ? FS_NODE_METADATA : FS_NODE_REVERT;
-            *out_snapshot = g_strdup(parent->snapshot);
-            return 0;
-        }
-        if (!snap_engine_snapshot_info(ctx->engine, parent->domain, name, TRUE,
-                                       parent->snapshot, NULL))
-            return ENOENT;
-        *out_kind = FS_NODE_SNAPSHOT;
-        *out_snapshot = g_strdup(name);
-        return 0;
+        return lookup_in_snapshot(ctx, parent, name, out_kind, out_snapshot);
     case FS_NODE_DISKS:
         return lookup_disk(ctx, parent, name, out_kind, out_snapshot);
     default:
@@ -403,19 +397,35 @@ add_statted(FsContext *ctx, GPtrArray *entries, const char *name, FsNodeKind kin
     g_ptr_array_add(entries, e);
 }
 
+/* Snapshot directories of @kind (nested, or flat in .by-name) from the
+ * engine's listing, with the attributes it came with. */
 static void
-add_snapshot_dirs(FsContext *ctx, GPtrArray *entries, const char *domain,
-                  GPtrArray *children)
+add_snapshot_dirs(FsContext *ctx, GPtrArray *entries, FsNodeKind kind, const char *domain,
+                  GPtrArray *snapshots)
 {
-    for (guint i = 0; i < children->len; i++) {
-        const SnapEntry *child = g_ptr_array_index(children, i);
-        FsDirEntry *e = dir_entry_new(child->name, FS_NODE_SNAPSHOT, domain, child->name);
+    for (guint i = 0; i < snapshots->len; i++) {
+        const SnapEntry *s = g_ptr_array_index(snapshots, i);
+        FsDirEntry *e = dir_entry_new(s->name, kind, domain, s->name);
         FsAttrValues v = {0};
 
-        values_of_snapshot(ctx, FS_NODE_SNAPSHOT, &child->info, &v);
-        fs_attr_fill(FS_NODE_SNAPSHOT, fs_attr_ino(FS_NODE_SNAPSHOT, domain, child->name),
-                     &v, ctx->uid, ctx->gid, &e->st);
+        values_of_snapshot(ctx, kind, domain, s->name, &s->info, &v);
+        fs_attr_fill(kind, fs_attr_ino(kind, domain, s->name), &v, ctx->uid, ctx->gid,
+                     &e->st);
         g_ptr_array_add(entries, e);
+    }
+}
+
+/* A snapshot directory's own entries, in the view of @dir. */
+static void
+add_own_entries(FsContext *ctx, GPtrArray *entries, const FsNode *dir)
+{
+    g_autoptr(GArray) kinds = fs_snapshot_dir_own_kinds(ctx, dir->domain, dir->snapshot);
+
+    for (guint i = 0; i < kinds->len; i++) {
+        FsNodeKind kind = fs_node_kind_as(g_array_index(kinds, guint, i), dir->kind);
+
+        add_statted(ctx, entries, fs_attr_kind_name(kind), kind, dir->domain,
+                    dir->snapshot);
     }
 }
 
@@ -434,7 +444,7 @@ fs_tree_list(FsContext *ctx, const FsNode *dir, int *out_errno)
     add_dot(entries, ".", dir->ino);
     add_dot(entries, "..", parent_ino);
 
-    switch (dir->kind) {
+    switch (fs_node_kind_base(dir->kind)) {
     case FS_NODE_ROOT: {
         g_autoptr(GPtrArray) domains = NULL;
 
@@ -470,32 +480,35 @@ fs_tree_list(FsContext *ctx, const FsNode *dir, int *out_errno)
             *out_errno = ENOENT;
             return NULL;
         }
-        /* "current" is left out by add_statted when there is none. */
+        /* "current" is left out by add_statted when there is none;
+         * .by-name is reachable but unlisted, so that a walk of the mount
+         * visits each snapshot once. */
         for (gsize i = 0; i < G_N_ELEMENTS(domain_file_kinds); i++)
-            add_statted(ctx, entries, fs_attr_kind_name(domain_file_kinds[i]),
-                        domain_file_kinds[i], dir->domain, NULL);
-        add_snapshot_dirs(ctx, entries, dir->domain, roots);
+            if (domain_file_kinds[i] != FS_NODE_BY_NAME)
+                add_statted(ctx, entries, fs_attr_kind_name(domain_file_kinds[i]),
+                            domain_file_kinds[i], dir->domain, NULL);
+        add_snapshot_dirs(ctx, entries, FS_NODE_SNAPSHOT, dir->domain, roots);
         break;
     }
     case FS_NODE_SNAPSHOT: {
-        g_autoptr(GPtrArray) children =
-            snap_engine_list_children(ctx->engine, dir->domain, dir->snapshot);
+        g_autoptr(GPtrArray) children = NULL;
 
+        if (fs_node_kind_is_flat(dir->kind)) {
+            if (!snap_engine_snapshot_info(ctx->engine, dir->domain, dir->snapshot, FALSE,
+                                           NULL, NULL)) {
+                *out_errno = ENOENT;
+                return NULL;
+            }
+            add_own_entries(ctx, entries, dir);
+            break;
+        }
+        children = snap_engine_list_children(ctx->engine, dir->domain, dir->snapshot);
         if (children == NULL) {
             *out_errno = ENOENT;
             return NULL;
         }
-        add_statted(ctx, entries, "metadata.xml", FS_NODE_METADATA, dir->domain,
-                    dir->snapshot);
-        add_statted(ctx, entries, "revert", FS_NODE_REVERT, dir->domain, dir->snapshot);
-        /* Left out by add_statted when the snapshot has no picture. */
-        add_statted(ctx, entries, "screen.png", FS_NODE_SCREEN, dir->domain,
-                    dir->snapshot);
-        if (ctx->disks != NULL)
-            add_statted(ctx, entries, "disks", FS_NODE_DISKS, dir->domain, dir->snapshot);
-        if (ctx->files != NULL)
-            add_statted(ctx, entries, "files", FS_NODE_FILES, dir->domain, dir->snapshot);
-        add_snapshot_dirs(ctx, entries, dir->domain, children);
+        add_own_entries(ctx, entries, dir);
+        add_snapshot_dirs(ctx, entries, FS_NODE_SNAPSHOT, dir->domain, children);
         break;
     }
     case FS_NODE_DISKS: {
@@ -509,7 +522,8 @@ fs_tree_list(FsContext *ctx, const FsNode *dir, int *out_errno)
         for (guint i = 0; i < targets->len; i++) {
             g_autofree char *id = fs_attr_disk_id(dir->snapshot, targets->pdata[i]);
 
-            add_statted(ctx, entries, targets->pdata[i], FS_NODE_DISK, dir->domain, id);
+            add_statted(ctx, entries, targets->pdata[i],
+                        fs_node_kind_as(FS_NODE_DISK, dir->kind), dir->domain, id);
         }
         break;
     }
@@ -521,12 +535,8 @@ fs_tree_list(FsContext *ctx, const FsNode *dir, int *out_errno)
             *out_errno = ENOENT;
             return NULL;
         }
-        for (guint i = 0; i < all->len; i++) {
-            const SnapEntry *s = g_ptr_array_index(all, i);
-
-            add_statted(ctx, entries, s->name, FS_NODE_BY_NAME_LINK, dir->domain,
-                        s->name);
-        }
+        add_snapshot_dirs(ctx, entries, FS_NODE_SNAPSHOT | FS_NODE_FLAT, dir->domain,
+                          all);
         break;
     }
     default:

@@ -42,8 +42,10 @@ void fs_dir_entry_free(FsDirEntry *entry);
  * NULL on failure. (transfer full: FsDirEntry *) */
 GPtrArray *fs_tree_list(FsContext *ctx, const FsNode *dir, int *out_errno);
 
-/* The target of a symlink node (current, .by-name/SNAP), relative to the
- * directory holding it, or NULL when its snapshot is gone. (transfer full) */
+/* The target of the symlink `current` (@kind FS_NODE_CURRENT, the only
+ * link), relative to its domain directory: the nested path while it is at
+ * most 1024 bytes, else .by-name/SNAP; NULL when there is no current
+ * snapshot. (transfer full) */
 char *fs_tree_link_target(FsContext *ctx, FsNodeKind kind, const char *domain,
                           const char *snapshot);
 

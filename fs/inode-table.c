@@ -3,26 +3,42 @@
 
 #include <string.h>
 
+/* What getattr answers for a node whose object is gone: the fields of a
+ * struct stat that fs_attr_fill() sets, in a third of its size (there is
+ * a node per snapshot directory and per file the kernel looked up). */
+typedef struct {
+    gint64 size;
+    gint64 blocks;
+    gint64 mtime; /* also atime and ctime */
+    guint32 mode;
+    guint32 nlink;
+    guint32 uid;
+    guint32 gid;
+    guint32 blksize;
+} FsLastStat;
+
 typedef struct {
     FsNode node;       /* first, so an FsNode * is an FsNodeEntry * */
     guint64 nlookup;   /* the kernel's references; table lock */
     gboolean attached; /* found by identity; table lock */
     gboolean has_stat;
-    struct stat last_stat; /* table lock */
+    FsLastStat last_stat; /* table lock */
 } FsNodeEntry;
 
 struct _FsInodeTable {
     GMutex lock;
     guint64 next_nodeid;
-    GHashTable *by_nodeid;   /* guint64 * -> FsNodeEntry * (owns a ref) */
-    GHashTable *by_identity; /* char * -> FsNodeEntry * (attached only, no ref) */
+    GHashTable *by_nodeid; /* guint64 * -> FsNodeEntry * (owns a ref) */
+    /* FsNode * (its identity) -> FsNodeEntry *, attached only, no ref;
+     * the entry is its own key, so no key string is kept per node. */
+    GHashTable *by_identity;
 };
 
 static void
 fs_node_clear(FsNode *node)
 {
-    g_free(node->domain);
-    g_free(node->snapshot);
+    g_clear_pointer(&node->domain, g_ref_string_release);
+    g_clear_pointer(&node->snapshot, g_ref_string_release);
 }
 
 FsNode *
@@ -38,12 +54,53 @@ fs_node_unref(FsNode *node)
         g_atomic_rc_box_release_full(node, (GDestroyNotify)fs_node_clear);
 }
 
-static char *
-identity_key(FsNodeKind kind, const char *domain, const char *snapshot)
+static guint
+identity_hash(gconstpointer key)
 {
-    /* Neither domain nor snapshot names can contain '/'. */
-    return g_strdup_printf("%d/%s/%s", (int)kind, domain != NULL ? domain : "",
-                           snapshot != NULL ? snapshot : "");
+    const FsNode *n = key;
+
+    return (g_str_hash(n->domain != NULL ? n->domain : "") * 31 +
+            g_str_hash(n->snapshot != NULL ? n->snapshot : "")) *
+               31 +
+           (guint)n->kind;
+}
+
+static gboolean
+identity_equal(gconstpointer a, gconstpointer b)
+{
+    const FsNode *x = a;
+    const FsNode *y = b;
+
+    return x->kind == y->kind && g_strcmp0(x->domain, y->domain) == 0 &&
+           g_strcmp0(x->snapshot, y->snapshot) == 0;
+}
+
+/* A key for by_identity lookups, pointing at the caller's strings. */
+static FsNode
+identity_of(FsNodeKind kind, const char *domain, const char *snapshot)
+{
+    FsNode key = {0};
+
+    key.kind = kind;
+    key.domain = (char *)domain;
+    key.snapshot = (char *)snapshot;
+    return key;
+}
+
+static void
+last_stat_set(FsNodeEntry *e, const struct stat *st)
+{
+    e->last_stat = (FsLastStat){
+        .size = st->st_size,
+        .blocks = st->st_blocks,
+        .mtime = st->st_mtim.tv_sec,
+        .mode = st->st_mode,
+        .nlink = st->st_nlink,
+        .uid = st->st_uid,
+        .gid = st->st_gid,
+        .blksize = st->st_blksize,
+    };
+    e->has_stat = TRUE;
 }
 
 static FsNodeEntry *
@@ -53,8 +110,10 @@ entry_new(guint64 nodeid, FsNodeKind kind, const char *domain, const char *snaps
 
     e->node.nodeid = nodeid;
     e->node.kind = kind;
-    e->node.domain = g_strdup(domain);
-    e->node.snapshot = g_strdup(snapshot);
+    /* Interned: a snapshot has up to five nodes (its directories and
+     * files in both views), a domain thousands. */
+    e->node.domain = domain != NULL ? g_ref_string_new_intern(domain) : NULL;
+    e->node.snapshot = snapshot != NULL ? g_ref_string_new_intern(snapshot) : NULL;
     e->node.ino = fs_attr_ino(kind, domain, snapshot);
     return e;
 }
@@ -68,12 +127,12 @@ fs_inode_table_new(void)
     g_mutex_init(&table->lock);
     table->by_nodeid = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL,
                                              (GDestroyNotify)fs_node_unref);
-    table->by_identity = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    table->by_identity = g_hash_table_new(identity_hash, identity_equal);
     root = entry_new(1, FS_NODE_ROOT, NULL, NULL);
     root->attached = TRUE;
     root->nlookup = 1;
     g_hash_table_insert(table->by_nodeid, &root->node.nodeid, root);
-    g_hash_table_insert(table->by_identity, identity_key(FS_NODE_ROOT, NULL, NULL), root);
+    g_hash_table_add(table->by_identity, root);
     table->next_nodeid = 2;
     return table;
 }
@@ -102,9 +161,9 @@ FsNode *
 fs_inode_table_find(FsInodeTable *table, FsNodeKind kind, const char *domain,
                     const char *snapshot)
 {
-    g_autofree char *key = identity_key(kind, domain, snapshot);
+    FsNode key = identity_of(kind, domain, snapshot);
     g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&table->lock);
-    FsNodeEntry *e = g_hash_table_lookup(table->by_identity, key);
+    FsNodeEntry *e = g_hash_table_lookup(table->by_identity, &key);
 
     return e != NULL ? fs_node_ref(&e->node) : NULL;
 }
@@ -131,33 +190,28 @@ FsNode *
 fs_inode_table_lookup_ref(FsInodeTable *table, FsNodeKind kind, const char *domain,
                           const char *snapshot, const struct stat *st)
 {
-    g_autofree char *key = identity_key(kind, domain, snapshot);
+    FsNode key = identity_of(kind, domain, snapshot);
     g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&table->lock);
-    FsNodeEntry *e = g_hash_table_lookup(table->by_identity, key);
+    FsNodeEntry *e = g_hash_table_lookup(table->by_identity, &key);
 
     if (e == NULL) {
         e = entry_new(table->next_nodeid++, kind, domain, snapshot);
         e->attached = TRUE;
         g_hash_table_insert(table->by_nodeid, &e->node.nodeid, e);
-        g_hash_table_insert(table->by_identity, g_steal_pointer(&key), e);
+        g_hash_table_add(table->by_identity, e);
     }
     e->nlookup++;
-    if (st != NULL) {
-        e->last_stat = *st;
-        e->has_stat = TRUE;
-    }
+    if (st != NULL)
+        last_stat_set(e, st);
     return fs_node_ref(&e->node);
 }
 
 static void
 detach_locked(FsInodeTable *table, FsNodeEntry *e)
 {
-    g_autofree char *key = NULL;
-
     if (!e->attached)
         return;
-    key = identity_key(e->node.kind, e->node.domain, e->node.snapshot);
-    g_hash_table_remove(table->by_identity, key);
+    g_hash_table_remove(table->by_identity, e);
     e->attached = FALSE;
 }
 
@@ -180,9 +234,9 @@ void
 fs_inode_table_detach(FsInodeTable *table, FsNodeKind kind, const char *domain,
                       const char *snapshot)
 {
-    g_autofree char *key = identity_key(kind, domain, snapshot);
+    FsNode key = identity_of(kind, domain, snapshot);
     g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&table->lock);
-    FsNodeEntry *e = g_hash_table_lookup(table->by_identity, key);
+    FsNodeEntry *e = g_hash_table_lookup(table->by_identity, &key);
 
     if (e != NULL && e->node.nodeid != 1)
         detach_locked(table, e);
@@ -214,8 +268,7 @@ fs_inode_table_set_stat(FsInodeTable *table, FsNode *node, const struct stat *st
     FsNodeEntry *e = (FsNodeEntry *)node;
     g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&table->lock);
 
-    e->last_stat = *st;
-    e->has_stat = TRUE;
+    last_stat_set(e, st);
 }
 
 gboolean
@@ -226,6 +279,17 @@ fs_inode_table_last_stat(FsInodeTable *table, FsNode *node, struct stat *st)
 
     if (!e->has_stat)
         return FALSE;
-    *st = e->last_stat;
+    memset(st, 0, sizeof(*st));
+    st->st_ino = e->node.ino;
+    st->st_mode = e->last_stat.mode;
+    st->st_nlink = e->last_stat.nlink;
+    st->st_uid = e->last_stat.uid;
+    st->st_gid = e->last_stat.gid;
+    st->st_size = e->last_stat.size;
+    st->st_blocks = e->last_stat.blocks;
+    st->st_blksize = e->last_stat.blksize;
+    st->st_atim.tv_sec = e->last_stat.mtime;
+    st->st_mtim.tv_sec = e->last_stat.mtime;
+    st->st_ctim.tv_sec = e->last_stat.mtime;
     return TRUE;
 }

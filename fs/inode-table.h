@@ -15,8 +15,8 @@ G_BEGIN_DECLS
 typedef struct {
     guint64 nodeid; /* never reused while mounted */
     FsNodeKind kind;
-    char *domain;   /* NULL for the root */
-    char *snapshot; /* snapshot kinds and .by-name links; else NULL */
+    char *domain;   /* NULL for the root; a GRefString, shared */
+    char *snapshot; /* snapshot kinds (nested and flat); else NULL; shared */
     guint64 ino;    /* stable st_ino, fs_attr_ino() */
 } FsNode;
 

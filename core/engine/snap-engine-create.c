@@ -261,7 +261,7 @@ snap_op_create(SnapOp *op, GError **error)
                     op->name);
         return FALSE;
     }
-    if (g_strcmp0(op->in_dir, current ? current->name : NULL) != 0) {
+    if (!op->in_current && g_strcmp0(op->in_dir, current ? current->name : NULL) != 0) {
         if (current)
             g_set_error(error, SNAP_ERROR, SNAP_ERROR_NOT_CURRENT,
                         "a new snapshot's parent is the current snapshot '%s'; create it "

@@ -33,7 +33,7 @@ remote_run(SnapOp *op, GError **error)
 {
     switch (op->kind) {
     case OP_CREATE:
-        return snap_remote_create(op, op->in_dir, op->name, error);
+        return snap_remote_create(op, op->in_dir, op->in_current, op->name, error);
     case OP_CREATE_XML:
         return snap_remote_create_xml(op, op->xml, error);
     case OP_DELETE:

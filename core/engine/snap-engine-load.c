@@ -14,6 +14,7 @@
 #include "domain-removal.h"
 #include "journal.h"
 #include "snapshot-xml.h"
+#include "snap-index.h"
 
 static gboolean
 has_xml_suffix(const char *file)
@@ -21,19 +22,25 @@ has_xml_suffix(const char *file)
     return file[0] != '.' && g_str_has_suffix(file, ".xml") && strlen(file) > 4;
 }
 
-/* One snapshot file, read and parsed; filled by a loader thread. */
+/* One snapshot file, read and parsed, or found unchanged in the index;
+ * filled by a loader thread. */
 typedef struct {
     char *path;
     char *name;       /* from the file name */
-    gint64 mtime_ns;  /* when it was last written */
-    SnapshotDef *def; /* NULL when it did not load */
-    char *xml;        /* snapshot_xml_format(def, FALSE) */
+    GStatBuf st;      /* the file when it was read */
+    gboolean ok;      /* it loaded: the fields below are set */
+    gboolean indexed; /* they came from the index */
+    char *parent;
+    gint64 creation_time;
+    gboolean active;
+    char *xml; /* snapshot_xml_format(def, FALSE) */
     char *problem;
     char *unparsable; /* why the file did not parse, or NULL */
 } LoadItem;
 
 typedef struct {
     GPtrArray *items;
+    SnapIndex *index;
     guint first;
     guint step;
 } LoadSlice;
@@ -43,10 +50,38 @@ load_item_clear(LoadItem *item)
 {
     g_free(item->path);
     g_free(item->name);
-    snapshot_def_free(item->def);
+    g_free(item->parent);
     g_free(item->xml);
     g_free(item->problem);
     g_free(item->unparsable);
+}
+
+static void
+load_item_parse(LoadItem *item)
+{
+    g_autofree char *text = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(SnapshotDef) def = NULL;
+    gsize len;
+
+    if (!g_file_get_contents(item->path, &text, &len, &error) ||
+        (def = snapshot_xml_parse(text, len, &error)) == NULL) {
+        item->problem =
+            g_strdup_printf("snapshot file '%s' skipped: %s", item->path, error->message);
+        item->unparsable = g_strdup(error->message);
+        return;
+    }
+    if (g_strcmp0(def->name, item->name) != 0) {
+        item->problem = g_strdup_printf("snapshot file '%s' skipped: it names snapshot "
+                                        "'%s'",
+                                        item->path, def->name ? def->name : "");
+        return;
+    }
+    item->parent = g_strdup(def->parent);
+    item->creation_time = def->creation_time;
+    item->active = def->active == 1;
+    item->xml = snapshot_xml_format(def, FALSE);
+    item->ok = TRUE;
 }
 
 static gpointer
@@ -56,31 +91,20 @@ load_slice(gpointer data)
 
     for (guint i = slice->first; i < slice->items->len; i += slice->step) {
         LoadItem *item = slice->items->pdata[i];
-        g_autofree char *text = NULL;
-        g_autoptr(GError) error = NULL;
-        gsize len;
+        SnapIndexEntry e;
 
-        GStatBuf st;
-
-        if (!g_file_get_contents(item->path, &text, &len, &error) ||
-            (item->def = snapshot_xml_parse(text, len, &error)) == NULL) {
-            item->problem = g_strdup_printf("snapshot file '%s' skipped: %s", item->path,
-                                            error->message);
-            item->unparsable = g_strdup(error->message);
+        /* Stat before reading: a file replaced in between is older than
+         * its stat says only if it is parsed again next time. */
+        if (g_stat(item->path, &item->st) == 0 &&
+            snap_index_lookup(slice->index, item->name, &item->st, &e)) {
+            item->parent = g_strdup(e.parent);
+            item->creation_time = e.creation_time;
+            item->active = e.active;
+            item->xml = g_strdup(e.xml);
+            item->ok = item->indexed = TRUE;
             continue;
         }
-        if (g_strcmp0(item->def->name, item->name) != 0) {
-            item->problem =
-                g_strdup_printf("snapshot file '%s' skipped: it names snapshot "
-                                "'%s'",
-                                item->path, item->def->name ? item->def->name : "");
-            g_clear_pointer(&item->def, snapshot_def_free);
-            continue;
-        }
-        if (g_stat(item->path, &st) == 0)
-            item->mtime_ns = (gint64)st.st_mtim.tv_sec * G_GINT64_CONSTANT(1000000000) +
-                             st.st_mtim.tv_nsec;
-        item->xml = snapshot_xml_format(item->def, FALSE);
+        load_item_parse(item);
     }
     return NULL;
 }
@@ -89,14 +113,14 @@ load_slice(gpointer data)
  * threads are joined before this returns: the engine still owns no
  * thread when the daemon forks. */
 static void
-load_parse_all(GPtrArray *items)
+load_parse_all(GPtrArray *items, SnapIndex *index)
 {
     guint nthreads = MIN(g_get_num_processors(), 8);
     g_autofree LoadSlice *slices = NULL;
     g_autofree GThread **threads = NULL;
 
     if (items->len < 512 || nthreads < 2) {
-        LoadSlice one = {items, 0, 1};
+        LoadSlice one = {items, index, 0, 1};
 
         load_slice(&one);
         return;
@@ -104,7 +128,7 @@ load_parse_all(GPtrArray *items)
     slices = g_new0(LoadSlice, nthreads);
     threads = g_new0(GThread *, nthreads);
     for (guint t = 0; t < nthreads; t++) {
-        slices[t] = (LoadSlice){items, t, nthreads};
+        slices[t] = (LoadSlice){items, index, t, nthreads};
         threads[t] = t ? g_thread_new("snap-load", load_slice, &slices[t]) : NULL;
     }
     load_slice(&slices[0]);
@@ -117,6 +141,34 @@ load_item_free(gpointer data)
 {
     load_item_clear(data);
     g_free(data);
+}
+
+/* Rewrites the domain's index when a file was parsed, or one it knew is
+ * gone: the next start then parses nothing. */
+static void
+index_update(SnapEngine *engine, SnapDomain *dom, GPtrArray *items, SnapIndex *index)
+{
+    g_autoptr(GPtrArray) names = g_ptr_array_new();
+    g_autoptr(GArray) stats = g_array_new(FALSE, FALSE, sizeof(GStatBuf));
+    g_autoptr(GArray) entries = g_array_new(FALSE, FALSE, sizeof(SnapIndexEntry));
+    g_autoptr(GError) error = NULL;
+    gboolean stale = FALSE;
+
+    for (guint i = 0; i < items->len; i++) {
+        LoadItem *item = items->pdata[i];
+        SnapIndexEntry e = {item->parent, item->creation_time, item->active, item->xml};
+
+        if (!item->ok)
+            continue;
+        stale |= !item->indexed;
+        g_ptr_array_add(names, item->name);
+        g_array_append_val(stats, item->st);
+        g_array_append_val(entries, e);
+    }
+    if (!stale && names->len == snap_index_size(index))
+        return;
+    if (!snap_index_save(engine->state_dir, dom->name, names, stats, entries, &error))
+        g_debug("%s: index not written: %s", dom->name, error->message);
 }
 
 static void
@@ -132,6 +184,7 @@ load_snapshots(SnapEngine *engine, SnapDomain *dom)
     g_autofree char *current = NULL;
     g_autoptr(GPtrArray) claimants = g_ptr_array_new_with_free_func(g_free);
     g_autoptr(GPtrArray) pictures = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(SnapIndex) index = NULL;
     gint64 current_mtime = G_MININT64;
     guint ncurrent = 0;
     const char *file;
@@ -150,21 +203,30 @@ load_snapshots(SnapEngine *engine, SnapDomain *dom)
         item->name = g_strndup(file, strlen(file) - 4);
         g_ptr_array_add(items, item);
     }
-    load_parse_all(items);
+    index = snap_index_load(engine->state_dir, dom->name);
+    load_parse_all(items, index);
+    if (!engine->opts.read_only)
+        index_update(engine, dom, items, index);
 
     for (guint i = 0; i < items->len; i++) {
         LoadItem *item = items->pdata[i];
-        SnapshotDef *def = item->def;
+        gint64 mtime_ns;
 
         /* Never dropped unseen: rebuilt from the disk tags, or said why not. */
-        if (def == NULL && item->unparsable != NULL) {
-            def = item->def = snap_engine_rebuild_snapshot(dom, item->name, item->path,
-                                                           item->unparsable, problems);
-            if (def != NULL)
-                item->xml = snapshot_xml_format(def, FALSE);
+        if (!item->ok && item->unparsable != NULL) {
+            g_autoptr(SnapshotDef) def = snap_engine_rebuild_snapshot(
+                dom, item->name, item->path, item->unparsable, problems);
+
             g_clear_pointer(&item->problem, g_free);
+            if (def != NULL) {
+                item->parent = g_strdup(def->parent);
+                item->creation_time = def->creation_time;
+                item->active = def->active == 1;
+                item->xml = snapshot_xml_format(def, FALSE);
+                item->ok = TRUE;
+            }
         }
-        if (def == NULL) {
+        if (!item->ok) {
             if (item->problem != NULL)
                 g_ptr_array_add(problems, g_steal_pointer(&item->problem));
             continue;
@@ -172,20 +234,20 @@ load_snapshots(SnapEngine *engine, SnapDomain *dom)
         /* The current snapshot's file is written before the old one's
          * <active> goes, so of several claimants the last written is
          * current. */
-        if (def->active == 1) {
+        mtime_ns = (gint64)item->st.st_mtim.tv_sec * G_GINT64_CONSTANT(1000000000) +
+                   item->st.st_mtim.tv_nsec;
+        if (item->active) {
             ncurrent++;
-            g_ptr_array_add(claimants, g_strdup(def->name));
-            if (current == NULL || item->mtime_ns > current_mtime) {
+            g_ptr_array_add(claimants, g_strdup(item->name));
+            if (current == NULL || mtime_ns > current_mtime) {
                 g_free(current);
-                current = g_strdup(def->name);
-                current_mtime = item->mtime_ns;
+                current = g_strdup(item->name);
+                current_mtime = mtime_ns;
             }
         }
-        g_hash_table_insert(parents, g_strdup(def->name), g_strdup(def->parent));
-        snap_tree_add_unlinked(dom->tree, def->name, def->parent, def->creation_time,
+        g_hash_table_insert(parents, g_strdup(item->name), g_strdup(item->parent));
+        snap_tree_add_unlinked(dom->tree, item->name, item->parent, item->creation_time,
                                g_steal_pointer(&item->xml), NULL);
-        /* Free as we go: 10,000 parsed definitions add up. */
-        g_clear_pointer(&item->def, snapshot_def_free);
     }
     g_clear_pointer(&items, g_ptr_array_unref);
     snap_tree_link_all(dom->tree, problems);

@@ -209,8 +209,8 @@ void snap_op_unlink_domain(SnapOp *op);
 gboolean snap_remote_refresh(SnapOp *op, guint flags, const char *hint);
 
 /* The mutations, through the backend, each followed by a refresh. */
-gboolean snap_remote_create(SnapOp *op, const char *in_dir, const char *name,
-                            GError **error);
+gboolean snap_remote_create(SnapOp *op, const char *in_dir, gboolean in_current,
+                            const char *name, GError **error);
 gboolean snap_remote_create_xml(SnapOp *op, const char *xml, GError **error);
 gboolean snap_remote_delete(SnapOp *op, const char *name, SnapDeleteFlags flags,
                             GError **error);

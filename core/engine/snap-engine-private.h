@@ -114,6 +114,7 @@ struct _SnapOp {
     char *domain_name;
     char *name; /* snapshot */
     char *in_dir;
+    gboolean in_current; /* create: in_dir is whatever is current then */
     char *xml;
     gsize len;
     guint flags;

@@ -280,7 +280,8 @@ snap_remote_refresh(SnapOp *op, guint flags, const char *hint)
 /* ---- mutations: the backend does them, a refresh shows them ---------- */
 
 gboolean
-snap_remote_create(SnapOp *op, const char *in_dir, const char *name, GError **error)
+snap_remote_create(SnapOp *op, const char *in_dir, gboolean in_current, const char *name,
+                   GError **error)
 {
     SnapDomain *dom = snap_op_domain(op);
     SnapCatalogue *catalogue = dom->engine->catalogue;
@@ -292,7 +293,7 @@ snap_remote_create(SnapOp *op, const char *in_dir, const char *name, GError **er
                     name);
         return FALSE;
     }
-    if (g_strcmp0(in_dir, current ? current->name : NULL) != 0) {
+    if (!in_current && g_strcmp0(in_dir, current ? current->name : NULL) != 0) {
         g_set_error(error, SNAP_ERROR, SNAP_ERROR_NOT_CURRENT,
                     "a new snapshot's parent is the current snapshot (%s); create it in "
                     "that directory",

@@ -135,16 +135,17 @@ snap_engine_report_error(SnapEngine *engine, const char *domain, const char *ope
 
 /* ---- mutations ----------------------------------------------------------- */
 
-void
-snap_engine_create_async(SnapEngine *engine, const char *domain, const char *in_dir,
-                         const char *name, GCancellable *cancellable, SnapDoneFunc done,
-                         gpointer user_data)
+static void
+create_submit(SnapEngine *engine, const char *domain, const char *in_dir,
+              gboolean in_current, const char *name, GCancellable *cancellable,
+              SnapDoneFunc done, gpointer user_data)
 {
     SnapOp *op = snap_op_new(engine, OP_CREATE, domain, cancellable, done, user_data);
     g_autoptr(GError) error = NULL;
 
     op->name = g_strdup(name);
     op->in_dir = g_strdup(in_dir);
+    op->in_current = in_current;
     op->opname = g_strdup_printf("mkdir %s", name);
     if (snap_op_precheck(op))
         return;
@@ -153,6 +154,22 @@ snap_engine_create_async(SnapEngine *engine, const char *domain, const char *in_
         return;
     }
     snap_op_submit(op);
+}
+
+void
+snap_engine_create_async(SnapEngine *engine, const char *domain, const char *in_dir,
+                         const char *name, GCancellable *cancellable, SnapDoneFunc done,
+                         gpointer user_data)
+{
+    create_submit(engine, domain, in_dir, FALSE, name, cancellable, done, user_data);
+}
+
+void
+snap_engine_create_in_current_async(SnapEngine *engine, const char *domain,
+                                    const char *name, GCancellable *cancellable,
+                                    SnapDoneFunc done, gpointer user_data)
+{
+    create_submit(engine, domain, NULL, TRUE, name, cancellable, done, user_data);
 }
 
 void

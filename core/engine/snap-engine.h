@@ -286,6 +286,13 @@ void snap_engine_create_async(SnapEngine *engine, const char *domain, const char
                               const char *name, GCancellable *cancellable,
                               SnapDoneFunc done, gpointer user_data);
 
+/* mkdir .by-name/NEW: as snap_engine_create_async() with @in_dir the
+ * snapshot that is current when the operation runs (after those queued
+ * before it), so it never fails with NOT_CURRENT. */
+void snap_engine_create_in_current_async(SnapEngine *engine, const char *domain,
+                                         const char *name, GCancellable *cancellable,
+                                         SnapDoneFunc done, gpointer user_data);
+
 /* The domain's `create` file: @xml is a <domainsnapshot>. A name that does
  * not exist yet creates a snapshot honouring description, memory and disk
  * choices (virDomainSnapshotCreateXML); one that exists with its disk

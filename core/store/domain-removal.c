@@ -197,5 +197,13 @@ domain_removal_run(const char *state_dir, const char *domain, GPtrArray *files,
         if (g_unlink(path) < 0 && errno != ENOENT)
             return removal_failed(error, errno, "remove", path);
     }
+    {
+        /* The start-up index of its snapshot files (snap-index.h). */
+        g_autofree char *file = g_strconcat(domain, ".index", NULL);
+        g_autofree char *path = g_build_filename(state_dir, "cache", file, NULL);
+
+        if (g_unlink(path) < 0 && errno != ENOENT)
+            return removal_failed(error, errno, "remove", path);
+    }
     return TRUE;
 }

@@ -41,8 +41,18 @@ test_attr_fill(void)
     g_assert_cmpuint(st.st_nlink, ==, 1);
     g_assert_cmpint(st.st_size, ==, 624);
 
-    g_assert_cmpuint(fs_attr_kind_mode(FS_NODE_REVERT), ==, S_IFREG | 0200);
-    g_assert_cmpuint(fs_attr_kind_mode(FS_NODE_CREATE), ==, S_IFREG | 0200);
+    /* Control files read as empty for their owner (backup walks). */
+    g_assert_cmpuint(fs_attr_kind_mode(FS_NODE_REVERT), ==, S_IFREG | 0600);
+    g_assert_cmpuint(fs_attr_kind_mode(FS_NODE_CREATE), ==, S_IFREG | 0600);
+    g_assert_cmpuint(fs_attr_kind_mode(FS_NODE_FORGET), ==, S_IFREG | 0600);
+    g_assert_cmpuint(fs_attr_kind_mode(FS_NODE_UNDEFINE), ==, S_IFREG | 0600);
+    /* The flat view: same modes, other inode numbers. */
+    g_assert_cmpuint(fs_attr_kind_mode(FS_NODE_SNAPSHOT | FS_NODE_FLAT), ==,
+                     S_IFDIR | 0755);
+    g_assert_cmpuint(fs_attr_kind_mode(FS_NODE_REVERT | FS_NODE_FLAT), ==,
+                     S_IFREG | 0600);
+    g_assert_cmpuint(fs_attr_ino(FS_NODE_SNAPSHOT | FS_NODE_FLAT, "d1", "s1"), !=,
+                     fs_attr_ino(FS_NODE_SNAPSHOT, "d1", "s1"));
     g_assert_cmpuint(fs_attr_kind_mode(FS_NODE_STATE), ==, S_IFREG | 0644);
     g_assert_cmpuint(fs_attr_kind_mode(FS_NODE_CURRENT), ==, S_IFLNK | 0777);
     g_assert_cmpstr(fs_attr_kind_name(FS_NODE_BY_NAME), ==, ".by-name");
@@ -87,7 +97,10 @@ static void
 test_detach(void)
 {
     g_autoptr(FsInodeTable) t = fs_inode_table_new();
-    struct stat st = {.st_ino = 9, .st_nlink = 2};
+    struct stat st = {.st_ino = fs_attr_ino(FS_NODE_SNAPSHOT, "d1", "s1"),
+                      .st_mode = S_IFDIR | 0755,
+                      .st_nlink = 2,
+                      .st_mtim.tv_sec = 1700000000};
     struct stat last;
     g_autoptr(FsNode) old =
         fs_inode_table_lookup_ref(t, FS_NODE_SNAPSHOT, "d1", "s1", &st);
@@ -103,7 +116,12 @@ test_detach(void)
     by_id = fs_inode_table_get(t, old->nodeid);
     g_assert_true(by_id == old);
     g_assert_true(fs_inode_table_last_stat(t, old, &last));
-    g_assert_cmpuint(last.st_ino, ==, 9);
+    g_assert_cmpuint(last.st_ino, ==, old->ino);
+    g_assert_cmpuint(last.st_ino, ==, st.st_ino);
+    g_assert_cmpuint(last.st_mode, ==, st.st_mode);
+    g_assert_cmpuint(last.st_nlink, ==, 2);
+    g_assert_cmpint(last.st_mtim.tv_sec, ==, 1700000000);
+    g_assert_cmpint(last.st_ctim.tv_sec, ==, 1700000000);
 
     /* A new snapshot of the same name is a new node. */
     fresh = fs_inode_table_lookup_ref(t, FS_NODE_SNAPSHOT, "d1", "s1", NULL);

@@ -17,18 +17,19 @@ mkdir "$D/current/b1"
 check "top level lists the domains"
 assert_eq "ls MNT" "d1 d2" "$(ls "$MNT" | tr '\n' ' ' | sed 's/ $//')"
 
-check "domain directory holds the control files, .by-name, current and the root"
-assert_eq "ls -A d1" ".by-name .forget .undefine base create current domain.xml errors job state" \
+check "domain directory holds the control files, current and the root; .by-name is reachable, not listed"
+assert_eq "ls -A d1" ".forget .undefine base create current domain.xml errors job state" \
     "$(ls -A "$D" | sort | tr '\n' ' ' | sed 's/ $//')"
-assert_eq "ls -A d2 (no snapshot, no current)" ".by-name .forget .undefine create domain.xml errors job state" \
+[ -d "$D/.by-name" ] || fail ".by-name cannot be reached by name"
+assert_eq "ls -A d2 (no snapshot, no current)" ".forget .undefine create domain.xml errors job state" \
     "$(ls -A "$MNT/d2" | sort | tr '\n' ' ' | sed 's/ $//')"
 assert_eq "ls d1 (the hidden control files hidden)" "base create current domain.xml errors job state" \
     "$(ls "$D" | sort | tr '\n' ' ' | sed 's/ $//')"
 [ ! -e "$MNT/d2/current" ] && [ ! -L "$MNT/d2/current" ] || fail "d2/current exists without a current snapshot"
 
 check "snapshot directories nest along parents"
-got=$(cd "$D" && find . -path ./.by-name -prune -o -type d -print | sort | tr '\n' ' ')
-assert_eq "directories of d1" ". ./base ./base/b1 ./base/s1 ./base/s1/s2 " "$got"
+got=$(cd "$D" && find . -type d -print | sort | tr '\n' ' ')
+assert_eq "directories of d1 (a walk does not enter .by-name)" ". ./base ./base/b1 ./base/s1 ./base/s1/s2 " "$got"
 assert_eq "ls -A base/s1" "metadata.xml revert s2" "$(ls -A "$D/base/s1" | sort | tr '\n' ' ' | sed 's/ $//')"
 
 check "current is a relative symlink that resolves to the current snapshot"
@@ -37,30 +38,40 @@ case "$link" in /*) fail "current is absolute: $link" ;; esac
 assert_eq "current resolves" "$D/base/b1" "$(cd "$D/current" && pwd -P)"
 assert_contains "current/metadata.xml" "$(cat "$D/current/metadata.xml")" "<name>b1</name>"
 
-check ".by-name holds a relative link per snapshot, each resolving to its directory"
+check ".by-name holds a directory per snapshot with its own files and no child snapshots"
 assert_eq "ls .by-name" "b1 base s1 s2" "$(ls "$D/.by-name" | sort | tr '\n' ' ' | sed 's/ $//')"
+assert_eq "nlink .by-name (2 + a directory per snapshot)" 6 "$(stat -c %h "$D/.by-name")"
 for s in base:base s1:base/s1 s2:base/s1/s2 b1:base/b1; do
     name=${s%%:*} path=${s#*:}
-    [ -L "$D/.by-name/$name" ] || fail ".by-name/$name is not a symlink"
-    link=$(readlink "$D/.by-name/$name")
-    case "$link" in /*) fail ".by-name/$name is absolute: $link" ;; esac
-    assert_eq ".by-name/$name resolves" "$D/$path" "$(cd "$D/.by-name/$name" && pwd -P)"
+    f=$D/.by-name/$name
+    [ -d "$f" ] && [ ! -L "$f" ] || fail ".by-name/$name is not a directory"
+    assert_eq "ls -A .by-name/$name" "metadata.xml revert" "$(ls -A "$f" | sort | tr '\n' ' ' | sed 's/ $//')"
+    assert_eq ".by-name/$name/metadata.xml" "$(cat "$D/$path/metadata.xml")" "$(cat "$f/metadata.xml")"
+    assert_eq "mtime of .by-name/$name" "$(stat -c %Y "$D/$path")" "$(stat -c %Y "$f")"
+    assert_eq "nlink of .by-name/$name" 2 "$(stat -c %h "$f")"
+    [ "$(stat -c %i "$f")" != "$(stat -c %i "$D/$path")" ] ||
+        fail ".by-name/$name shares its inode with the nested directory"
 done
-
 check "domain.xml shows disk paths resolved against STATE, state reads shutoff"
 assert_contains "domain.xml" "$(cat "$D/domain.xml")" "$STATE/images/d1-vda.qcow2"
 assert_contains "domain.xml" "$(cat "$D/domain.xml")" "<name>d1</name>"
 assert_eq "state" "shutoff" "$(cat "$D/state")"
 assert_eq "job when idle" "" "$(cat "$D/job")"
 
-check "modes: dirs 0755, metadata.xml 0444, revert/create 0200, state 0644, read-only files"
+check "modes: dirs 0755, metadata.xml 0444, revert/create/.forget/.undefine 0600, state 0644, read-only files"
 for d in "$D" "$D/base" "$D/base/s1" "$D/base/s1/s2" "$D/base/b1"; do
     assert_eq "mode of $d" 755 "$(stat -c %a "$d")"
     assert_eq "type of $d" directory "$(stat -c %F "$d")"
 done
 assert_eq "mode of metadata.xml" 444 "$(stat -c %a "$D/base/s1/metadata.xml")"
-assert_eq "mode of revert" 200 "$(stat -c %a "$D/base/s1/revert")"
-assert_eq "mode of create" 200 "$(stat -c %a "$D/create")"
+assert_eq "mode of revert" 600 "$(stat -c %a "$D/base/s1/revert")"
+assert_eq "mode of flat revert" 600 "$(stat -c %a "$D/.by-name/s1/revert")"
+assert_eq "mode of create" 600 "$(stat -c %a "$D/create")"
+assert_eq "mode of .forget" 600 "$(stat -c %a "$D/.forget")"
+assert_eq "mode of .undefine" 600 "$(stat -c %a "$D/.undefine")"
+for f in base/s1/revert create .forget .undefine .by-name/s1/revert; do
+    assert_eq "$f reads as empty" "0" "$(wc -c <"$D/$f")"
+done
 assert_eq "mode of state" 644 "$(stat -c %a "$D/state")"
 for f in domain.xml errors job; do
     m=$(stat -c %a "$D/$f")

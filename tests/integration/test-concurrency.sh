@@ -2,6 +2,7 @@
 # test-concurrency: a slow snapshot on one domain never blocks reads
 # elsewhere, nor mutations of another domain; job shows it while it runs.
 source "$(dirname "$0")/../lib/common.sh"
+source "$(dirname "$0")/../lib/views.sh"
 
 make_domain d1
 make_domain d2
@@ -69,6 +70,9 @@ timed "ls d1" ls -la "$MNT/d1"
 timed "cat d1/domain.xml" cat "$MNT/d1/domain.xml"
 timed "cat d1/errors" cat "$MNT/d1/errors"
 timed "ls d1/.by-name" ls -la "$MNT/d1/.by-name"
+timed "ls d1/.by-name/base" ls -la "$MNT/d1/.by-name/base"
+timed "cat d1/.by-name/base/metadata.xml" cat "$MNT/d1/.by-name/base/metadata.xml"
+timed "ls d2/.by-name/c" ls -la "$MNT/d2/.by-name/c"
 timed "ls MNT" ls -la "$MNT"
 
 check "a mutation on d2 is not queued behind d1's"
@@ -89,6 +93,8 @@ check "after it: job is empty, the snapshot exists"
 assert_eq "d1/job after" "" "$(cat "$MNT/d1/job")"
 assert_eq "d1 tags" "base slow" "$(disk_tags "$(image d1)")"
 [ -d "$MNT/d1/base/slow" ] || fail "d1/base/slow missing"
+check_views "$MNT/d1" "d1 after"
+check_views "$MNT/d2" "d2 after"
 
 umount_fs
 say "PASS"

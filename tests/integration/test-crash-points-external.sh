@@ -69,6 +69,7 @@ state_print() {
 
 check_consistent() {
     local what=$1 names n f used=() cur
+    check_views "$D" "$what"
     names=$(ls "$D/.by-name" | sort | tr '\n' ' ')
     assert_eq "$what: metadata files vs tree" "$names" \
         "$(cd "$STATE/snapshots/x1" && ls -- *.xml 2>/dev/null | sed 's/\.xml$//' | sort | tr '\n' ' ' || true)"

@@ -38,8 +38,8 @@ check "modes: nothing is writable by group or others"
 while read -r mode path; do
     [ $((8#$mode & 8#022)) -eq 0 ] || fail "$path has mode $mode"
 done < <(find "$MNT" ! -type l -printf '%m %p\n')
-assert_eq "create" 200 "$(stat -c %a "$D/create")"
-assert_eq "revert" 200 "$(stat -c %a "$D/base/revert")"
+assert_eq "create" 600 "$(stat -c %a "$D/create")"
+assert_eq "revert" 600 "$(stat -c %a "$D/base/revert")"
 assert_eq "state" 644 "$(stat -c %a "$D/state")"
 assert_eq "metadata.xml" 444 "$(stat -c %a "$D/base/metadata.xml")"
 assert_eq "owner" root "$(stat -c %U "$D/base/metadata.xml")"

@@ -10,6 +10,7 @@
 #
 # SOAK_SECONDS (default 40) sets how long the load runs.
 source "$(dirname "$0")/../lib/common.sh"
+source "$(dirname "$0")/../lib/views.sh"
 
 SECONDS_TO_RUN=${SOAK_SECONDS:-40}
 OP_DEADLINE=$((60 * TIME_SCALE))
@@ -164,8 +165,7 @@ check "every domain is what its successes made it"
 for d in "${OFFLINE[@]}" "${LIVE[@]}"; do
     got=$(
         for x in $(ls "$MNT/$d/.by-name"); do
-            p=$(cd -P "$MNT/$d/.by-name/$x" && cd .. && pwd -P)
-            [ "$p" == "$MNT/$d" ] && p="" || p=$(basename "$p")
+            p=$(xmllint --xpath 'string(/domainsnapshot/parent/name)' "$MNT/$d/.by-name/$x/metadata.xml")
             echo "$x < $p"
         done | sort
         echo "current $(basename "$(readlink "$MNT/$d/current" 2>/dev/null || echo none)")"
@@ -180,6 +180,7 @@ $got"
     fi
     # A running domain's tags are read through qemu-img -U all the same.
     assert_store_agrees "$d"
+    check_views "$MNT/$d" "$d after the soak"
 done
 
 ops=$(cat "$OPLOG"/*.log | wc -l)

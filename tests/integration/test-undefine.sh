@@ -23,10 +23,11 @@ for d in d1 d2 d4; do
     mkdir "$MNT/$d/current/s2"
 done
 
-check ".undefine is hidden, write-only, mode 0200"
+check ".undefine is hidden, mode 0600, reads as empty"
 [ -z "$(ls "$MNT/d1" | grep -F .undefine)" ] || fail "plain ls lists .undefine"
 ls -a "$MNT/d1" | grep -qx .undefine || fail "ls -a does not list .undefine"
-assert_eq ".undefine mode" 200 "$(stat -c %a "$MNT/d1/.undefine")"
+assert_eq ".undefine mode" 600 "$(stat -c %a "$MNT/d1/.undefine")"
+assert_eq ".undefine content" "" "$(cat "$MNT/d1/.undefine")"
 
 check "rmdir DOM fails (EPERM) and changes nothing"
 before=$(fingerprint d1)

@@ -4,6 +4,8 @@
 # Sourced by the crash tests after common.sh. The caller defines op_NAME
 # (the file operation) and restores STATE before crash_run.
 
+source "$(dirname "${BASH_SOURCE[0]}")/views.sh"
+
 # leader_dead PID: the process is gone or a zombie (its other threads may
 # still be exiting).
 leader_dead() {
