@@ -159,10 +159,24 @@ fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         fs_file_handle_free(h);
 }
 
+/* A cached file's content is taken at open. If it changed since, the
+ * change's invalidation may have reached the kernel before the pages this
+ * read just filled: drop them again, now that the reply is in, so no later
+ * open finds the old content in the page cache. */
+static void
+drop_if_outdated(FsContext *ctx, fuse_ino_t ino, const FsFileHandle *h)
+{
+    g_autoptr(GBytes) now = file_content(ctx, h->node);
+
+    if (now == NULL || !g_bytes_equal(now, h->content))
+        fs_invalidator_inode(ctx->invalidator, ino, 0);
+}
+
 static void
 fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
            struct fuse_file_info *fi)
 {
+    FsContext *ctx = fs_ctx(req);
     FsFileHandle *h = handle_of(fi);
     gsize len;
     const char *data;
@@ -172,11 +186,15 @@ fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         return;
     }
     data = g_bytes_get_data(h->content, &len);
-    if (off < 0 || (guint64)off >= len) {
+    if (off < 0 || (guint64)off >= len)
         fuse_reply_buf(req, NULL, 0);
-        return;
-    }
-    fuse_reply_buf(req, data + off, MIN(size, len - (gsize)off));
+    else
+        fuse_reply_buf(req, data + off, MIN(size, len - (gsize)off));
+    /* The kinds fs_op_open gives keep_cache (the kernel does not pass that
+     * flag back with a read). */
+    if (fs_node_kind_base(h->node->kind) == FS_NODE_METADATA ||
+        fs_node_kind_base(h->node->kind) == FS_NODE_SCREEN)
+        drop_if_outdated(ctx, ino, h);
 }
 
 static void

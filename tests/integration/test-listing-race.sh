@@ -27,7 +27,7 @@ churn() {
     local i
     for i in $(seq 1 40); do
         mkdir "$MNT/d1/current/a$i" || return 1
-        rmdir "$(readlink -f "$MNT/d1/.by-name/a$i")" || return 1
+        rmdir "$MNT/d1/.by-name/a$i" || return 1
     done
 }
 # The readers stop when the loop ends, whether it failed or not.
@@ -48,7 +48,9 @@ reader() {
         round=$((round + 1))
         out=$WORKDIR/list-$k
         if [ $((round % 2)) -eq 0 ]; then
-            find "$MNT/d1/.by-name" -mindepth 1 -maxdepth 1 -printf '%f\n' >"$out" || return 1
+            # ls -f reads with a large buffer and stats nothing: an entry
+            # the loop removes between readdir and a stat is no error.
+            ls -f "$MNT/d1/.by-name" | grep -vx '\.\.\?' >"$out" || return 1
         else
             python3 "$SMALL_READDIR" "$MNT/d1/.by-name" >"$out" || return 1
         fi
@@ -63,7 +65,7 @@ reader() {
     done
     echo "reader $k: $round listings, all right"
 }
-check "two readers (find, and getdents64 with a small buffer) racing a mkdir/rmdir loop: each entry once, none lost"
+check "two readers (ls -f, and getdents64 with a small buffer) racing a mkdir/rmdir loop: each entry once, none lost"
 reader 1 >"$LOGS/reader-1" 2>&1 &
 R1=$!
 reader 2 >"$LOGS/reader-2" 2>&1 &
