@@ -78,6 +78,23 @@ fleet_host_of(FleetBackend *self, const char *domain, const char **rest, GError 
     return host;
 }
 
+/* The host of @dom, with @own set to @dom under the host's own name for
+ * it (a shallow copy: it lives as long as @dom); NULL with @error when no
+ * host has it. */
+static FleetHost *
+fleet_host_of_def(FleetBackend *self, const DomainDef *dom, DomainDef *own,
+                  GError **error)
+{
+    const char *rest;
+    FleetHost *host = fleet_host_of(self, dom->name, &rest, error);
+
+    if (host != NULL) {
+        *own = *dom;
+        own->name = (char *)rest;
+    }
+    return host;
+}
+
 /* ---- what the hosts report, with their names prefixed ---- */
 
 static void
@@ -241,14 +258,11 @@ fleet_list_domains(SnapCatalogue *backend, GError **error)
 static SnapDomainState
 fleet_domain_state(SnapBackend *backend, const DomainDef *dom)
 {
-    const char *rest;
-    FleetHost *host = fleet_split((FleetBackend *)backend, dom->name, &rest);
     DomainDef own;
+    FleetHost *host = fleet_host_of_def((FleetBackend *)backend, dom, &own, NULL);
 
     if (host == NULL)
         return SNAP_DOMAIN_SHUTOFF;
-    own = *dom;
-    own.name = (char *)rest;
     return host->backend->parent.ops->domain_state(&host->backend->parent, &own);
 }
 
@@ -261,14 +275,11 @@ fleet_attach(SnapBackend *backend, const DomainDef *dom, GError **error)
 static gboolean
 fleet_start(SnapBackend *backend, const DomainDef *dom, gboolean paused, GError **error)
 {
-    const char *rest;
-    FleetHost *host = fleet_host_of((FleetBackend *)backend, dom->name, &rest, error);
     DomainDef own;
+    FleetHost *host = fleet_host_of_def((FleetBackend *)backend, dom, &own, error);
 
     if (host == NULL)
         return FALSE;
-    own = *dom;
-    own.name = (char *)rest;
     return host->backend->parent.ops->start(&host->backend->parent, &own, paused, error);
 }
 
@@ -276,14 +287,11 @@ static gboolean
 fleet_action(SnapBackend *backend, const DomainDef *dom, SnapDomainAction action,
              GError **error)
 {
-    const char *rest;
-    FleetHost *host = fleet_host_of((FleetBackend *)backend, dom->name, &rest, error);
     DomainDef own;
+    FleetHost *host = fleet_host_of_def((FleetBackend *)backend, dom, &own, error);
 
     if (host == NULL)
         return FALSE;
-    own = *dom;
-    own.name = (char *)rest;
     return host->backend->parent.ops->action(&host->backend->parent, &own, action, error);
 }
 
@@ -397,14 +405,11 @@ static gboolean
 fleet_screenshot(SnapBackend *backend, const DomainDef *dom, const char *file,
                  GError **error)
 {
-    const char *rest;
-    FleetHost *host = fleet_host_of((FleetBackend *)backend, dom->name, &rest, error);
     DomainDef own;
+    FleetHost *host = fleet_host_of_def((FleetBackend *)backend, dom, &own, error);
 
     if (host == NULL)
         return FALSE;
-    own = *dom;
-    own.name = (char *)rest;
     return host->backend->parent.ops->screenshot(&host->backend->parent, &own, file,
                                                  error);
 }
