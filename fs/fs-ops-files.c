@@ -83,14 +83,22 @@ guest_node(FsContext *ctx, fuse_ino_t ino)
     return g_steal_pointer(&node);
 }
 
+/* @s up to its first '/', or all of it. (transfer full) */
+static char *
+first_component(const char *s)
+{
+    const char *slash = strchr(s, '/');
+
+    return slash ? g_strndup(s, slash - s) : g_strdup(s);
+}
+
 /* Splits a files node's identity into its owner and guest path ("" for
  * files/ itself). */
 static void
 node_split(const FsNode *node, char **owner, char **path)
 {
     const char *slash = strchr(node->snapshot, '/');
-    g_autofree char *snapshot = slash ? g_strndup(node->snapshot, slash - node->snapshot)
-                                      : g_strdup(node->snapshot);
+    g_autofree char *snapshot = first_component(node->snapshot);
 
     *owner = snap_engine_files_owner(node->domain, snapshot);
     *path = g_strdup(slash ? slash + 1 : "");
@@ -100,9 +108,7 @@ node_split(const FsNode *node, char **owner, char **path)
 static char *
 child_id(const FsNode *node, const char *path)
 {
-    const char *slash = strchr(node->snapshot, '/');
-    g_autofree char *snapshot = slash ? g_strndup(node->snapshot, slash - node->snapshot)
-                                      : g_strdup(node->snapshot);
+    g_autofree char *snapshot = first_component(node->snapshot);
 
     return g_strconcat(snapshot, "/", path, NULL);
 }
@@ -117,9 +123,7 @@ path_join(const char *dir, const char *name)
 static gboolean
 snapshot_alive(FsContext *ctx, const FsNode *node)
 {
-    const char *slash = strchr(node->snapshot, '/');
-    g_autofree char *snapshot = slash ? g_strndup(node->snapshot, slash - node->snapshot)
-                                      : g_strdup(node->snapshot);
+    g_autofree char *snapshot = first_component(node->snapshot);
 
     return snap_engine_snapshot_info(ctx->engine, node->domain, snapshot, FALSE, NULL,
                                      NULL);
@@ -130,11 +134,8 @@ snapshot_alive(FsContext *ctx, const FsNode *node)
 static void
 entry_stat(const FsNode *node, const char *path, const GuestEntry *e, struct stat *st)
 {
-    const char *slash = strchr(node->snapshot, '/');
-    g_autofree char *snapshot = slash ? g_strndup(node->snapshot, slash - node->snapshot)
-                                      : g_strdup(node->snapshot);
-    const char *fs_end = strchr(path, '/');
-    g_autofree char *fs = fs_end ? g_strndup(path, fs_end - path) : g_strdup(path);
+    g_autofree char *snapshot = first_component(node->snapshot);
+    g_autofree char *fs = first_component(path);
     g_autofree char *key =
         g_strdup_printf("%s\n%s\n%ju:%ju", snapshot, fs, (uintmax_t)e->st.st_dev,
                         (uintmax_t)e->st.st_ino);
