@@ -34,16 +34,6 @@ assert_disk_is() {
     assert_eq "content of $f" "$(raw_sum "$2")" "$(disk_sum "$f")"
 }
 
-# nbd_count: qemu-nbd processes serving this test's state directory.
-nbd_count() {
-    local p n=0 args
-    for p in /proc/[0-9]*; do
-        args=$( { tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null) || continue
-        case "$args" in *qemu-nbd*"$STATE/run/nbd/"*) n=$((n + 1)) ;; esac
-    done
-    echo "$n"
-}
-
 # wait_nbd_count N SECONDS: until N exports run.
 wait_nbd_count() {
     local deadline=$(( $(date +%s) + $2 * TIME_SCALE ))

@@ -102,12 +102,7 @@ assert_tree() {
 # appliances: the appliance QEMUs the daemon runs (its pid is on their
 # kernel command line).
 appliances() {
-    local p n=0 args
-    for p in /proc/[0-9]*; do
-        args=$( { tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null) || continue
-        case "$args" in *qemu-system*"snaptreefs.appliance=$1."*) n=$((n + 1)) ;; esac
-    done
-    echo "$n"
+    pids_matching "*qemu-system*snaptreefs.appliance=$1.*" | wc -l
 }
 
 # wait_appliances PID N SECONDS: until the daemon PID runs N appliances.
@@ -117,16 +112,6 @@ wait_appliances() {
         [ "$(date +%s)" -lt "$deadline" ] || fail "expected $2 appliances within $3 s, have $(appliances "$1")"
         sleep 0.2
     done
-}
-
-# nbd_count: qemu-nbd processes serving this test's state directory.
-nbd_count() {
-    local p n=0 args
-    for p in /proc/[0-9]*; do
-        args=$( { tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null) || continue
-        case "$args" in *qemu-nbd*"$STATE/run/nbd/"*) n=$((n + 1)) ;; esac
-    done
-    echo "$n"
 }
 
 launch_times() {
@@ -225,9 +210,8 @@ check "an appliance killed from outside is restarted on the next access"
 exec 3<"$D2/files/vda/home/user one/big.bin" || fail "open big.bin of s2"
 head -c 1 "$D2/files/vda/home/user one/big.bin" >/dev/null || fail "first read of s2's big.bin"
 assert_eq "appliances (s1's stopped with it)" 1 "$(appliances "$DAEMON_PID")"
-for p in /proc/[0-9]*; do
-    args=$( { tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null) || continue
-    case "$args" in *qemu-system*"snaptreefs.appliance=$DAEMON_PID."*) kill -KILL "${p#/proc/}" ;; esac
+for p in $(pids_matching "*qemu-system*snaptreefs.appliance=$DAEMON_PID.*"); do
+    kill -KILL "$p"
 done
 assert_eq "s2's big.bin read on a new appliance" \
     "$(sha256sum <"$WORKDIR/tree2/home/user one/big.bin")" "$(sha256sum <&3)"

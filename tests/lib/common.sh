@@ -269,6 +269,22 @@ umount_fs() {
     wait_daemon_exit
 }
 
+# pids_matching GLOB: the pids whose command line (arguments joined by
+# spaces) matches the shell pattern GLOB, one a line.
+pids_matching() {
+    local p args
+    for p in /proc/[0-9]*; do
+        args=$( { tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null) || continue
+        # shellcheck disable=SC2254 # GLOB is a pattern on purpose
+        case "$args" in $1) echo "${p#/proc/}" ;; esac
+    done
+}
+
+# nbd_count: qemu-nbd processes serving this test's state directory.
+nbd_count() {
+    pids_matching "*qemu-nbd*$STATE/run/nbd/*" | wc -l
+}
+
 # daemon_pid MOUNTPOINT: the pid of the daemonized snaptreefs serving
 # MOUNTPOINT (started without -f, by mount(8) too), found by its command line.
 daemon_pid() {
