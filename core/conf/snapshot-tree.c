@@ -18,7 +18,8 @@ snap_node_free(SnapNode *node)
     if (node == NULL)
         return;
     g_free(node->name);
-    g_free(node->xml);
+    g_free(node->xml_own);
+    g_clear_pointer(&node->xml_domain, g_ref_string_release);
     g_free(node->parent_name);
     g_free(node);
 }
@@ -97,6 +98,39 @@ node_unlink(SnapNode *node)
     node->prev_sibling = node->next_sibling = NULL;
 }
 
+/* Stores @xml (taken) in @node as described at SnapNode. The element is
+ * looked for as snapshot_xml_format() writes it, on lines of its own
+ * indented by two; any text is kept exactly, split or not. */
+static void
+node_store_xml(SnapNode *node, char *xml)
+{
+    static const char open_tag[] = "\n  <domain";
+    static const char close_tag[] = "\n  </domain>\n";
+    const char *start = xml ? strstr(xml, open_tag) : NULL;
+    const char *end = start ? g_strrstr(start, close_tag) : NULL;
+    g_autofree char *element = NULL;
+    gsize head, middle, tail;
+
+    g_free(node->xml_own);
+    g_clear_pointer(&node->xml_domain, g_ref_string_release);
+    if (end == NULL) {
+        node->xml_own = xml;
+        return;
+    }
+    start += 1; /* the element's line starts after the newline */
+    end += sizeof(close_tag) - 1;
+    head = (gsize)(start - xml);
+    middle = (gsize)(end - start);
+    tail = strlen(end);
+    element = g_strndup(start, middle);
+    node->xml_domain = g_ref_string_new_intern(element);
+    node->xml_own = g_malloc(head + 1 + tail + 1);
+    memcpy(node->xml_own, xml, head);
+    node->xml_own[head] = '\0';
+    memcpy(node->xml_own + head + 1, end, tail + 1);
+    g_free(xml);
+}
+
 static SnapNode *
 node_new(const char *name, gint64 creation_time, char *xml)
 {
@@ -104,7 +138,7 @@ node_new(const char *name, gint64 creation_time, char *xml)
 
     node->name = g_strdup(name);
     node->creation_time = creation_time;
-    node->xml = xml;
+    node_store_xml(node, xml);
     return node;
 }
 
@@ -304,9 +338,60 @@ snap_tree_remove(SnapTree *tree, SnapNode *node)
 void
 snap_tree_set_xml(SnapNode *node, char *xml, gint64 creation_time)
 {
-    g_free(node->xml);
-    node->xml = xml;
+    node_store_xml(node, xml);
     node->creation_time = creation_time;
+}
+
+gsize
+snap_node_xml_len(const SnapNode *node)
+{
+    gsize head = node->xml_own ? strlen(node->xml_own) : 0;
+
+    if (node->xml_domain == NULL)
+        return head;
+    return head + g_ref_string_length(node->xml_domain) +
+           strlen(node->xml_own + head + 1);
+}
+
+char *
+snap_node_xml_copy(const SnapNode *node, char *buf)
+{
+    gsize head = node->xml_own ? strlen(node->xml_own) : 0;
+    gsize middle, tail;
+
+    if (head > 0)
+        memcpy(buf, node->xml_own, head);
+    if (node->xml_domain == NULL)
+        return buf + head;
+    middle = g_ref_string_length(node->xml_domain);
+    tail = strlen(node->xml_own + head + 1);
+    memcpy(buf + head, node->xml_domain, middle);
+    memcpy(buf + head + middle, node->xml_own + head + 1, tail);
+    return buf + head + middle + tail;
+}
+
+gboolean
+snap_node_xml_equal(const SnapNode *node, const char *xml)
+{
+    gsize head = node->xml_own ? strlen(node->xml_own) : 0;
+    gsize middle;
+
+    if (strncmp(xml, node->xml_own ? node->xml_own : "", head) != 0)
+        return FALSE;
+    if (node->xml_domain == NULL)
+        return xml[head] == '\0';
+    middle = g_ref_string_length(node->xml_domain);
+    return strncmp(xml + head, node->xml_domain, middle) == 0 &&
+           strcmp(xml + head + middle, node->xml_own + head + 1) == 0;
+}
+
+char *
+snap_node_xml(const SnapNode *node)
+{
+    char *xml = g_malloc(snap_node_xml_len(node) + 1);
+
+    *snap_node_xml_copy(node, xml) = '\0';
+    return xml;
 }
 
 SnapNode *

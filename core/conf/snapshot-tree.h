@@ -21,8 +21,14 @@ struct _SnapNode {
     guint nchildren;
     guint32 screen_size; /* bytes of its screen.png; 0: it has none */
     gint64 creation_time;
-    char *xml;         /* metadata.xml without <active>1</active>:
-                        * snapshot_xml_format(def, FALSE) */
+    /* metadata.xml without <active>1</active> (snapshot_xml_format(def,
+     * FALSE)), read with snap_node_xml(). Its <domain> element, half of
+     * the text and mostly the same in every snapshot of a domain, is
+     * interned (a GRefString) and so kept once: xml_own holds what comes
+     * before it, a NUL, then what comes after. With no such element
+     * xml_domain is NULL and xml_own is the whole text. */
+    char *xml_own;
+    char *xml_domain;
     char *parent_name; /* only during bulk load, before link_all */
 };
 
@@ -67,6 +73,19 @@ void snap_tree_remove(SnapTree *tree, SnapNode *node);
 
 /* Replaces @node's xml (takes ownership) and creation time. */
 void snap_tree_set_xml(SnapNode *node, char *xml, gint64 creation_time);
+
+/* @node's metadata.xml, whole. (transfer full) */
+char *snap_node_xml(const SnapNode *node);
+
+/* The length in bytes of snap_node_xml(). */
+gsize snap_node_xml_len(const SnapNode *node);
+
+/* TRUE when snap_node_xml() would be @xml. */
+gboolean snap_node_xml_equal(const SnapNode *node, const char *xml);
+
+/* Copies snap_node_xml() into @buf, which has room for
+ * snap_node_xml_len() bytes (no NUL is written); returns the end. */
+char *snap_node_xml_copy(const SnapNode *node, char *buf);
 
 SnapNode *snap_tree_get_current(SnapTree *tree);            /* may be NULL */
 void snap_tree_set_current(SnapTree *tree, SnapNode *node); /* NULL: none */

@@ -32,9 +32,10 @@ rename_image(SnapOp *op, const char *from, const char *to, GError **error)
     for (guint i = 0; i < all->len; i++) {
         SnapNode *node = all->pdata[i];
         g_autoptr(SnapshotDef) def = NULL;
+        g_autofree char *text = snap_node_xml(node);
         char *xml;
 
-        if (strstr(node->xml, from) == NULL)
+        if (strstr(text, from) == NULL)
             continue;
         def = snap_node_def(node, error);
         if (def == NULL)
@@ -231,7 +232,9 @@ snap_op_delete_one_full(SnapOp *op, const char *name, gboolean metadata_only,
         snap_crash_point("delete-child-written");
     }
     if (was_current && parent && write_current) {
-        if (!snap_write_snapshot_file_full(dom, parent->name, parent->xml, TRUE,
+        g_autofree char *xml = snap_node_xml(parent);
+
+        if (!snap_write_snapshot_file_full(dom, parent->name, xml, TRUE,
                                            SNAP_STORE_SYNC_FILE, error))
             return FALSE;
         snap_crash_point("delete-parent-written");
@@ -315,8 +318,10 @@ snap_op_delete(SnapOp *op, GError **error)
     }
     new_current = snap_tree_get_current(dom->tree);
     if (g_strcmp0(old_name, new_current ? new_current->name : NULL) != 0) {
-        if (new_current && !snap_write_snapshot_file(dom, new_current->name,
-                                                     new_current->xml, TRUE, error))
+        g_autofree char *xml = new_current ? snap_node_xml(new_current) : NULL;
+
+        if (new_current && !snap_write_snapshot_file(dom, new_current->name, xml, TRUE,
+                                                     error))
             return FALSE;
         if (new_current)
             snap_op_change(op, SNAP_CHANGE_SNAPSHOT_XML, new_current->name, NULL, NULL);
@@ -373,7 +378,7 @@ files_in_use(SnapOp *op, GError **error)
     while (g_hash_table_iter_next(&iter, NULL, &value)) {
         SnapDomain *od = value;
         g_autoptr(GPtrArray) nodes = NULL;
-        g_autoptr(GPtrArray) xmls = g_ptr_array_new();
+        g_autoptr(GPtrArray) xmls = g_ptr_array_new_with_free_func(g_free);
         g_autoptr(GPtrArray) files = NULL;
         g_autoptr(GPtrArray) formats = NULL;
 
@@ -381,7 +386,7 @@ files_in_use(SnapOp *op, GError **error)
             continue;
         nodes = snap_tree_list(od->tree, NULL, SNAP_LIST_ALL);
         for (guint i = 0; i < nodes->len; i++)
-            g_ptr_array_add(xmls, ((SnapNode *)nodes->pdata[i])->xml);
+            g_ptr_array_add(xmls, snap_node_xml(nodes->pdata[i]));
         files = domain_removal_files(od->def, xmls, engine->state_dir, &formats);
         for (guint i = 0; i < files->len; i++) {
             g_ptr_array_add(named, g_steal_pointer(&files->pdata[i]));
@@ -412,7 +417,7 @@ undefine_files(SnapOp *op, GError **error)
     SnapEngine *engine = op->engine;
     SnapDomain *dom = op->dom;
     g_autoptr(GPtrArray) nodes = snap_tree_list(dom->tree, NULL, SNAP_LIST_ALL);
-    g_autoptr(GPtrArray) xmls = g_ptr_array_new();
+    g_autoptr(GPtrArray) xmls = g_ptr_array_new_with_free_func(g_free);
     g_autoptr(GPtrArray) named = NULL;
     g_autoptr(GHashTable) in_use = files_in_use(op, error);
     GPtrArray *files;
@@ -421,7 +426,7 @@ undefine_files(SnapOp *op, GError **error)
         return NULL;
     files = g_ptr_array_new_with_free_func(g_free);
     for (guint i = 0; i < nodes->len; i++)
-        g_ptr_array_add(xmls, ((SnapNode *)nodes->pdata[i])->xml);
+        g_ptr_array_add(xmls, snap_node_xml(nodes->pdata[i]));
     named = domain_removal_files(dom->def, xmls, engine->state_dir, NULL);
     for (guint i = 0; i < named->len; i++) {
         const char *file = named->pdata[i];

@@ -226,6 +226,7 @@ sources_of(SnapEngine *engine, const char *domain, const char *snapshot)
     g_autofree char *key = NULL;
     GPtrArray *sources = NULL;
     g_autoptr(GPtrArray) notes = g_ptr_array_new_with_free_func(g_free);
+    g_autofree char *node_xml = NULL;
     SnapNode *node;
 
     key = owner_key(domain, snapshot);
@@ -236,20 +237,20 @@ sources_of(SnapEngine *engine, const char *domain, const char *snapshot)
         return NULL;
     }
     node = snap_tree_lookup(dom->tree, snapshot);
+    node_xml = node ? snap_node_xml(node) : NULL;
     if (node != NULL) {
         SourcesEntry *entry;
 
         g_mutex_lock(&disks->lock);
         entry = g_hash_table_lookup(disks->sources, key);
-        if (entry != NULL && strcmp(entry->xml, node->xml) == 0 &&
+        if (entry != NULL && strcmp(entry->xml, node_xml) == 0 &&
             g_strcmp0(entry->def_xml, dom->def_xml) == 0)
             sources = g_ptr_array_ref(entry->sources);
         g_mutex_unlock(&disks->lock);
     }
     if (node != NULL && sources == NULL) {
         g_autoptr(GError) error = NULL;
-        g_autoptr(SnapshotDef) def =
-            snapshot_xml_parse(node->xml, strlen(node->xml), &error);
+        g_autoptr(SnapshotDef) def = snapshot_xml_parse(node_xml, strlen(node_xml), &error);
         SourcesEntry *entry = g_new0(SourcesEntry, 1);
         g_autoptr(DomainDef) foreign = NULL;
 
@@ -277,7 +278,7 @@ sources_of(SnapEngine *engine, const char *domain, const char *snapshot)
         else
             sources = disk_sources_at(foreign ? foreign : dom->def, def,
                                       foreign ? notes : NULL);
-        entry->xml = g_strdup(node->xml);
+        entry->xml = g_steal_pointer(&node_xml);
         entry->def_xml = g_strdup(dom->def_xml);
         entry->sources = g_ptr_array_ref(sources);
         g_mutex_lock(&disks->lock);

@@ -31,8 +31,9 @@ snap_ext_check_mixing(SnapDomain *dom, const SnapshotDef *def, GError **error)
     }
     for (guint i = 0; i < all->len; i++) {
         SnapNode *node = all->pdata[i];
+        g_autofree char *xml = snap_node_xml(node);
 
-        if (strstr(node->xml, other) != NULL) {
+        if (strstr(xml, other) != NULL) {
             g_set_error(error, SNAP_ERROR, SNAP_ERROR_INVALID,
                         "domain '%s' has %s snapshots (e.g. '%s'); mixing internal and "
                         "external snapshots in one domain is not supported",
@@ -221,11 +222,12 @@ external_defs(SnapDomain *dom, SnapNode *skip)
 
     for (guint i = 0; i < all->len; i++) {
         SnapNode *node = all->pdata[i];
+        g_autofree char *xml = node == skip ? NULL : snap_node_xml(node);
         SnapshotDef *def;
 
-        if (node == skip || strstr(node->xml, MARK_EXTERNAL) == NULL)
+        if (xml == NULL || strstr(xml, MARK_EXTERNAL) == NULL)
             continue;
-        def = snapshot_xml_parse(node->xml, strlen(node->xml), NULL);
+        def = snapshot_xml_parse(xml, strlen(xml), NULL);
         if (def != NULL)
             g_ptr_array_add(out, def);
     }

@@ -145,9 +145,10 @@ op_post_reply(SnapOp *op)
         snap_crash_point("reply-sent");
     if (op->post_inactive != NULL) {
         SnapNode *node = snap_tree_lookup(dom->tree, op->post_inactive);
+        g_autofree char *xml = node ? snap_node_xml(node) : NULL;
 
         if (node != NULL && node != snap_tree_get_current(dom->tree) &&
-            !snap_write_snapshot_file_full(dom, node->name, node->xml, FALSE,
+            !snap_write_snapshot_file_full(dom, node->name, xml, FALSE,
                                            SNAP_STORE_SYNC_FILE, &error)) {
             g_debug("%s: %s", dom->name, error->message);
             g_clear_error(&error);
@@ -258,7 +259,9 @@ snap_domain_state(SnapEngine *engine, SnapDomain *dom)
 SnapshotDef *
 snap_node_def(SnapNode *node, GError **error)
 {
-    return snapshot_xml_parse(node->xml, strlen(node->xml), error);
+    g_autofree char *xml = snap_node_xml(node);
+
+    return snapshot_xml_parse(xml, strlen(xml), error);
 }
 
 gboolean

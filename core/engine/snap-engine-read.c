@@ -94,7 +94,7 @@ fill_info(SnapDomain *dom, SnapNode *node, SnapSnapshotInfo *info)
     info->creation_time = node->creation_time;
     info->nchildren = node->nchildren;
     info->is_current = snap_tree_get_current(dom->tree) == node;
-    info->xml_size = strlen(node->xml) + (info->is_current ? SNAP_ACTIVE_LEN : 0);
+    info->xml_size = snap_node_xml_len(node) + (info->is_current ? SNAP_ACTIVE_LEN : 0);
     info->screen_size = node->screen_size;
 }
 
@@ -230,12 +230,16 @@ snap_engine_snapshot_xml(SnapEngine *engine, const char *domain, const char *sna
     g_rw_lock_reader_lock(&engine->lock);
     node = snap_tree_lookup(dom->tree, snapshot);
     if (node != NULL) {
-        if (snap_tree_get_current(dom->tree) == node) {
-            char *xml = snap_xml_with_active(node->xml);
+        g_autofree char *xml = snap_node_xml(node);
 
-            out = g_bytes_new_take(xml, strlen(xml));
+        if (snap_tree_get_current(dom->tree) == node) {
+            char *with_active = snap_xml_with_active(xml);
+
+            out = g_bytes_new_take(with_active, strlen(with_active));
         } else {
-            out = g_bytes_new(node->xml, strlen(node->xml));
+            gsize len = strlen(xml);
+
+            out = g_bytes_new_take(g_steal_pointer(&xml), len);
         }
     }
     g_rw_lock_reader_unlock(&engine->lock);

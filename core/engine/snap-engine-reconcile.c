@@ -63,8 +63,7 @@ snap_engine_reconcile_domain(SnapOp *op)
     for (guint i = 0; i < nodes->len; i++) {
         SnapNode *node = nodes->pdata[i];
         g_autoptr(GError) error = NULL;
-        g_autoptr(SnapshotDef) def =
-            snapshot_xml_parse(node->xml, strlen(node->xml), &error);
+        g_autoptr(SnapshotDef) def = snap_node_def(node, &error);
         g_autoptr(GPtrArray) disks = NULL;
 
         if (def == NULL) {

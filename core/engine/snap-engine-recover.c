@@ -239,7 +239,9 @@ finish_ext_revert(Recovery *r, GError **error)
     g_autoptr(GPtrArray) abandoned = g_ptr_array_new_with_free_func(g_free);
 
     if (old != node) {
-        if (!snap_write_snapshot_file(dom, node->name, node->xml, TRUE, error))
+        g_autofree char *xml = snap_node_xml(node);
+
+        if (!snap_write_snapshot_file(dom, node->name, xml, TRUE, error))
             return NULL;
         snap_op_rewrite_inactive(op, old);
         g_rw_lock_writer_lock(&op->engine->lock);
@@ -421,9 +423,10 @@ snap_op_recover(SnapOp *op, const char *label)
     for (guint i = 0; dom->stale_active && i < dom->stale_active->len; i++) {
         SnapNode *stale = snap_tree_lookup(dom->tree, dom->stale_active->pdata[i]);
         g_autoptr(GError) local = NULL;
+        g_autofree char *xml = stale ? snap_node_xml(stale) : NULL;
 
         if (stale != NULL && stale != snap_tree_get_current(dom->tree) &&
-            !snap_write_snapshot_file(dom, stale->name, stale->xml, FALSE, &local))
+            !snap_write_snapshot_file(dom, stale->name, xml, FALSE, &local))
             snap_op_report(op, label, local->message);
     }
     g_clear_pointer(&dom->stale_active, g_ptr_array_unref);

@@ -243,7 +243,7 @@ snap_remote_refresh(SnapOp *op, guint flags, const char *hint)
             snap_op_change(op, SNAP_CHANGE_SNAPSHOT_MOVED, name, parent_name(node), was);
             changed = TRUE;
         }
-        if (strcmp(node->xml, f->snap.xml) != 0) {
+        if (!snap_node_xml_equal(node, f->snap.xml)) {
             snap_tree_set_xml(node, g_steal_pointer(&f->snap.xml), f->snap.creation_time);
             snap_op_change(op, SNAP_CHANGE_SNAPSHOT_XML, name, NULL, NULL);
             changed = TRUE;

@@ -193,7 +193,9 @@ revert_metadata(SnapOp *op, SnapNode *node, SnapNode *old, DomainDef **new_def,
         snap_crash_point("revert-domain-written");
     }
     if (old != node) {
-        if (!snap_write_snapshot_file(dom, node->name, node->xml, TRUE, error))
+        g_autofree char *xml = snap_node_xml(node);
+
+        if (!snap_write_snapshot_file(dom, node->name, xml, TRUE, error))
             return FALSE;
         snap_crash_point("revert-metadata-written");
         snap_op_rewrite_inactive(op, old);

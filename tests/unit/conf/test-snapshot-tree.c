@@ -216,8 +216,60 @@ test_reparent(void)
     assert_children(tree, "b", "d");
 
     snap_tree_set_xml(e, g_strdup("<new/>"), 99);
-    g_assert_cmpstr(e->xml, ==, "<new/>");
+    {
+        g_autofree char *xml = snap_node_xml(e);
+
+        g_assert_cmpstr(xml, ==, "<new/>");
+    }
     g_assert_cmpint(e->creation_time, ==, 99);
+}
+
+/* metadata.xml is stored in parts, the <domain> element shared between
+ * snapshots: every text comes back byte for byte, split or not. */
+static void
+test_xml_parts(void)
+{
+    static const char *const texts[] = {
+        "<domainsnapshot>\n  <name>a</name>\n  <domain type='kvm'>\n    <name>d</name>\n"
+        "  </domain>\n</domainsnapshot>\n",
+        "<domainsnapshot>\n  <name>b</name>\n  <domain type='kvm'>\n    <name>d</name>\n"
+        "  </domain>\n  <active>0</active>\n</domainsnapshot>\n",
+        /* Not as snapshot_xml_format() writes it: kept whole. */
+        "<domainsnapshot><domain type='kvm'/></domainsnapshot>",
+        "<domainsnapshot>\n  <domain type='kvm'>\n</domainsnapshot>\n",
+        "\n  <domain>\n  </domain>\n",
+        "",
+    };
+    g_autoptr(SnapTree) tree = snap_tree_new();
+    SnapNode *nodes[G_N_ELEMENTS(texts)];
+
+    for (guint i = 0; i < G_N_ELEMENTS(texts); i++) {
+        g_autofree char *name = g_strdup_printf("s%u", i);
+        g_autofree char *xml = NULL;
+        g_autofree char *other = g_strconcat(texts[i], "x", NULL);
+
+        g_assert_true(snap_tree_add(tree, name, NULL, i, g_strdup(texts[i]), &nodes[i], NULL));
+        xml = snap_node_xml(nodes[i]);
+        g_assert_cmpstr(xml, ==, texts[i]);
+        g_assert_cmpuint(snap_node_xml_len(nodes[i]), ==, strlen(texts[i]));
+        g_assert_true(snap_node_xml_equal(nodes[i], texts[i]));
+        g_assert_false(snap_node_xml_equal(nodes[i], other));
+        if (*texts[i] != '\0')
+            g_assert_false(snap_node_xml_equal(nodes[i], texts[i] + 1));
+    }
+    /* The first two embed the same element, and keep it once. */
+    g_assert_nonnull(nodes[0]->xml_domain);
+    g_assert_true(nodes[0]->xml_domain == nodes[1]->xml_domain);
+    g_assert_nonnull(nodes[4]->xml_domain);
+    g_assert_null(nodes[2]->xml_domain);
+    g_assert_null(nodes[3]->xml_domain);
+
+    /* A new text replaces both parts. */
+    snap_tree_set_xml(nodes[1], g_strdup(texts[2]), 7);
+    g_assert_null(nodes[1]->xml_domain);
+    g_assert_true(snap_node_xml_equal(nodes[1], texts[2]));
+    snap_tree_set_xml(nodes[2], g_strdup(texts[0]), 7);
+    g_assert_true(nodes[2]->xml_domain == nodes[0]->xml_domain);
 }
 
 static char *
@@ -318,5 +370,6 @@ main(int argc, char **argv)
     g_test_add_func("/snapshot-tree/list", test_list);
     g_test_add_func("/snapshot-tree/postorder", test_postorder);
     g_test_add_func("/snapshot-tree/deep-chain", test_deep_chain);
+    g_test_add_func("/snapshot-tree/xml-parts", test_xml_parts);
     return g_test_run();
 }
