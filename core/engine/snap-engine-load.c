@@ -1,8 +1,10 @@
 /* snap-engine-load.c: a new engine, loaded from STATE or from the backend. */
 #include "snap-engine-refresher.h"
 
+#include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -41,6 +43,7 @@ typedef struct {
 typedef struct {
     GPtrArray *items;
     SnapIndex *index;
+    int dir_fd; /* the snapshots' directory: stat without a path walk each */
     guint first;
     guint step;
 } LoadSlice;
@@ -95,7 +98,7 @@ load_slice(gpointer data)
 
         /* Stat before reading: a file replaced in between is older than
          * its stat says only if it is parsed again next time. */
-        if (g_stat(item->path, &item->st) == 0 &&
+        if (fstatat(slice->dir_fd, strrchr(item->path, '/') + 1, &item->st, 0) == 0 &&
             snap_index_lookup(slice->index, item->name, &item->st, &e)) {
             item->parent = g_strdup(e.parent);
             item->creation_time = e.creation_time;
@@ -113,14 +116,14 @@ load_slice(gpointer data)
  * threads are joined before this returns: the engine still owns no
  * thread when the daemon forks. */
 static void
-load_parse_all(GPtrArray *items, SnapIndex *index)
+load_parse_all(GPtrArray *items, SnapIndex *index, int dir_fd)
 {
     guint nthreads = MIN(g_get_num_processors(), 8);
     g_autofree LoadSlice *slices = NULL;
     g_autofree GThread **threads = NULL;
 
     if (items->len < 512 || nthreads < 2) {
-        LoadSlice one = {items, index, 0, 1};
+        LoadSlice one = {items, index, dir_fd, 0, 1};
 
         load_slice(&one);
         return;
@@ -128,7 +131,7 @@ load_parse_all(GPtrArray *items, SnapIndex *index)
     slices = g_new0(LoadSlice, nthreads);
     threads = g_new0(GThread *, nthreads);
     for (guint t = 0; t < nthreads; t++) {
-        slices[t] = (LoadSlice){items, index, t, nthreads};
+        slices[t] = (LoadSlice){items, index, dir_fd, t, nthreads};
         threads[t] = t ? g_thread_new("snap-load", load_slice, &slices[t]) : NULL;
     }
     load_slice(&slices[0]);
@@ -187,6 +190,7 @@ load_snapshots(SnapEngine *engine, SnapDomain *dom)
     g_autoptr(SnapIndex) index = NULL;
     gint64 current_mtime = G_MININT64;
     guint ncurrent = 0;
+    int dir_fd;
     const char *file;
 
     if (d == NULL)
@@ -204,7 +208,10 @@ load_snapshots(SnapEngine *engine, SnapDomain *dom)
         g_ptr_array_add(items, item);
     }
     index = snap_index_load(engine->state_dir, dom->name);
-    load_parse_all(items, index);
+    dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    load_parse_all(items, index, dir_fd);
+    if (dir_fd >= 0)
+        close(dir_fd);
     if (!engine->opts.read_only)
         index_update(engine, dom, items, index);
 
@@ -300,7 +307,9 @@ load_snapshots(SnapEngine *engine, SnapDomain *dom)
         error_log_add(dom->errors, "load", problems->pdata[i]);
 }
 
-static void
+/* The domain of @path, with its snapshots, or NULL when its file does
+ * not load. Touches nothing shared: domains load in parallel. */
+static SnapDomain *
 load_domain(SnapEngine *engine, const char *path, const char *name)
 {
     g_autofree char *text = NULL;
@@ -313,11 +322,11 @@ load_domain(SnapEngine *engine, const char *path, const char *name)
     if (!g_file_get_contents(path, &text, &len, &error) ||
         (def = domain_def_parse(text, len, engine->state_dir, &error)) == NULL) {
         g_debug("domain file '%s' skipped: %s", path, error->message);
-        return;
+        return NULL;
     }
     if (g_strcmp0(def->name, name) != 0) {
         g_debug("domain file '%s' skipped: it defines domain '%s'", path, def->name);
-        return;
+        return NULL;
     }
     dom = g_new0(SnapDomain, 1);
     dom->engine = engine;
@@ -330,7 +339,66 @@ load_domain(SnapEngine *engine, const char *path, const char *name)
     dom->early = g_ptr_array_new();
     dom->mtime = g_stat(path, &st) == 0 ? st.st_mtime : snap_now_seconds();
     load_snapshots(engine, dom);
-    g_hash_table_insert(engine->domains, dom->name, dom);
+    return dom;
+}
+
+/* The domain files of STATE/domains/, and what loading each gave. */
+typedef struct {
+    SnapEngine *engine;
+    GPtrArray *paths;
+    GPtrArray *names;
+    SnapDomain **loaded;
+    guint first;
+    guint step;
+} DomainSlice;
+
+static gpointer
+load_domain_slice(gpointer data)
+{
+    DomainSlice *slice = data;
+
+    for (guint i = slice->first; i < slice->paths->len; i += slice->step)
+        slice->loaded[i] = load_domain(slice->engine, slice->paths->pdata[i],
+                                       slice->names->pdata[i]);
+    return NULL;
+}
+
+/* Loads every domain of @dir, one thread per CPU: a start with thousands
+ * of domains is parsing and stat(2) on each core. The threads are joined
+ * before this returns (see load_parse_all). */
+static void
+load_domains(SnapEngine *engine, const char *dir)
+{
+    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+    g_autoptr(GPtrArray) paths = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+    g_autofree SnapDomain **loaded = NULL;
+    g_autofree DomainSlice *slices = NULL;
+    g_autofree GThread **threads = NULL;
+    guint nthreads;
+    const char *file;
+
+    while (d && (file = g_dir_read_name(d)) != NULL) {
+        if (!has_xml_suffix(file))
+            continue;
+        g_ptr_array_add(paths, g_build_filename(dir, file, NULL));
+        g_ptr_array_add(names, g_strndup(file, strlen(file) - 4));
+    }
+    loaded = g_new0(SnapDomain *, paths->len);
+    nthreads = CLAMP(paths->len / 4, 1, MIN(g_get_num_processors(), 8));
+    slices = g_new0(DomainSlice, nthreads);
+    threads = g_new0(GThread *, nthreads);
+    for (guint t = 0; t < nthreads; t++) {
+        slices[t] = (DomainSlice){engine, paths, names, loaded, t, nthreads};
+        threads[t] =
+            t ? g_thread_new("snap-load-domain", load_domain_slice, &slices[t]) : NULL;
+    }
+    load_domain_slice(&slices[0]);
+    for (guint t = 1; t < nthreads; t++)
+        g_thread_join(threads[t]);
+    for (guint i = 0; i < paths->len; i++)
+        if (loaded[i] != NULL)
+            g_hash_table_insert(engine->domains, loaded[i]->name, loaded[i]);
 }
 
 /* A domain's run state changed by itself (QEMU's events, or QEMU exiting):
@@ -470,9 +538,7 @@ snap_engine_new(const char *state_dir, const SnapEngineOptions *opts, GError **e
 {
     g_autofree char *abs = NULL;
     g_autofree char *domains = NULL;
-    g_autoptr(GDir) d = NULL;
     SnapEngine *engine;
-    const char *file;
 
     if (opts != NULL && (opts->libvirt_uri != NULL || opts->libvirt_uris != NULL))
         return engine_new_libvirt(opts, error);
@@ -489,17 +555,7 @@ snap_engine_new(const char *state_dir, const SnapEngineOptions *opts, GError **e
     engine->backend = &engine->disk->parent;
     engine->backend->ops->set_event_func(engine->backend, on_backend_event, engine);
 
-    d = g_dir_open(domains, 0, NULL);
-    while (d && (file = g_dir_read_name(d)) != NULL) {
-        g_autofree char *path = NULL;
-        g_autofree char *name = NULL;
-
-        if (!has_xml_suffix(file))
-            continue;
-        path = g_build_filename(domains, file, NULL);
-        name = g_strndup(file, strlen(file) - 4);
-        load_domain(engine, path, name);
-    }
+    load_domains(engine, domains);
     if (!engine->opts.read_only)
         finish_orphan_undefines(engine);
     attach_all(engine);
