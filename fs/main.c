@@ -200,7 +200,8 @@ log_load_problems(SnapEngine *engine)
 
 /* The line that says the mount is up, with what it shows. */
 static void
-log_mounted(SnapEngine *engine, const char *source, const char *mountpoint)
+log_mounted(SnapEngine *engine, const char *source, const char *mountpoint,
+            gint64 load_us)
 {
     g_autoptr(GPtrArray) domains = snap_engine_list_domains(engine);
     guint64 snapshots = 0;
@@ -211,8 +212,9 @@ log_mounted(SnapEngine *engine, const char *source, const char *mountpoint)
         if (snap_engine_domain_info(engine, domains->pdata[i], &info))
             snapshots += info.nsnapshots;
     }
-    g_message("mounted %s on %s: %u domains, %" G_GUINT64_FORMAT " snapshots", source,
-              mountpoint, domains->len, snapshots);
+    g_message("mounted %s on %s: %u domains, %" G_GUINT64_FORMAT " snapshots, loaded in "
+              "%" G_GINT64_FORMAT " ms",
+              source, mountpoint, domains->len, snapshots, load_us / 1000);
 }
 
 int
@@ -229,6 +231,7 @@ main(int argc, char *argv[])
     g_autofree char *state_dir = NULL;
     char *cache_dir = NULL;
     struct fuse_session *se = NULL;
+    gint64 load_us;
     int status = 1;
     int ret;
 
@@ -373,7 +376,9 @@ main(int argc, char *argv[])
                         : g_build_filename(g_get_user_cache_dir(), "snaptreefs", NULL);
         engine_opts.cache_dir = cache_dir;
     }
+    load_us = g_get_monotonic_time();
     ctx->engine = snap_engine_new(state_dir, &engine_opts, &error);
+    load_us = g_get_monotonic_time() - load_us;
     if (ctx->engine == NULL) {
         fprintf(stderr, "%s: %s: %s\n", argv[0],
                 libvirt ? (const char *)opts.uris->pdata[0] : state_dir, error->message);
@@ -403,7 +408,7 @@ main(int argc, char *argv[])
         fs_log_daemonized("snaptreefs");
     log_load_problems(ctx->engine);
     log_mounted(ctx->engine, libvirt ? (const char *)opts.uris->pdata[0] : state_dir,
-                cmd.mountpoint);
+                cmd.mountpoint, load_us);
 
     snap_engine_start(ctx->engine);
     fs_invalidator_start(ctx->invalidator, se);

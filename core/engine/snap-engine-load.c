@@ -488,6 +488,14 @@ engine_alloc(const SnapEngineOptions *opts)
 {
     SnapEngine *engine = g_new0(SnapEngine, 1);
 
+    /* GLib (2.74) makes the C locale of g_ascii_strtoull() on first use,
+     * and a thread that waits for another's making of it returns with
+     * errno clobbered, which g_ascii_string_to_unsigned() takes for a
+     * failure: with domains loading in parallel, one domain in a
+     * thousand failed to load ("invalid memory size '1048576'"). Made
+     * here, before any thread. */
+    (void)g_ascii_strtoull("0", NULL, 10);
+
     if (opts)
         engine->opts = *opts;
     engine->opts.libvirt_uri = NULL;
