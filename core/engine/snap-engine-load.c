@@ -501,6 +501,9 @@ engine_alloc(const SnapEngineOptions *opts)
     engine->opts.libvirt_uri = NULL;
     g_rw_lock_init(&engine->lock);
     g_mutex_init(&engine->start_lock);
+    g_mutex_init(&engine->check_lock);
+    g_cond_init(&engine->check_cond);
+    engine->check_slots = MAX(2, (gint)g_get_num_processors());
     engine->domains = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
                                             (GDestroyNotify)snap_domain_free);
     engine->removed = g_ptr_array_new_with_free_func((GDestroyNotify)snap_domain_free);

@@ -76,6 +76,10 @@ struct _SnapEngine {
     gboolean started;
     GThreadPool *cancel_pool; /* answers queued operations Ctrl-C cancelled */
     gint stopping; /* atomic; set: queued and new operations are answered, not run */
+    /* The start-up checks running at once (snap-engine-reconcile.c). */
+    GMutex check_lock;
+    GCond check_cond;
+    gint check_slots; /* free slots; below 0 while urgent checks overrun */
     SnapChangeFunc change_func;
     gpointer change_data;
     SnapEngineDisks *disks;    /* snap-engine-disks.c; made when first used */

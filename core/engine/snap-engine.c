@@ -114,6 +114,8 @@ snap_engine_free(SnapEngine *engine)
     g_ptr_array_unref(engine->removed);
     g_rw_lock_clear(&engine->lock);
     g_mutex_clear(&engine->start_lock);
+    g_mutex_clear(&engine->check_lock);
+    g_cond_clear(&engine->check_cond);
     g_free(engine->state_dir);
     g_free(engine);
 }

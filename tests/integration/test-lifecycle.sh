@@ -68,4 +68,23 @@ say "errors: $(cat "$D/errors")"
 assert_eq "tags after reconcile" s1 "$(disk_tags "$(image d1)")"
 umount_fs
 
+# The checks run a few at a time (one per CPU); an operation on a domain
+# whose check still waits for its turn runs that check at once.
+check "reconcile: many domains, each checked; a mkdir right after the mount works"
+for i in 1 2 3 4 5 6 7 8; do
+    make_domain "r$i"
+    qemu-img snapshot -c "orphan$i" "$(image "r$i")"
+done
+mount_fs
+mkdir "$MNT/r8/first" || fail "mkdir r8/first right after the mount"
+for i in 1 2 3 4 5 6 7 8; do
+    deadline=$(( $(date +%s) + 30 * TIME_SCALE ))
+    until grep -q "holds snapshot 'orphan$i' that has no metadata" "$MNT/r$i/errors"; do
+        [ "$(date +%s)" -lt "$deadline" ] || fail "r$i was not checked; errors: [$(cat "$MNT/r$i/errors")]"
+        sleep 0.1
+    done
+done
+assert_eq "r8's tags" "first orphan8" "$(disk_tags "$(image r8)")"
+umount_fs
+
 say "PASS"
