@@ -195,6 +195,7 @@ snap_op_submit(SnapOp *op)
         op->cancel_id =
             g_cancellable_connect(op->cancellable, G_CALLBACK(on_op_cancelled), op, NULL);
     g_thread_pool_push(dom->pool, op, NULL);
+    snap_engine_check_wake(engine);
 }
 
 /* Refusals that need no worker: no such domain, read-only. TRUE when @op

@@ -127,6 +127,10 @@ gboolean snap_ext_run_file_step(SnapDomain *dom, SnapNode *node, char **step,
  * on the domain's errors, changes nothing. Runs on the domain's worker. */
 void snap_engine_reconcile_domain(SnapOp *op);
 
+/* An operation was queued, or the engine is stopping: a check waiting for
+ * its turn looks again (see snap_engine_reconcile_domain()). */
+void snap_engine_check_wake(SnapEngine *engine);
+
 /* ---- disk exports (snap-engine-disks.c) ---- */
 
 /* Before @snapshot's data leaves the disks (or its metadata goes): stops

@@ -63,10 +63,10 @@ check_slot_take(SnapEngine *engine, SnapDomain *dom)
             taken = TRUE;
             break;
         }
-        /* Woken by a slot freed; a newly queued operation is seen within
-         * this much. */
+        /* Woken by a slot freed, an operation queued or the stop; the
+         * timeout is only a safety net. */
         g_cond_wait_until(&engine->check_cond, &engine->check_lock,
-                          g_get_monotonic_time() + 20 * G_TIME_SPAN_MILLISECOND);
+                          g_get_monotonic_time() + G_TIME_SPAN_SECOND);
     }
     g_mutex_unlock(&engine->check_lock);
     return taken;
@@ -78,6 +78,14 @@ check_slot_give(SnapEngine *engine)
     g_mutex_lock(&engine->check_lock);
     engine->check_slots++;
     g_cond_signal(&engine->check_cond);
+    g_mutex_unlock(&engine->check_lock);
+}
+
+void
+snap_engine_check_wake(SnapEngine *engine)
+{
+    g_mutex_lock(&engine->check_lock);
+    g_cond_broadcast(&engine->check_cond);
     g_mutex_unlock(&engine->check_lock);
 }
 

@@ -77,6 +77,7 @@ snap_engine_stop(SnapEngine *engine)
 
     if (!g_atomic_int_compare_and_exchange(&engine->stopping, 0, 1))
         return;
+    snap_engine_check_wake(engine);
     /* No refresh is queued from here on. */
     snap_remote_stop(engine);
     /* A worker still running may undefine its domain meanwhile. */
