@@ -420,7 +420,7 @@ static GByteArray *
 take_leftover(FsFileHandle *h)
 {
     g_autoptr(GByteArray) doc = NULL;
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&h->lock);
+    G_GNUC_UNUSED g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&h->lock);
 
     if (h->pending == NULL || is_blank(h->pending->data, h->pending->len))
         return NULL;

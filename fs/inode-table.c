@@ -151,7 +151,7 @@ fs_inode_table_free(FsInodeTable *table)
 FsNode *
 fs_inode_table_get(FsInodeTable *table, guint64 nodeid)
 {
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&table->lock);
+    G_GNUC_UNUSED g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&table->lock);
     FsNodeEntry *e = g_hash_table_lookup(table->by_nodeid, &nodeid);
 
     return e != NULL ? fs_node_ref(&e->node) : NULL;
@@ -162,7 +162,7 @@ fs_inode_table_find(FsInodeTable *table, FsNodeKind kind, const char *domain,
                     const char *snapshot)
 {
     FsNode key = identity_of(kind, domain, snapshot);
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&table->lock);
+    G_GNUC_UNUSED g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&table->lock);
     FsNodeEntry *e = g_hash_table_lookup(table->by_identity, &key);
 
     return e != NULL ? fs_node_ref(&e->node) : NULL;
@@ -172,7 +172,7 @@ GArray *
 fs_inode_table_find_all(FsInodeTable *table, FsNodeKind kind, const char *domain)
 {
     GArray *ids = g_array_new(FALSE, FALSE, sizeof(guint64));
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&table->lock);
+    G_GNUC_UNUSED g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&table->lock);
     GHashTableIter iter;
     gpointer value;
 
@@ -191,7 +191,7 @@ fs_inode_table_lookup_ref(FsInodeTable *table, FsNodeKind kind, const char *doma
                           const char *snapshot, const struct stat *st)
 {
     FsNode key = identity_of(kind, domain, snapshot);
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&table->lock);
+    G_GNUC_UNUSED g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&table->lock);
     FsNodeEntry *e = g_hash_table_lookup(table->by_identity, &key);
 
     if (e == NULL) {
@@ -218,7 +218,7 @@ detach_locked(FsInodeTable *table, FsNodeEntry *e)
 void
 fs_inode_table_forget(FsInodeTable *table, guint64 nodeid, guint64 nlookup)
 {
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&table->lock);
+    G_GNUC_UNUSED g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&table->lock);
     FsNodeEntry *e = g_hash_table_lookup(table->by_nodeid, &nodeid);
 
     if (e == NULL || nodeid == 1)
@@ -235,7 +235,7 @@ fs_inode_table_detach(FsInodeTable *table, FsNodeKind kind, const char *domain,
                       const char *snapshot)
 {
     FsNode key = identity_of(kind, domain, snapshot);
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&table->lock);
+    G_GNUC_UNUSED g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&table->lock);
     FsNodeEntry *e = g_hash_table_lookup(table->by_identity, &key);
 
     if (e != NULL && e->node.nodeid != 1)
@@ -256,7 +256,7 @@ detach_if_of_domain(gpointer key, gpointer value, gpointer user_data)
 void
 fs_inode_table_detach_domain(FsInodeTable *table, const char *domain)
 {
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&table->lock);
+    G_GNUC_UNUSED g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&table->lock);
 
     g_hash_table_foreach_remove(table->by_identity, detach_if_of_domain,
                                 (gpointer)domain);
@@ -266,7 +266,7 @@ void
 fs_inode_table_set_stat(FsInodeTable *table, FsNode *node, const struct stat *st)
 {
     FsNodeEntry *e = (FsNodeEntry *)node;
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&table->lock);
+    G_GNUC_UNUSED g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&table->lock);
 
     last_stat_set(e, st);
 }
@@ -275,7 +275,7 @@ gboolean
 fs_inode_table_last_stat(FsInodeTable *table, FsNode *node, struct stat *st)
 {
     FsNodeEntry *e = (FsNodeEntry *)node;
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&table->lock);
+    G_GNUC_UNUSED g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&table->lock);
 
     if (!e->has_stat)
         return FALSE;

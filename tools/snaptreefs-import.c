@@ -181,7 +181,7 @@ main(int argc, char **argv)
         {"current", 0, 0, G_OPTION_ARG_STRING, &current_opt, "the current snapshot",
          "NAME"},
         {"help", 'h', 0, G_OPTION_ARG_NONE, &help, "this help", NULL},
-        {NULL},
+        G_OPTION_ENTRY_NULL,
     };
     g_autoptr(GOptionContext) octx = g_option_context_new(NULL);
     g_autoptr(GError) error = NULL;

@@ -393,7 +393,7 @@ snapshot_xml_validate(const char *xml, gsize len, const char *rng_path, GError *
 {
     g_autoptr(GString) messages = g_string_new(NULL);
     g_autoptr(xmlDoc) doc = NULL;
-    g_autoptr(GMutexLocker) locker = NULL;
+    G_GNUC_UNUSED g_autoptr(GMutexLocker) locker = NULL;
     xmlRelaxNGValidCtxtPtr vctxt;
     xmlRelaxNGPtr schema;
     int ret;

@@ -320,8 +320,8 @@ snap_op_delete(SnapOp *op, GError **error)
     if (g_strcmp0(old_name, new_current ? new_current->name : NULL) != 0) {
         g_autofree char *xml = new_current ? snap_node_xml(new_current) : NULL;
 
-        if (new_current && !snap_write_snapshot_file(dom, new_current->name, xml, TRUE,
-                                                     error))
+        if (new_current &&
+            !snap_write_snapshot_file(dom, new_current->name, xml, TRUE, error))
             return FALSE;
         if (new_current)
             snap_op_change(op, SNAP_CHANGE_SNAPSHOT_XML, new_current->name, NULL, NULL);

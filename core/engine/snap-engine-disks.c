@@ -250,7 +250,8 @@ sources_of(SnapEngine *engine, const char *domain, const char *snapshot)
     }
     if (node != NULL && sources == NULL) {
         g_autoptr(GError) error = NULL;
-        g_autoptr(SnapshotDef) def = snapshot_xml_parse(node_xml, strlen(node_xml), &error);
+        g_autoptr(SnapshotDef) def =
+            snapshot_xml_parse(node_xml, strlen(node_xml), &error);
         SourcesEntry *entry = g_new0(SourcesEntry, 1);
         g_autoptr(DomainDef) foreign = NULL;
 
@@ -343,7 +344,7 @@ snap_engine_snapshot_disks(SnapEngine *engine, const char *domain, const char *s
 static gboolean
 cached_number(SnapEngineDisks *disks, GHashTable *table, const char *key, guint64 *value)
 {
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&disks->lock);
+    G_GNUC_UNUSED g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&disks->lock);
     guint64 *known = g_hash_table_lookup(table, key);
 
     if (known != NULL)
@@ -354,7 +355,7 @@ cached_number(SnapEngineDisks *disks, GHashTable *table, const char *key, guint6
 static void
 remember_number(SnapEngineDisks *disks, GHashTable *table, const char *key, guint64 value)
 {
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&disks->lock);
+    G_GNUC_UNUSED g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&disks->lock);
 
     g_hash_table_replace(table, g_strdup(key), g_memdup2(&value, sizeof(value)));
 }

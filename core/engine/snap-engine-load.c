@@ -358,8 +358,8 @@ load_domain_slice(gpointer data)
     DomainSlice *slice = data;
 
     for (guint i = slice->first; i < slice->paths->len; i += slice->step)
-        slice->loaded[i] = load_domain(slice->engine, slice->paths->pdata[i],
-                                       slice->names->pdata[i]);
+        slice->loaded[i] =
+            load_domain(slice->engine, slice->paths->pdata[i], slice->names->pdata[i]);
     return NULL;
 }
 

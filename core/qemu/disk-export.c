@@ -618,7 +618,7 @@ disk_exports_open(DiskExports *exports, const char *owner, const DiskExportSourc
                   GError **error)
 {
     g_autofree char *key = export_key(owner, source);
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&exports->lock);
+    G_GNUC_UNUSED g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&exports->lock);
     DiskExport *e;
     DiskReader *reader;
 
@@ -669,7 +669,7 @@ disk_exports_unretire(DiskExports *exports, const char *owner)
 guint
 disk_exports_count(DiskExports *exports)
 {
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&exports->lock);
+    G_GNUC_UNUSED g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&exports->lock);
 
     return g_hash_table_size(exports->table);
 }
@@ -838,7 +838,7 @@ prefetch_take(Prefetch *p, gsize count, guint64 offset)
 static gboolean
 export_check_live(DiskExport *e, GError **error)
 {
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&e->lock);
+    G_GNUC_UNUSED g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&e->lock);
 
     if (e->stale) {
         g_set_error_literal(error, SNAP_ERROR, SNAP_ERROR_STALE,

@@ -154,7 +154,7 @@ static void reaper_start_locked(GuestFiles *gf);
 static Session *
 session_get(GuestFiles *gf, const char *owner, GError **error)
 {
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&gf->lock);
+    G_GNUC_UNUSED g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&gf->lock);
     Session *s;
 
     if (g_hash_table_contains(gf->retired, owner)) {
@@ -297,7 +297,7 @@ static gpointer
 watchdog_main(gpointer data)
 {
     Watch *w = data;
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&w->lock);
+    G_GNUC_UNUSED g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&w->lock);
 
     while (!w->done) {
         gint64 now = g_get_monotonic_time();
@@ -1047,7 +1047,7 @@ guest_files_stat(GuestFiles *gf, const char *owner, const char *path, GError **e
 GPtrArray *
 guest_files_cached_list(GuestFiles *gf, const char *owner, const char *path)
 {
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&gf->lock);
+    G_GNUC_UNUSED g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&gf->lock);
     Session *s = g_hash_table_lookup(gf->sessions, owner);
 
     return s != NULL && !s->stale ? cached_list_locked(s, path) : NULL;
@@ -1203,7 +1203,7 @@ pread_all(GuestFile *file, gsize count, guint64 offset, GError **error)
 GBytes *
 guest_file_read(GuestFile *file, gsize count, guint64 offset, GError **error)
 {
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&file->lock);
+    G_GNUC_UNUSED g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&file->lock);
     GuestFiles *gf = file->s->gf;
     gsize ahead_len;
     gsize want;
@@ -1261,7 +1261,7 @@ static gpointer
 reaper_main(gpointer data)
 {
     GuestFiles *gf = data;
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&gf->lock);
+    G_GNUC_UNUSED g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&gf->lock);
 
     while (!gf->quit) {
         gint64 now = g_get_monotonic_time();
@@ -1396,7 +1396,7 @@ guest_files_retire(GuestFiles *gf, const char *owner)
 void
 guest_files_unretire(GuestFiles *gf, const char *owner)
 {
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&gf->lock);
+    G_GNUC_UNUSED g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&gf->lock);
 
     g_hash_table_remove(gf->retired, owner);
 }
@@ -1404,7 +1404,7 @@ guest_files_unretire(GuestFiles *gf, const char *owner)
 guint
 guest_files_running(GuestFiles *gf)
 {
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&gf->lock);
+    G_GNUC_UNUSED g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&gf->lock);
 
     return gf->running;
 }

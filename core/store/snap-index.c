@@ -75,9 +75,9 @@ snap_index_load(const char *state_dir, const char *domain)
         const char *name = NULL;
         const char *parent = NULL;
 
-        g_variant_get_child(items, i, "(&stxx&sxb^&ay)", &name, &item->ino, &item->mtime_ns,
-                            &item->size, &parent, &item->entry.creation_time,
-                            &item->entry.active, &item->entry.xml);
+        g_variant_get_child(
+            items, i, "(&stxx&sxb^&ay)", &name, &item->ino, &item->mtime_ns, &item->size,
+            &parent, &item->entry.creation_time, &item->entry.active, &item->entry.xml);
         item->entry.parent = parent[0] != '\0' ? parent : NULL;
         /* A damaged file reads as empty strings: such an entry never
          * counts. */

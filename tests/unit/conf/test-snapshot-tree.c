@@ -248,7 +248,8 @@ test_xml_parts(void)
         g_autofree char *xml = NULL;
         g_autofree char *other = g_strconcat(texts[i], "x", NULL);
 
-        g_assert_true(snap_tree_add(tree, name, NULL, i, g_strdup(texts[i]), &nodes[i], NULL));
+        g_assert_true(
+            snap_tree_add(tree, name, NULL, i, g_strdup(texts[i]), &nodes[i], NULL));
         xml = snap_node_xml(nodes[i]);
         g_assert_cmpstr(xml, ==, texts[i]);
         g_assert_cmpuint(snap_node_xml_len(nodes[i]), ==, strlen(texts[i]));
