@@ -37,7 +37,7 @@ rename_image(SnapOp *op, const char *from, const char *to, GError **error)
 
         if (strstr(text, from) == NULL)
             continue;
-        def = snap_node_def(node, error);
+        def = snapshot_xml_parse(text, strlen(text), error);
         if (def == NULL)
             return FALSE;
         if (!snap_external_rename_file(def, from, to, op->engine->state_dir))

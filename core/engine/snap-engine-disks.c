@@ -226,7 +226,6 @@ sources_of(SnapEngine *engine, const char *domain, const char *snapshot)
     g_autofree char *key = NULL;
     GPtrArray *sources = NULL;
     g_autoptr(GPtrArray) notes = g_ptr_array_new_with_free_func(g_free);
-    g_autofree char *node_xml = NULL;
     SnapNode *node;
 
     key = owner_key(domain, snapshot);
@@ -237,19 +236,19 @@ sources_of(SnapEngine *engine, const char *domain, const char *snapshot)
         return NULL;
     }
     node = snap_tree_lookup(dom->tree, snapshot);
-    node_xml = node ? snap_node_xml(node) : NULL;
     if (node != NULL) {
         SourcesEntry *entry;
 
         g_mutex_lock(&disks->lock);
         entry = g_hash_table_lookup(disks->sources, key);
-        if (entry != NULL && strcmp(entry->xml, node_xml) == 0 &&
+        if (entry != NULL && snap_node_xml_equal(node, entry->xml) &&
             g_strcmp0(entry->def_xml, dom->def_xml) == 0)
             sources = g_ptr_array_ref(entry->sources);
         g_mutex_unlock(&disks->lock);
     }
     if (node != NULL && sources == NULL) {
         g_autoptr(GError) error = NULL;
+        g_autofree char *node_xml = snap_node_xml(node);
         g_autoptr(SnapshotDef) def =
             snapshot_xml_parse(node_xml, strlen(node_xml), &error);
         SourcesEntry *entry = g_new0(SourcesEntry, 1);
