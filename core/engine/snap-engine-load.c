@@ -40,13 +40,49 @@ typedef struct {
     char *unparsable; /* why the file did not parse, or NULL */
 } LoadItem;
 
+/* What the loader threads of one domain share. */
 typedef struct {
     GPtrArray *items;
     SnapIndex *index;
     int dir_fd; /* the snapshots' directory: stat without a path walk each */
+} LoadSlice;
+
+/* Work split over threads: a call on every @step-th item from @first. */
+typedef void (*StrideFunc)(gpointer data, guint first, guint step);
+
+typedef struct {
+    StrideFunc func;
+    gpointer data;
     guint first;
     guint step;
-} LoadSlice;
+} Stride;
+
+static gpointer
+stride_thread(gpointer data)
+{
+    Stride *stride = data;
+
+    stride->func(stride->data, stride->first, stride->step);
+    return NULL;
+}
+
+/* Runs @func on @nthreads strides of the work, the first on this thread
+ * and the others on threads named @name. They are joined before this
+ * returns: the engine still owns no thread when the daemon forks. */
+static void
+run_strided(const char *name, guint nthreads, StrideFunc func, gpointer data)
+{
+    g_autofree Stride *strides = g_new0(Stride, nthreads);
+    g_autofree GThread **threads = g_new0(GThread *, nthreads);
+
+    for (guint t = 1; t < nthreads; t++) {
+        strides[t] = (Stride){func, data, t, nthreads};
+        threads[t] = g_thread_new(name, stride_thread, &strides[t]);
+    }
+    func(data, 0, nthreads);
+    for (guint t = 1; t < nthreads; t++)
+        g_thread_join(threads[t]);
+}
 
 static void
 load_item_clear(LoadItem *item)
@@ -87,12 +123,12 @@ load_item_parse(LoadItem *item)
     item->ok = TRUE;
 }
 
-static gpointer
-load_slice(gpointer data)
+static void
+load_slice(gpointer data, guint first, guint step)
 {
     LoadSlice *slice = data;
 
-    for (guint i = slice->first; i < slice->items->len; i += slice->step) {
+    for (guint i = first; i < slice->items->len; i += step) {
         LoadItem *item = slice->items->pdata[i];
         SnapIndexEntry e;
 
@@ -109,34 +145,17 @@ load_slice(gpointer data)
         }
         load_item_parse(item);
     }
-    return NULL;
 }
 
-/* Parsing dominates a large load, so it is spread over the CPUs. The
- * threads are joined before this returns: the engine still owns no
- * thread when the daemon forks. */
+/* Parsing dominates a large load, so a domain of many files spreads it
+ * over the CPUs. */
 static void
 load_parse_all(GPtrArray *items, SnapIndex *index, int dir_fd)
 {
-    guint nthreads = MIN(g_get_num_processors(), 8);
-    g_autofree LoadSlice *slices = NULL;
-    g_autofree GThread **threads = NULL;
+    LoadSlice slice = {items, index, dir_fd};
 
-    if (items->len < 512 || nthreads < 2) {
-        LoadSlice one = {items, index, dir_fd, 0, 1};
-
-        load_slice(&one);
-        return;
-    }
-    slices = g_new0(LoadSlice, nthreads);
-    threads = g_new0(GThread *, nthreads);
-    for (guint t = 0; t < nthreads; t++) {
-        slices[t] = (LoadSlice){items, index, dir_fd, t, nthreads};
-        threads[t] = t ? g_thread_new("snap-load", load_slice, &slices[t]) : NULL;
-    }
-    load_slice(&slices[0]);
-    for (guint t = 1; t < nthreads; t++)
-        g_thread_join(threads[t]);
+    run_strided("snap-load", items->len < 512 ? 1 : MIN(g_get_num_processors(), 8),
+                load_slice, &slice);
 }
 
 static void
@@ -348,24 +367,20 @@ typedef struct {
     GPtrArray *paths;
     GPtrArray *names;
     SnapDomain **loaded;
-    guint first;
-    guint step;
 } DomainSlice;
 
-static gpointer
-load_domain_slice(gpointer data)
+static void
+load_domain_slice(gpointer data, guint first, guint step)
 {
     DomainSlice *slice = data;
 
-    for (guint i = slice->first; i < slice->paths->len; i += slice->step)
+    for (guint i = first; i < slice->paths->len; i += step)
         slice->loaded[i] =
             load_domain(slice->engine, slice->paths->pdata[i], slice->names->pdata[i]);
-    return NULL;
 }
 
 /* Loads every domain of @dir, one thread per CPU: a start with thousands
- * of domains is parsing and stat(2) on each core. The threads are joined
- * before this returns (see load_parse_all). */
+ * of domains is parsing and stat(2) on each core. */
 static void
 load_domains(SnapEngine *engine, const char *dir)
 {
@@ -373,9 +388,7 @@ load_domains(SnapEngine *engine, const char *dir)
     g_autoptr(GPtrArray) paths = g_ptr_array_new_with_free_func(g_free);
     g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
     g_autofree SnapDomain **loaded = NULL;
-    g_autofree DomainSlice *slices = NULL;
-    g_autofree GThread **threads = NULL;
-    guint nthreads;
+    DomainSlice slice;
     const char *file;
 
     while (d && (file = g_dir_read_name(d)) != NULL) {
@@ -385,17 +398,10 @@ load_domains(SnapEngine *engine, const char *dir)
         g_ptr_array_add(names, g_strndup(file, strlen(file) - 4));
     }
     loaded = g_new0(SnapDomain *, paths->len);
-    nthreads = CLAMP(paths->len / 4, 1, MIN(g_get_num_processors(), 8));
-    slices = g_new0(DomainSlice, nthreads);
-    threads = g_new0(GThread *, nthreads);
-    for (guint t = 0; t < nthreads; t++) {
-        slices[t] = (DomainSlice){engine, paths, names, loaded, t, nthreads};
-        threads[t] =
-            t ? g_thread_new("snap-load-domain", load_domain_slice, &slices[t]) : NULL;
-    }
-    load_domain_slice(&slices[0]);
-    for (guint t = 1; t < nthreads; t++)
-        g_thread_join(threads[t]);
+    slice = (DomainSlice){engine, paths, names, loaded};
+    run_strided("snap-load-domain",
+                CLAMP(paths->len / 4, 1, MIN(g_get_num_processors(), 8)),
+                load_domain_slice, &slice);
     for (guint i = 0; i < paths->len; i++)
         if (loaded[i] != NULL)
             g_hash_table_insert(engine->domains, loaded[i]->name, loaded[i]);
