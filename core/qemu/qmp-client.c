@@ -831,16 +831,13 @@ qmp_run_job(QmpClient *c, const char *command, JsonNode *arguments, const char *
     QmpIo io = QMP_IO_OK;
     const char *job_error;
     gboolean dismissed;
+    gboolean created = FALSE;
 
     if (c->unsettled && !qmp_settle_jobs(c, deadline, timeout_ms, error)) {
         if (arguments)
             json_node_unref(arguments);
         return FALSE;
     }
-    /* Events of an earlier job with the same id must not end this one. */
-    for (QmpEvent *stale; (stale = qmp_take_event(c, qmp_match_job, (gpointer)job_id));)
-        qmp_event_free(stale);
-
     ret = qmp_execute_until(c, command, arguments, deadline, timeout_ms, error);
     if (ret == NULL) {
         *command_error_class = g_strdup(c->last_error_class);
@@ -870,6 +867,14 @@ qmp_run_job(QmpClient *c, const char *command, JsonNode *arguments, const char *
             break;
         status = qmp_get_string(event->data, "status");
         g_debug("QMP: job %s is %s", job_id, status);
+        /* QEMU announces every job it creates before it answers the
+         * command. Any event of this id before that is of an earlier job
+         * with the same id (its "null" may come after the dismiss's
+         * reply), and must not end this one. */
+        if (!created) {
+            created = g_strcmp0(status, "created") == 0;
+            continue;
+        }
         if (g_strcmp0(status, "concluded") == 0)
             break;
         /* A job that mirrors into its target (an active block-commit)

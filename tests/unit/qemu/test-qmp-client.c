@@ -983,7 +983,8 @@ test_run_job_timeout(void)
 }
 
 /* A job whose command QEMU never answered (QEMU stopped) may run when QEMU
- * resumes: the next job waits for it and dismisses it first. */
+ * resumes: the next job waits for it and dismisses it first, and is not
+ * ended by that job's events. */
 static void
 test_run_job_settles_abandoned(void)
 {
@@ -1001,9 +1002,11 @@ test_run_job_settles_abandoned(void)
         EXPECT("query-jobs"),
         SEND(QUERY_JOBS_REPLY(1, 1, "concluded", "")),
         EXPECT_ARGS("job-dismiss", JOB_ID_ARGS),
-        SEND(RETURN_EMPTY EV_JOB("save1", "null")),
+        SEND(RETURN_EMPTY),
         EXPECT_ARGS("snapshot-save", SAVE_ARGS),
-        SEND(EV_JOB("save1", "created") RETURN_EMPTY EV_JOB("save1", "concluded")),
+        /* the dismissed job's "null", late: it must not end the new job */
+        SEND(EV_JOB("save1", "null") EV_JOB("save1", "created")
+                 RETURN_EMPTY EV_JOB("save1", "concluded")),
         EXPECT("query-jobs"),
         SEND(QUERY_JOBS_REPLY(1, 1, "concluded", "")),
         EXPECT_ARGS("job-dismiss", JOB_ID_ARGS),
