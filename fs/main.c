@@ -401,7 +401,9 @@ main(int argc, char *argv[])
     if (fuse_session_mount(se, cmd.mountpoint) != 0)
         goto out_signals;
     /* Without -f the parent exits here, once the mount is in place; no
-     * thread may exist before this point. */
+     * thread may exist before this point. One exception: a fleet host
+     * that did not answer at load leaves the libvirt open it abandoned
+     * waiting; the child does without it (one unused socket). */
     if (fuse_daemonize(cmd.foreground) != 0)
         goto out_unmount;
     if (!cmd.foreground)

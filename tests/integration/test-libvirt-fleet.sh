@@ -9,7 +9,8 @@
 # mkdir), keeps its tree readable and fails its mutations with EIO and an
 # errors line, and works again after SIGCONT; two URIs naming one host are
 # refused; -o disks serves disks/ on the local host only; a mount of a
-# stopped host alone fails in bounded time.
+# stopped host alone fails in bounded time, while a fleet with a stopped
+# host mounts, shows that host empty, and shows its domains once it answers.
 source "$(dirname "$0")/../lib/common.sh"
 source "$(dirname "$0")/../lib/libvirt.sh"
 require_cmd python3
@@ -135,6 +136,27 @@ say "SIGCONT: the stopped host works again"
 kill -CONT "$B_PID"
 wait_for 20 mkdir "$B/h1/current/after" 2>/dev/null
 assert_eq "virsh on the second host" "k1 after" \
+    "$(virsh -q -c "$B_URI" snapshot-list h1 --topological --name | xargs)"
+umount_fs
+
+say "a fleet whose second host is stopped at mount: mounts, that host is empty until it answers"
+kill -STOP "$B_PID"
+start=$(now_ms)
+mount_libvirt "$LV_URI" -o "uri=$B_URI"
+say "mounted after $(( $(now_ms) - start )) ms"
+assert_eq "hosts" "127.0.0.1 localhost" "$(ls "$MNT" | xargs)"
+assert_eq "stopped host's domains" "" "$(ls "$B" | xargs)"
+assert_eq "running host's domains" "g1 g2" "$(ls "$MNT/localhost" | xargs)"
+timed "mkdir on the running host" mkdir "$MNT/localhost/g1/current/r3"
+[ ! -e "$B/h1" ] || fail "$B/h1 exists while its host has not answered"
+grep -q "host 127.0.0.1 ($B_URI) cannot be reached" "$DAEMON_LOG" ||
+    fail "the daemon log does not say that 127.0.0.1 cannot be reached: $(tail -n 5 "$DAEMON_LOG")"
+kill -CONT "$B_PID"
+start=$(now_ms)
+wait_for 20 test -d "$B/h1/k1/after"
+say "127.0.0.1's domains shown $(( $(now_ms) - start )) ms after SIGCONT"
+assert_ok mkdir "$B/h1/current/after2"
+assert_eq "virsh on the second host" "k1 after after2" \
     "$(virsh -q -c "$B_URI" snapshot-list h1 --topological --name | xargs)"
 umount_fs
 check_log

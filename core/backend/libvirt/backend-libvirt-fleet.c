@@ -17,6 +17,7 @@ typedef struct _FleetBackend FleetBackend;
 typedef struct {
     FleetBackend *fleet;
     char *name; /* the HOST directory */
+    char *uri;
     gboolean local;
     SnapCatalogue *backend;
     GThread *poller;
@@ -43,6 +44,7 @@ fleet_host_free(FleetHost *host)
         snap_backend_free(&host->backend->parent);
     g_clear_pointer(&host->domains, g_ptr_array_unref);
     g_free(host->name);
+    g_free(host->uri);
     g_free(host);
 }
 
@@ -226,16 +228,17 @@ fleet_list_domains(SnapCatalogue *backend, GError **error)
         FleetHost *host = self->hosts->pdata[i];
         g_autoptr(GPtrArray) names = NULL;
 
-        /* At load, every host answers or the mount fails; afterwards the
-         * pollers' lists, so that a stopped host delays nothing. */
+        /* At load, each host's answer (one that cannot answer has no
+         * domains until its poller reconnects); afterwards the pollers'
+         * lists, so that a stopped host delays nothing. */
         if (!self->watching) {
+            g_autoptr(GError) local = NULL;
             g_autoptr(GPtrArray) own =
-                host->backend->ops->list_domains(host->backend, error);
+                host->backend->ops->list_domains(host->backend, &local);
 
             if (own == NULL) {
-                g_prefix_error(error, "%s: ", host->name);
-                g_ptr_array_unref(all);
-                return NULL;
+                g_debug("%s: domains: %s", host->name, local->message);
+                continue;
             }
             names = prefixed(host, own);
             g_mutex_lock(&self->lock);
@@ -468,9 +471,27 @@ snap_backend_libvirt_fleet_set_cache_dir(SnapCatalogue *backend, const char *dir
                                            dir);
 }
 
+/* Connects @host's backend, on a thread of its own: a host that does not
+ * answer costs the mount one open timeout, not one per host. */
+static gpointer
+fleet_host_open(gpointer data)
+{
+    FleetHost *host = data;
+    g_autoptr(GError) error = NULL;
+
+    host->backend = snap_backend_libvirt_open(host->uri, &error);
+    if (error != NULL)
+        g_message("libvirt: host %s (%s) cannot be reached: %s; it has no domains "
+                  "until it answers",
+                  host->name, host->uri, error->message);
+    return NULL;
+}
+
 SnapCatalogue *
 snap_backend_libvirt_fleet_new(const char *const *uris, GError **error)
 {
+    g_autoptr(GPtrArray) openers = g_ptr_array_new();
+
     FleetBackend *self = g_new0(FleetBackend, 1);
 
     self->parent.parent.ops = &fleet_ops;
@@ -500,14 +521,14 @@ snap_backend_libvirt_fleet_new(const char *const *uris, GError **error)
         host = g_new0(FleetHost, 1);
         host->fleet = self;
         host->name = g_steal_pointer(&name);
+        host->uri = g_strdup(uris[i]);
         host->local = snap_backend_libvirt_uri_is_local(uris[i]);
         g_ptr_array_add(self->hosts, host);
-        host->backend = snap_backend_libvirt_new(uris[i], error);
-        if (host->backend == NULL) {
-            g_prefix_error(error, "%s: ", uris[i]);
-            fleet_free(&self->parent.parent);
-            return NULL;
-        }
     }
+    for (guint i = 0; i < self->hosts->len; i++)
+        g_ptr_array_add(
+            openers, g_thread_new("open-host", fleet_host_open, self->hosts->pdata[i]));
+    for (guint i = 0; i < openers->len; i++)
+        g_thread_join(openers->pdata[i]);
     return &self->parent;
 }

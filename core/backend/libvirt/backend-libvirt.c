@@ -817,12 +817,11 @@ snap_backend_libvirt_uri_host(const char *uri, GError **error)
 }
 
 SnapCatalogue *
-snap_backend_libvirt_new(const char *uri, GError **error)
+snap_backend_libvirt_open(const char *uri, GError **connect_error)
 {
     static gsize once;
     static gint next_id;
     LvBackend *self;
-    gboolean connected;
 
     /* Before the first connection: a remote connection registers its
      * socket with the event loop when it opens. */
@@ -841,11 +840,24 @@ snap_backend_libvirt_new(const char *uri, GError **error)
     g_mutex_init(&self->conn_lock);
     self->states = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     g_mutex_lock(&self->conn_lock);
-    connected = lv_connect(self, error);
+    if (!lv_connect(self, connect_error)) {
+        self->next_try = g_get_monotonic_time() + self->backoff;
+        self->backoff *= 2;
+    }
     g_mutex_unlock(&self->conn_lock);
-    if (!connected) {
-        lv_free(&self->parent.parent);
+    return &self->parent;
+}
+
+SnapCatalogue *
+snap_backend_libvirt_new(const char *uri, GError **error)
+{
+    g_autoptr(GError) local = NULL;
+    SnapCatalogue *self = snap_backend_libvirt_open(uri, &local);
+
+    if (local != NULL) {
+        snap_backend_free(&self->parent);
+        g_propagate_error(error, g_steal_pointer(&local));
         return NULL;
     }
-    return &self->parent;
+    return self;
 }

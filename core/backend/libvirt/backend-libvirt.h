@@ -12,6 +12,12 @@ G_BEGIN_DECLS
  * full: snap_backend_free(&self->parent)) */
 SnapCatalogue *snap_backend_libvirt_new(const char *uri, GError **error);
 
+/* snap_backend_libvirt_new(), but a first connection that fails is not
+ * the end: @connect_error says why, every call fails with EIO until it
+ * connects, and poll() tries again with the usual back-off. Never NULL.
+ * (transfer full) */
+SnapCatalogue *snap_backend_libvirt_open(const char *uri, GError **connect_error);
+
 /* Where the libvirt backend (one host or a fleet) keeps screen.png files (created when
  * first needed); without one, its snapshots have none. */
 void snap_backend_libvirt_set_cache_dir(SnapCatalogue *backend, const char *dir);
@@ -30,8 +36,9 @@ char *snap_backend_libvirt_uri_host(const char *uri, GError **error);
  * one), each with its own connections, reconnects and poller thread, so a
  * host that does not answer never delays another. Its domains are
  * "HOST/DOMAIN". Two URIs with the same host name are refused
- * (SNAP_ERROR_INVALID), and so is a host that cannot be reached now.
- * (transfer full) */
+ * (SNAP_ERROR_INVALID). The hosts are connected at once, in parallel; one
+ * that cannot be reached now is logged and has no domains until it
+ * answers. (transfer full) */
 SnapCatalogue *snap_backend_libvirt_fleet_new(const char *const *uris, GError **error);
 
 G_END_DECLS
