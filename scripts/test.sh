@@ -14,6 +14,8 @@ log "installing dependencies"
 passed=0
 failed=0
 skipped=0
+why_file=$(mktemp)
+trap 'rm -f "$why_file"' EXIT
 
 # setup_build DIR [meson options...]: configure DIR, reusing it when possible.
 setup_build() {
@@ -40,6 +42,11 @@ count() {
     f=$(jq -s '[.[] | select(.result == "FAIL" or .result == "TIMEOUT" or .result == "ERROR" or .result == "UNEXPECTEDPASS")] | length' "$json")
     s=$(jq -s '[.[] | select(.result == "SKIP")] | length' "$json")
     jq -r -s '.[] | "  \(.result)\t\(.name)\t\(.duration | floor)s"' "$json"
+    # What each failure said last, for the summary at the very end: a CI
+    # log shown only by its tail still says why.
+    jq -r -s --arg dir "$1" '.[] | select(.result == "FAIL" or .result == "TIMEOUT" or .result == "ERROR")
+        | "  \($dir): \(.name):\n" + ((.stdout // "") | split("\n") | map(select(length > 0))
+        | .[-8:] | map("    " + .[0:300]) | join("\n"))' "$json" >>"$why_file"
     passed=$((passed + p))
     failed=$((failed + f))
     skipped=$((skipped + s))
@@ -90,5 +97,9 @@ else
 fi
 
 [ "$skipped" -eq 0 ] || echo "($skipped skipped)"
+if [ -s "$why_file" ]; then
+    echo "the last lines of each failed test:"
+    cat "$why_file"
+fi
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
