@@ -11,9 +11,9 @@ struct _SnapEngineRemote {
     GMutex lock;
     GCond cond;
     gboolean quit;
-    gboolean kick_all;  /* the domain list may have changed */
+    gboolean kick_all;    /* the domain list may have changed */
     guint kick_all_flags; /* refresh flags for every domain (a reconnect) */
-    GHashTable *kicked; /* domain -> refresh flags + 1, from events */
+    GHashTable *kicked;   /* domain -> refresh flags + 1, from events */
 };
 
 /* ---- loading and the refresher thread ------------------------------------ */
