@@ -11,5 +11,10 @@ void fs_log_init(void);
 /* Called in the daemon once it has detached (stderr is /dev/null from now
  * on): lines go to the journal when /run/systemd/journal/socket exists,
  * otherwise to syslog (/dev/log), tagged @ident with the pid, at the
- * priority of their GLib level. */
+ * priority of their GLib level. The lines logged before (while loading),
+ * which went to stderr, are written there too. */
 void fs_log_daemonized(const char *ident);
+
+/* Called when the daemon stays in the foreground: lines keep going to
+ * stderr, and those logged so far are no longer kept for the log. */
+void fs_log_foreground(void);

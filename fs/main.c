@@ -408,6 +408,8 @@ main(int argc, char *argv[])
         goto out_unmount;
     if (!cmd.foreground)
         fs_log_daemonized("snaptreefs");
+    else
+        fs_log_foreground();
     log_load_problems(ctx->engine);
     log_mounted(ctx->engine, libvirt ? (const char *)opts.uris->pdata[0] : state_dir,
                 cmd.mountpoint, load_us);

@@ -30,7 +30,9 @@ typedef struct {
 void snap_backend_snapshot_clear(SnapBackendSnapshot *snap);
 
 /* Tells the engine to refresh @domain (NULL: every domain and the domain
- * list) from the backend; @with_xml: its definition may have changed. */
+ * list) from the backend; @with_xml: its definition may have changed. With
+ * @domain NULL, @with_xml says that anything may have changed without an
+ * event (a reconnect): every definition and snapshot is read again. */
 typedef void (*SnapBackendRefreshFunc)(const char *domain, gboolean with_xml,
                                        gpointer user_data);
 

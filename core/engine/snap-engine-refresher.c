@@ -11,8 +11,9 @@ struct _SnapEngineRemote {
     GMutex lock;
     GCond cond;
     gboolean quit;
-    gboolean kick_all;  /* the domain list may have changed */
-    GHashTable *kicked; /* domain -> refresh flags + 1, from events */
+    gboolean kick_all;    /* the domain list may have changed */
+    guint kick_all_flags; /* refresh flags for every domain (a reconnect) */
+    GHashTable *kicked;   /* domain -> refresh flags + 1, from events */
 };
 
 /* ---- loading and the refresher thread ------------------------------------ */
@@ -70,13 +71,16 @@ refresher(gpointer data)
         g_autoptr(GHashTable) kicked = NULL;
         g_autoptr(GPtrArray) doms = NULL;
         gboolean periodic, all;
+        guint all_flags;
 
         if (!r->kick_all && g_hash_table_size(r->kicked) == 0 &&
             g_cond_wait_until(&r->cond, &r->lock, next))
             continue;
         periodic = g_get_monotonic_time() >= next;
         all = r->kick_all || periodic;
+        all_flags = r->kick_all_flags;
         r->kick_all = FALSE;
+        r->kick_all_flags = 0;
         kicked = g_steal_pointer(&r->kicked);
         r->kicked = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
         g_mutex_unlock(&r->lock);
@@ -92,9 +96,10 @@ refresher(gpointer data)
                 gpointer flags = g_hash_table_lookup(kicked, dom->name);
 
                 if (flags != NULL)
-                    snap_engine_queue_refresh(engine, dom, GPOINTER_TO_UINT(flags) - 1);
+                    snap_engine_queue_refresh(engine, dom,
+                                              (GPOINTER_TO_UINT(flags) - 1) | all_flags);
                 else if (all)
-                    snap_engine_queue_refresh(engine, dom, 0);
+                    snap_engine_queue_refresh(engine, dom, all_flags);
             }
         }
         g_mutex_lock(&r->lock);
@@ -112,6 +117,9 @@ on_refresh(const char *domain, gboolean with_xml, gpointer user_data)
     g_mutex_lock(&r->lock);
     if (domain == NULL) {
         r->kick_all = TRUE;
+        /* Everything may have changed unseen (a reconnect): read it all. */
+        if (with_xml)
+            r->kick_all_flags |= SNAP_REFRESH_DEF | SNAP_REFRESH_ALL;
     } else {
         guint flags = GPOINTER_TO_UINT(g_hash_table_lookup(r->kicked, domain));
 

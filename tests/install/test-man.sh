@@ -74,4 +74,20 @@ mapfile -t errnos < <({
 } | grep -vx ENOSYS | sort -u)
 [ "${#errnos[@]}" -ge 10 ] || fail "found only ${#errnos[@]} errnos in the source"
 word_in_page errno "${errnos[@]}"
+# An option the page calls "Native backend only" is one the libvirt backend
+# refuses before it looks at the mountpoint (test:///default is a local URI,
+# so -o disks, which works on local URIs, must not be called native only).
+native_only=$(awk '/^OPTIONS$/ { on = 1; next } /^[A-Z][A-Z ]+$/ { on = 0 }
+    on && /^       -/ { head = $0; next }
+    on && /Native backend only/ { print head }' <<<"$text" |
+    grep -oE -- '-o [a-z_]+(=[a-zA-Z_]+)?' | sed 's/^-o //' | sort -u)
+[ -n "$native_only" ] || fail "snaptreefs.1 names no native-only option: the parser is wrong"
+for opt in $native_only; do
+    out=$("$2" -f -o "backend=libvirt,uri=test:///default,$opt" /nonexistent/snaptreefs-mnt 2>&1) &&
+        fail "-o $opt with the libvirt backend: no failure"
+    grep -qi 'native backend only' <<<"$out" ||
+        fail "snaptreefs.1 says -o $opt is for the native backend only, but the libvirt backend takes it: $out"
+done
+printf 'test-man: the libvirt backend refuses every option the page calls native only: %s\n' \
+    "$(echo $native_only)"
 echo "test-man: PASS"

@@ -26,6 +26,14 @@ out=$("$SNAPTREEFS" -f -o "backend=libvirt,uri=$LV_URI,uri=qemu:///system" "$MNT
 [ "$rc" -ne 0 ] || fail "a fleet with two URIs of host localhost mounted"
 assert_contains "refusal" "$out" "both name host 'localhost'"
 mountpoint -q "$MNT" && fail "mounted anyway"
+# Host names are case-insensitive (RFC 4343): H1 and h1 are one host. The
+# timeout ends a mount that was wrongly made (the hosts do not resolve,
+# which no longer stops a fleet's mount).
+rc=0
+out=$(timeout 20 "$SNAPTREEFS" -f -o "backend=libvirt,uri=qemu+ssh://Fleet-Host.invalid/system,uri=qemu+tcp://fleet-host.INVALID/system" "$MNT" 2>&1) || rc=$?
+[ "$rc" -ne 0 ] || fail "a fleet with two spellings of one host mounted"
+assert_contains "refusal, other case" "$out" "both name host"
+mountpoint -q "$MNT" && fail "mounted anyway"
 
 # rm_domain DIR: GNU rm -r of a domain directory: its status, its messages
 # (DIR shown as DOM), and the snapshots libvirt has left.

@@ -99,6 +99,20 @@ wait_for_line "$JOURNAL" "unmounting $MNT"
 assert_eq "syslog lines while the journal is there" "$syslog_lines" "$(wc -l <"$SYSLOG")"
 jq -r .PRIORITY "$JOURNAL" | grep -qx 7 && fail "debug records without -d: $(cat "$JOURNAL")"
 
+check "a line logged while loading (a fleet host that cannot be reached) reaches the journal too"
+# Port 1 on the loopback refuses at once; test:///default needs no daemon.
+BAD_HOST=qemu+tcp://127.0.0.1:1/system
+"$SNAPTREEFS" -o "backend=libvirt,uri=test:///default,uri=$BAD_HOST" none "$MNT" \
+    2>"$LOGS/fleet-stderr.log" || fail "snaptreefs failed: $(cat "$LOGS/fleet-stderr.log")"
+pid=$(daemon_pid "$MNT") || fail "no daemon for $MNT"
+wait_for_line "$JOURNAL" "mounted test:///default on $MNT"
+umount_daemonized "$MNT" "$pid"
+wait_for_line "$JOURNAL" "unmounting $MNT"
+got=$(jq -r 'select(.MESSAGE | contains("cannot be reached")) | "\(.SYSLOG_IDENTIFIER) \(.PRIORITY) \(.MESSAGE)"' "$JOURNAL")
+assert_eq "the unreachable host's line in the journal" \
+    "snaptreefs 5 libvirt: host 127.0.0.1 ($BAD_HOST) cannot be reached: unable to connect to server at '127.0.0.1:1': Connection refused; it has no domains until it answers" \
+    "$got"
+
 check "debug lines when asked for (G_MESSAGES_DEBUG; -d implies -f, libfuse's rule)"
 G_MESSAGES_DEBUG=all "$SNAPTREEFS" "$STATE" "$MNT" || fail "snaptreefs failed"
 pid=$(daemon_pid "$MNT") || fail "no daemon for $MNT"

@@ -510,7 +510,8 @@ snap_backend_libvirt_fleet_new(const char *const *uris, GError **error)
         for (guint j = 0; j < self->hosts->len; j++) {
             FleetHost *other = self->hosts->pdata[j];
 
-            if (strcmp(other->name, name) == 0) {
+            /* Host names are case-insensitive (RFC 4343): H1 is h1. */
+            if (g_ascii_strcasecmp(other->name, name) == 0) {
                 g_set_error(error, SNAP_ERROR, SNAP_ERROR_INVALID,
                             "%s and another URI both name host '%s': each host once",
                             uris[i], name);

@@ -300,7 +300,8 @@ on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int detail, void *
         break;
     case VIR_DOMAIN_EVENT_DEFINED:
     case VIR_DOMAIN_EVENT_UNDEFINED:
-        lv_refresh(self, NULL, TRUE);
+        /* The domain list; this domain's definition is read below. */
+        lv_refresh(self, NULL, FALSE);
         break;
     default:
         break;
