@@ -729,7 +729,8 @@ fs_op_files_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const c
 }
 
 static void
-fs_op_files_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+fs_op_files_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+                 const char *newname)
 {
     if (!refuse_in_files(req, ino) && !refuse_in_files(req, newparent))
         prev_ops.link(req, ino, newparent, newname);
