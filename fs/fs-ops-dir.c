@@ -606,6 +606,24 @@ fs_op_statfs(fuse_req_t req, fuse_ino_t ino)
     fuse_reply_statfs(req, &st);
 }
 
+/* No node has extended attributes. An empty list (not ENOTSUP, which
+ * is what the kernel makes of no handler) is what tar --xattrs/--acls
+ * needs to copy the mount without a warning per file. */
+static void
+fs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+    if (size == 0)
+        fuse_reply_xattr(req, 0);
+    else
+        fuse_reply_buf(req, NULL, 0);
+}
+
+static void
+fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+    fuse_reply_err(req, ENODATA);
+}
+
 void
 fs_ops_dir_init(struct fuse_lowlevel_ops *ops)
 {
@@ -628,6 +646,8 @@ fs_ops_dir_init(struct fuse_lowlevel_ops *ops)
     ops->rename = fs_op_rename;
     ops->create = fs_op_create;
     ops->statfs = fs_op_statfs;
+    ops->listxattr = fs_op_listxattr;
+    ops->getxattr = fs_op_getxattr;
 }
 
 void

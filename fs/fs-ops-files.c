@@ -677,6 +677,73 @@ fs_op_files_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
         fuse_reply_err(req, ctx->read_only ? EROFS : 0);
 }
 
+/* files/ is a read-only filesystem: whatever would change it, however
+ * asked, is EROFS (as a write-open of a guest file is). */
+static gboolean
+refuse_in_files(fuse_req_t req, fuse_ino_t ino)
+{
+    g_autoptr(FsNode) node = guest_node(fs_ctx(req), ino);
+
+    if (node == NULL)
+        return FALSE;
+    fuse_reply_err(req, EROFS);
+    return TRUE;
+}
+
+static void
+fs_op_files_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+                    struct fuse_file_info *fi)
+{
+    if (!refuse_in_files(req, ino))
+        prev_ops.setattr(req, ino, attr, to_set, fi);
+}
+
+static void
+fs_op_files_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+    if (!refuse_in_files(req, parent))
+        prev_ops.mkdir(req, parent, name, mode);
+}
+
+static void
+fs_op_files_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+                  dev_t rdev)
+{
+    if (!refuse_in_files(req, parent))
+        prev_ops.mknod(req, parent, name, mode, rdev);
+}
+
+static void
+fs_op_files_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+                   struct fuse_file_info *fi)
+{
+    if (!refuse_in_files(req, parent))
+        prev_ops.create(req, parent, name, mode, fi);
+}
+
+static void
+fs_op_files_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+    if (!refuse_in_files(req, parent))
+        prev_ops.symlink(req, link, parent, name);
+}
+
+static void
+fs_op_files_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+                 const char *newname)
+{
+    if (!refuse_in_files(req, ino) && !refuse_in_files(req, newparent))
+        prev_ops.link(req, ino, newparent, newname);
+}
+
+static void
+fs_op_files_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+                   fuse_ino_t newparent, const char *newname, unsigned int flags)
+{
+    if (!refuse_in_files(req, parent) && !refuse_in_files(req, newparent))
+        prev_ops.rename(req, parent, name, newparent, newname, flags);
+}
+
 void
 fs_ops_files_init(struct fuse_lowlevel_ops *ops)
 {
@@ -693,6 +760,13 @@ fs_ops_files_init(struct fuse_lowlevel_ops *ops)
     ops->release = fs_op_files_release;
     ops->unlink = fs_op_files_unlink;
     ops->rmdir = fs_op_files_rmdir;
+    ops->setattr = fs_op_files_setattr;
+    ops->mkdir = fs_op_files_mkdir;
+    ops->mknod = fs_op_files_mknod;
+    ops->create = fs_op_files_create;
+    ops->symlink = fs_op_files_symlink;
+    ops->link = fs_op_files_link;
+    ops->rename = fs_op_files_rename;
 }
 
 /* The daemon logs what the appliances do: launch times, stops, the KVM

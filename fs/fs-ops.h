@@ -24,8 +24,9 @@ void fs_ops_disks_init(struct fuse_lowlevel_ops *ops);
 
 /* fs-ops-files.c: wraps lookup, getattr, readlink, the directory and
  * file handlers, unlink and rmdir, so that files/ and below are answered
- * from the caches or each snapshot's queue; everything else goes to the
- * handlers @ops held before. Call last. */
+ * from the caches or each snapshot's queue, and the other mutations, so
+ * that there they are EROFS; everything else goes to the handlers @ops
+ * held before. Call last. */
 void fs_ops_files_init(struct fuse_lowlevel_ops *ops);
 
 /* Enables files/ on @engine with at most @max appliances at once; NULL

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # test-backup: backup tools walk the mount cleanly (DESIGN, attributes):
-# rsync -a, tar -c, cp -a and restic backup of a domain directory and of a
-# flat directory (.by-name/SNAP) exit 0 with nothing on stderr, with and
+# rsync -a, tar -c, cp -a and restic backup (and tar --xattrs --acls,
+# rsync -aAX) of a domain directory and of a flat directory
+# (.by-name/SNAP) exit 0 with nothing on stderr, with and
 # without -o disks; what they copy is what the mount shows, and the disk
 # files are the snapshots' bytes (qemu-img convert).
 source "$(dirname "$0")/../lib/common.sh"
-require_cmd rsync tar restic
+require_cmd rsync tar restic getfattr
 
 make_domain d1 vda vdb
 # Small disks: every tool reads every snapshot's disks with -o disks.
@@ -54,6 +55,11 @@ backups() {
     mkdir "$out/tar"
     tar -C "$out/tar" -xf "$out/t.tar" || fail "$tag: tar -x"
     same_tree "$tag: tar" "$src" "$out/tar"
+    # Tools that also copy extended attributes and ACLs: tar warns on
+    # every file whose attributes cannot be listed.
+    quiet "$tag: tar --xattrs --acls" tar --xattrs --acls -C "$src" -cf "$out/x.tar" .
+    quiet "$tag: rsync -aAX" rsync -aAX "$src/" "$out/rsync-x/"
+    quiet "$tag: getfattr -R -d" getfattr -R -d -m - "$src"
     quiet "$tag: cp -a" cp -a "$src" "$out/cp"
     same_tree "$tag: cp -a" "$src" "$out/cp"
     export RESTIC_REPOSITORY=$out/restic

@@ -167,7 +167,21 @@ assert_eq "same inode for hard links" "$(stat -c %i "$D/s1/files/vda/home/hard l
     "$(stat -c %i "$D/s1/files/vda/home/user one/big.bin")"
 assert_errno "No such file or directory" stat "$D/s1/files/vda/etc/new-in-2"
 assert_errno "No such file or directory" stat "$D/s1/files/nosuch"
-assert_errno "Read-only file system" sh -c "echo x >>'$D/s1/files/vda/etc/version'"
+check "files/ is read-only: every change to it, however asked, is EROFS"
+V=$D/s1/files/vda
+assert_errno "Read-only file system" sh -c "echo x >>'$V/etc/version'"
+assert_errno "Read-only file system" touch "$V/etc/version"
+assert_errno "Read-only file system" chmod 600 "$V/etc/version"
+assert_errno "Read-only file system" truncate -s 0 "$V/etc/version"
+assert_errno "Read-only file system" touch "$V/etc/new-file"
+assert_errno "Read-only file system" mkdir "$V/etc/new-dir"
+assert_errno "Read-only file system" mkdir "$D/s1/files/new-fs"
+assert_errno "Read-only file system" mkfifo "$V/etc/new-fifo"
+assert_errno "Read-only file system" ln -s version "$V/etc/new-link"
+assert_errno "Read-only file system" ln "$V/etc/version" "$V/etc/new-hard-link"
+assert_errno "Read-only file system" mv "$V/etc/version" "$V/etc/moved"
+assert_errno "Read-only file system" mv "$V/etc/version" "$D/s1/moved"
+assert_eq "etc/version after the refused changes" "version 1" "$(cat "$V/etc/version")"
 say "launch times:"
 launch_times
 
