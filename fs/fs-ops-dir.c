@@ -607,8 +607,12 @@ fs_op_statfs(fuse_req_t req, fuse_ino_t ino)
 }
 
 /* No node has extended attributes. An empty list (not ENOTSUP, which
- * is what the kernel makes of no handler) is what tar --xattrs/--acls
- * needs to copy the mount without a warning per file. */
+ * is what the kernel makes of no handler) is what tar --xattrs needs to
+ * copy the mount without a warning per file. There is no getxattr: the
+ * kernel then answers EOPNOTSUPP itself from the first call on, which
+ * tar --acls, rsync -A and cp -a take as "no ACL" in silence, while an
+ * ENODATA handler would cost `ls -l` two requests per file (its ACL and
+ * SELinux label checks). */
 static void
 fs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
@@ -616,12 +620,6 @@ fs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
         fuse_reply_xattr(req, 0);
     else
         fuse_reply_buf(req, NULL, 0);
-}
-
-static void
-fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
-{
-    fuse_reply_err(req, ENODATA);
 }
 
 void
@@ -647,7 +645,6 @@ fs_ops_dir_init(struct fuse_lowlevel_ops *ops)
     ops->create = fs_op_create;
     ops->statfs = fs_op_statfs;
     ops->listxattr = fs_op_listxattr;
-    ops->getxattr = fs_op_getxattr;
 }
 
 void

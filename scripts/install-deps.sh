@@ -15,7 +15,8 @@ PACKAGES=(
     libvirt-daemon libvirt-daemon-driver-qemu  # its tests run a private libvirtd
     tree procps psmisc util-linux
     jq                  # test helpers parse qemu-img info --output=json
-    rsync restic        # test-disks backs disks/ files up with them
+    rsync restic        # test-disks and test-backup back the mount up with them
+    attr                # test-backup lists extended attributes with getfattr
     python3             # benchmarks time operations with perf_counter
     clang libclang-rt-dev   # libFuzzer targets (scripts/fuzz.sh; test.sh runs each briefly)
     scdoc               # the man pages (man/*.scd) become troff at build time
