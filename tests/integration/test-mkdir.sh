@@ -100,6 +100,23 @@ for name in domain.xml state current create errors job disks; do
     assert_unchanged "mkdir current/$name" "$before" d1
 done
 
+check "each refused name adds exactly one printable, UTF-8 line to errors and the log"
+n=$(errors_count d2)
+logn=$(wc -l <"$DAEMON_LOG")
+hostile=($'nl\nx' $'cr\rx' $'esc\x1b[31mred' $'\xff\xfe' $'del\x7f')
+for name in "${hostile[@]}"; do
+    assert_errno "Invalid argument" mkdir "$MNT/d2/$name"
+done
+assert_eq "errors lines added by ${#hostile[@]} refused names" \
+    $((n + ${#hostile[@]})) "$(errors_count d2)"
+if grep -q $'[\x01-\x09\x0b-\x1f\x7f]' "$MNT/d2/errors"; then
+    fail "errors holds raw control characters: $(cat -A "$MNT/d2/errors")"
+fi
+iconv -f UTF-8 -t UTF-8 "$MNT/d2/errors" >/dev/null 2>&1 ||
+    fail "errors is not valid UTF-8: $(cat -A "$MNT/d2/errors")"
+assert_eq "log lines added by ${#hostile[@]} refused names" \
+    $((logn + ${#hostile[@]})) "$(wc -l <"$DAEMON_LOG")"
+
 check "a 200-byte UTF-8 name is valid"
 long200=$(printf '\xc3\xa9%.0s' $(seq 1 100))
 assert_eq "byte length" 200 "$(printf '%s' "$long200" | wc -c)"
