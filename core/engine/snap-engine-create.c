@@ -461,6 +461,47 @@ redefine_agrees(SnapOp *op, const SnapshotDef *def, gboolean must_exist, GError 
     return TRUE;
 }
 
+/* A redefine of an existing snapshot, as libvirt's: it may not move the
+ * snapshot between online and offline, or disk-only and full, and what it
+ * leaves out (<domain>, <disks>, <memory>) is kept from the existing
+ * definition, so a partial one loses nothing its data depends on. */
+static gboolean
+redefine_inherit(SnapNode *existing, SnapshotDef *def, GError **error)
+{
+    g_autoptr(SnapshotDef) prev = snap_node_def(existing, error);
+
+    if (prev == NULL)
+        return FALSE;
+    if (def->state != SNAP_STATE_NONE) {
+        if (snapshot_def_has_memory(def) != snapshot_def_has_memory(prev)) {
+            g_set_error(error, SNAP_ERROR, SNAP_ERROR_INVALID,
+                        "cannot change between online and offline snapshot state in "
+                        "snapshot %s",
+                        def->name);
+            return FALSE;
+        }
+        if ((def->state == SNAP_STATE_DISK_SNAPSHOT) !=
+            (prev->state == SNAP_STATE_DISK_SNAPSHOT)) {
+            g_set_error(error, SNAP_ERROR, SNAP_ERROR_INVALID,
+                        "cannot change between disk only and full system in snapshot %s",
+                        def->name);
+            return FALSE;
+        }
+    }
+    if (def->domain_xml == NULL)
+        def->domain_xml = g_steal_pointer(&prev->domain_xml);
+    if (!def->has_disks && prev->has_disks) {
+        g_clear_pointer(&def->disks, g_ptr_array_unref);
+        def->disks = g_steal_pointer(&prev->disks);
+        def->has_disks = TRUE;
+    }
+    if (def->memory == SNAP_MEMORY_DEFAULT) {
+        def->memory = prev->memory;
+        def->memory_file = g_steal_pointer(&prev->memory_file);
+    }
+    return TRUE;
+}
+
 gboolean
 snap_op_create_xml(SnapOp *op, GError **error)
 {
@@ -487,7 +528,8 @@ snap_op_create_xml(SnapOp *op, GError **error)
         return FALSE;
     }
     if (existing)
-        return redefine_agrees(op, tmpl, FALSE, error) &&
+        return redefine_inherit(existing, tmpl, error) &&
+               redefine_agrees(op, tmpl, FALSE, error) &&
                redefine(op, tmpl, existing, error);
     if (tmpl->creation_time >= 0)
         return redefine_agrees(op, tmpl, TRUE, error) && redefine(op, tmpl, NULL, error);
