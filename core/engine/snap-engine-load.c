@@ -340,11 +340,12 @@ load_domain(SnapEngine *engine, const char *path, const char *name)
 
     if (!g_file_get_contents(path, &text, &len, &error) ||
         (def = domain_def_parse(text, len, engine->state_dir, &error)) == NULL) {
-        g_debug("domain file '%s' skipped: %s", path, error->message);
+        /* No domain, so no `errors` file: the log is where this shows. */
+        g_message("domain file '%s' skipped: %s", path, error->message);
         return NULL;
     }
     if (g_strcmp0(def->name, name) != 0) {
-        g_debug("domain file '%s' skipped: it defines domain '%s'", path, def->name);
+        g_message("domain file '%s' skipped: it defines domain '%s'", path, def->name);
         return NULL;
     }
     dom = g_new0(SnapDomain, 1);

@@ -135,5 +135,17 @@ assert_eq "inodes after remount" "$before" "$after"
 dups=$(printf '%s\n' "$after" | awk '{print $1}' | sort | uniq -d | tr '\n' ' ')
 assert_eq "duplicate inode numbers" "" "$dups"
 
+check "a domain file that does not load is left out with a log line saying why (no -d needed)"
+umount_fs
+printf 'not xml\n' >"$STATE/domains/broken.xml"
+make_domain other
+sed -i 's|<name>other</name>|<name>renamed</name>|' "$STATE/domains/other.xml"
+logn=$(wc -l <"$DAEMON_LOG")
+mount_fs
+assert_eq "ls MNT with two bad domain files" "d1 d2" "$(ls "$MNT" | tr '\n' ' ' | sed 's/ $//')"
+log=$(tail -n +"$((logn + 1))" "$DAEMON_LOG")
+assert_contains "log names the file that does not parse" "$log" "domains/broken.xml"
+assert_contains "log names the file whose <name> differs" "$log" "domains/other.xml"
+
 umount_fs
 say "PASS"
