@@ -334,12 +334,14 @@ load_domain(SnapEngine *engine, const char *path, const char *name)
     g_autofree char *text = NULL;
     g_autoptr(GError) error = NULL;
     g_autoptr(DomainDef) def = NULL;
+    g_autoptr(GPtrArray) ignored = g_ptr_array_new_with_free_func(g_free);
     SnapDomain *dom;
     GStatBuf st;
     gsize len;
 
     if (!g_file_get_contents(path, &text, &len, &error) ||
-        (def = domain_def_parse(text, len, engine->state_dir, &error)) == NULL) {
+        (def = domain_def_parse_noting(text, len, engine->state_dir, ignored, &error)) ==
+            NULL) {
         /* No domain, so no `errors` file: the log is where this shows. */
         g_message("domain file '%s' skipped: %s", path, error->message);
         return NULL;
@@ -347,6 +349,13 @@ load_domain(SnapEngine *engine, const char *path, const char *name)
     if (g_strcmp0(def->name, name) != 0) {
         g_message("domain file '%s' skipped: it defines domain '%s'", path, def->name);
         return NULL;
+    }
+    if (ignored->len > 0) {
+        /* One line per file: what of a `virsh dumpxml` the subset leaves out. */
+        g_ptr_array_add(ignored, NULL);
+        g_autofree char *list = g_strjoinv(", ", (char **)ignored->pdata);
+
+        g_message("domain %s: ignored what snaptreefs does not use: %s", name, list);
     }
     dom = g_new0(SnapDomain, 1);
     dom->engine = engine;
