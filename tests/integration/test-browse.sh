@@ -155,5 +155,12 @@ assert_contains "log names the file whose <name> differs" "$log" "domains/other.
 assert_contains "log line for the ignored elements" "$log" \
     "domain dumped: ignored what snaptreefs does not use: <clock>, device <interface>"
 
+check "find -type d -links 2 lists exactly the leaves of the whole mount, a domain with no snapshot too"
+[ ! -e "$MNT/dumped/current" ] || fail "dumped has a snapshot"
+leaves=$(find "$MNT" -type d | sort | while IFS= read -r d; do
+    [ -n "$(find "$d" -mindepth 1 -maxdepth 1 -type d)" ] || echo "$d"
+done)
+assert_eq "find -type d -links 2" "$leaves" "$(find "$MNT" -type d -links 2 | sort)"
+
 umount_fs
 say "PASS"
