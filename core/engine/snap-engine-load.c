@@ -572,8 +572,10 @@ snap_engine_new(const char *state_dir, const SnapEngineOptions *opts, GError **e
     abs = g_canonicalize_filename(state_dir, NULL);
     domains = g_build_filename(abs, "domains", NULL);
     if (!g_file_test(abs, G_FILE_TEST_IS_DIR)) {
-        g_set_error(error, SNAP_ERROR, SNAP_ERROR_NOT_FOUND,
-                    "state directory '%s' does not exist", state_dir);
+        g_set_error(error, SNAP_ERROR, SNAP_ERROR_NOT_FOUND, "state directory '%s' %s",
+                    state_dir,
+                    g_file_test(abs, G_FILE_TEST_EXISTS) ? "is not a directory"
+                                                         : "does not exist");
         return NULL;
     }
     engine = engine_alloc(opts);
