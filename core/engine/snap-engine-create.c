@@ -248,6 +248,22 @@ take_snapshot(SnapOp *op, SnapshotDef *def, GError **error)
     return TRUE;
 }
 
+/* FALSE (EEXIST) when a disk holds @name without metadata: qcow2 would
+ * take a second tag of that name and find the older one first, so the new
+ * snapshot would revert to the old data and its delete take the old tag. */
+static gboolean
+name_free_on_disks(SnapDomain *dom, const char *name, GError **error)
+{
+    if (!snap_domain_orphan_has(dom, name))
+        return TRUE;
+    g_set_error(error, SNAP_ERROR, SNAP_ERROR_EXISTS,
+                "a disk already holds a snapshot '%s' with no metadata (found at start, "
+                "or kept by .forget): write its <domainsnapshot> to create to redefine "
+                "it, or choose another name",
+                name);
+    return FALSE;
+}
+
 gboolean
 snap_op_create(SnapOp *op, GError **error)
 {
@@ -261,6 +277,8 @@ snap_op_create(SnapOp *op, GError **error)
                     op->name);
         return FALSE;
     }
+    if (!name_free_on_disks(dom, op->name, error))
+        return FALSE;
     if (!op->in_current && g_strcmp0(op->in_dir, current ? current->name : NULL) != 0) {
         if (current)
             g_set_error(error, SNAP_ERROR, SNAP_ERROR_NOT_CURRENT,
@@ -353,6 +371,8 @@ redefine(SnapOp *op, SnapshotDef *def, SnapNode *existing, GError **error)
         snap_tree_set_current(dom->tree, node);
     snap_touch(dom);
     g_rw_lock_writer_unlock(&engine->lock);
+    /* Its tags have metadata again. */
+    snap_domain_orphan_remove(dom, def->name);
 
     if (existing == NULL)
         snap_op_change(op, SNAP_CHANGE_SNAPSHOT_ADDED, def->name, def->parent, NULL);
@@ -533,6 +553,8 @@ snap_op_create_xml(SnapOp *op, GError **error)
                redefine(op, tmpl, existing, error);
     if (tmpl->creation_time >= 0)
         return redefine_agrees(op, tmpl, TRUE, error) && redefine(op, tmpl, NULL, error);
+    if (!name_free_on_disks(dom, tmpl->name, error))
+        return FALSE;
     def = new_snapshot_def(dom, snap_domain_state(op->engine, dom), tmpl, tmpl->name,
                            error);
     return def != NULL && take_snapshot(op, def, error);

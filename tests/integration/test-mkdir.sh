@@ -148,6 +148,29 @@ for i in $(seq 1 30); do
 done
 assert_eq "depth of d2's chain" "chain30" "$(basename "$(readlink "$MNT/d2/current")")"
 
+check "a name a disk holds without metadata (kept by .forget, or found at start): EEXIST, never a second tag"
+# qcow2 takes a second tag of a name it holds and finds the older one
+# first: the new snapshot would revert to the old data, and its rmdir
+# would delete the older tag, which the user kept.
+cp "$MNT/d2/current/metadata.xml" "$WORKDIR/chain30.xml"
+assert_ok put "$MNT/d2/.forget" "snapshot chain30"
+before=$(fingerprint d2)
+n=$(errors_count d2)
+assert_errno "File exists" mkdir "$MNT/d2/current/chain30"
+assert_errno "File exists" put "$MNT/d2/create" "<domainsnapshot><name>chain30</name></domainsnapshot>"
+assert_unchanged "mkdir and create of the forgotten chain30" "$before" d2
+assert_new_error "mkdir of the forgotten chain30" d2 "$n" chain30
+assert_ok put_file "$MNT/d2/create" "$WORKDIR/chain30.xml"
+assert_eq "d2 current after chain30's redefine" chain30 "$(basename "$(readlink "$MNT/d2/current")")"
+umount_fs
+qemu-img snapshot -c ghost "$(image d1 vdb)" || fail "cannot add a tag to vdb"
+mount_fs
+before=$(fingerprint d1)
+assert_errno "File exists" mkdir "$D/current/ghost"
+assert_unchanged "mkdir of a name a disk held at start" "$before" d1
+assert_contains "errors names ghost" "$(tail -n 1 "$D/errors")" "'ghost' with no metadata"
+qemu-img snapshot -d ghost "$(image d1 vdb)" || fail "cannot drop the tag ghost"
+
 check "images are consistent"
 for img in "$STATE"/images/*.qcow2; do qcow2_check "$img"; done
 
