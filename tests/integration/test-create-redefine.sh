@@ -23,6 +23,17 @@ assert_eq "description" "hello from create" \
 assert_eq "tags" withdesc "$(disk_tags "$IMG")"
 assert_eq "current" "$D/withdesc" "$(cd "$D/current" && pwd -P)"
 
+check "a document over 4 KiB written by a libxml2 tool (xmllint --format: 4095-byte blocks) is taken whole"
+{
+    printf '<domainsnapshot><name>long</name><description>'
+    head -c 9000 /dev/zero | tr '\0' 'x'
+    printf '</description></domainsnapshot>\n'
+} >"$WORKDIR/long.xml"
+assert_ok bash -c 'xmllint --format "$1" > "$2"' _ "$WORKDIR/long.xml" "$D/create"
+assert_eq "description of long" 9000 \
+    "$(xmllint --xpath 'string(/domainsnapshot/description)' "$D/.by-name/long/metadata.xml" | tr -d '\n' | wc -c)"
+assert_ok rmdir "$D/.by-name/long"
+
 check "create with a taken name that is not a redefine: EEXIST"
 n=$(errors_count d1)
 before=$(fingerprint d1)
