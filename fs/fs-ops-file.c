@@ -13,8 +13,10 @@
  * kilobytes, and the buffer lives in the daemon. */
 #define CREATE_MAX_BYTES (1024 * 1024)
 
-/* Buffered writers flush in multiples of this (st_blksize, the page). */
-#define CREATE_CHUNK_BYTES 4096
+/* Buffered writers flush in blocks of at least this: stdio, cat and
+ * Python in multiples of st_blksize (4096), libxml2 tools (xmllint,
+ * xmlstarlet) in blocks of 4000 to 4095 bytes. */
+#define CREATE_PART_MIN_BYTES 4000
 
 typedef struct {
     FsNode *node;
@@ -313,11 +315,11 @@ write_create(fuse_req_t req, FsFileHandle *h, const char *buf, size_t size)
         fs_reply_refused(req, ctx, h->node->domain, "create", error);
         return;
     }
-    /* Writers that split a document (cat, stdio, Python) send full
-     * buffers, multiples of the page size, before the rest; any other
-     * write ends the document, so `echo '<domainsnapshot>' > create`
-     * fails in write(2) itself, where the shell sees it. */
-    if (!create_doc_complete(h->pending) && size % CREATE_CHUNK_BYTES == 0) {
+    /* Writers that split a document (cat, stdio, Python, libxml2) send
+     * full buffers, of at least CREATE_PART_MIN_BYTES, before the rest;
+     * a shorter write ends the document, so `echo '<domainsnapshot>' >
+     * create` fails in write(2) itself, where the shell sees it. */
+    if (!create_doc_complete(h->pending) && size >= CREATE_PART_MIN_BYTES) {
         /* Wait for the rest of the document; this part is accepted. */
         g_mutex_unlock(&h->lock);
         fuse_reply_write(req, size);
@@ -443,10 +445,11 @@ fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     FsFileHandle *h = handle_of(fi);
     g_autoptr(GByteArray) doc = take_leftover(h);
 
-    /* Writes that did not end a document (one of exactly a multiple of
-     * the page size): the whole document is taken at close. There is no
-     * flush handler, so that the kernel sends no FLUSH for every close of
-     * every file (a third of the round trips of `cat metadata.xml`). */
+    /* Writes that did not end a document (the last of them one of
+     * CREATE_PART_MIN_BYTES or more): the whole document is taken at
+     * close. There is no flush handler, so that the kernel sends no FLUSH
+     * for every close of every file (a third of the round trips of
+     * `cat metadata.xml`). */
     if (doc != NULL)
         snap_engine_create_xml_async(ctx->engine, h->node->domain,
                                      (const char *)doc->data, doc->len, NULL,

@@ -195,10 +195,10 @@ attr_values(FsContext *ctx, FsNodeKind kind, const char *domain, const char *sna
         return FALSE;
     v->mtime = dinfo.mtime;
     if (kind == FS_NODE_DOMAIN) {
-        /* Root snapshots and .by-name are its subdirectories (.by-name
-         * unlisted, as .zfs is: a count above what a walk finds only
-         * costs find its leaf optimisation there). */
-        v->nlink = 2 + dinfo.nroots + 1;
+        /* Its root snapshots: .by-name is not counted, as ZFS counts
+         * .zfs only when snapdir=visible, so that `find -type d -links 2`
+         * lists a domain with no snapshot, a leaf of the walk. */
+        v->nlink = 2 + dinfo.nroots;
     } else if (kind == FS_NODE_BY_NAME) {
         /* A flat directory per snapshot. */
         v->nlink = 2 + dinfo.nsnapshots;

@@ -220,7 +220,18 @@ typedef struct {
     const char *base_dir;
     gboolean foreign;
     GPtrArray *skipped; /* char*, may be NULL */
+    GPtrArray *ignored; /* char*: what was ignored, may be NULL */
 } ParseOpts;
+
+/* Records that @what (an element outside the subset) was ignored: always
+ * a debug line, and a note in @ignored when the caller collects them. */
+static void
+note_ignored(const ParseOpts *opts, const char *domain, const char *what)
+{
+    g_debug("domain %s: ignoring %s", domain ? domain : "?", what);
+    if (opts->ignored != NULL)
+        g_ptr_array_add(opts->ignored, g_strdup(what));
+}
 
 static void
 note_skipped(const ParseOpts *opts, const char *target, const char *why)
@@ -248,8 +259,10 @@ parse_disk(xmlNodePtr node, const ParseOpts *opts, DomainDisk **out, GError **er
     /* libvirt's defaults for absent attributes: a file-backed disk. */
     if ((type != NULL && strcmp(type, "file") != 0 && !block) ||
         (device != NULL && strcmp(device, "disk") != 0)) {
-        g_debug("domain: ignoring disk type='%s' device='%s'", type ? type : "file",
-                device ? device : "disk");
+        g_autofree char *what = g_strdup_printf(
+            "disk type='%s' device='%s'", type ? type : "file", device ? device : "disk");
+
+        note_ignored(opts, NULL, what);
         if (device == NULL || strcmp(device, "disk") == 0) {
             g_autofree char *dev = xml_prop(target, "dev");
             g_autofree char *why =
@@ -334,11 +347,14 @@ parse_devices(DomainDef *def, xmlNodePtr devices, const ParseOpts *opts, GError 
         if (xmlStrEqual(node->name, BAD_CAST "channel")) {
             g_autofree char *name = xml_prop(xml_child(node, "target"), "name");
 
-            if (g_strcmp0(name, DOMAIN_GUEST_AGENT_CHANNEL) == 0)
+            if (g_strcmp0(name, DOMAIN_GUEST_AGENT_CHANNEL) == 0) {
                 def->guest_agent = TRUE;
-            else
-                g_debug("domain %s: ignoring <channel> '%s'", def->name,
-                        name ? name : "");
+            } else {
+                g_autofree char *what =
+                    g_strdup_printf("<channel> '%s'", name ? name : "");
+
+                note_ignored(opts, def->name, what);
+            }
             continue;
         }
         if (xmlStrEqual(node->name, BAD_CAST "video")) {
@@ -355,8 +371,10 @@ parse_devices(DomainDef *def, xmlNodePtr devices, const ParseOpts *opts, GError 
             continue;
         }
         if (!xmlStrEqual(node->name, BAD_CAST "disk")) {
-            g_debug("domain %s: ignoring device <%s>", def->name,
-                    (const char *)node->name);
+            g_autofree char *what =
+                g_strdup_printf("device <%s>", (const char *)node->name);
+
+            note_ignored(opts, def->name, what);
             continue;
         }
         if (!parse_disk(node, opts, &disk, error))
@@ -432,7 +450,9 @@ parse_node(xmlNodePtr root, const ParseOpts *opts, GError **error)
             if (!parse_devices(def, node, opts, error))
                 return NULL;
         } else {
-            g_debug("domain %s: ignoring <%s>", def->name, element);
+            g_autofree char *what = g_strdup_printf("<%s>", element);
+
+            note_ignored(opts, def->name, what);
         }
     }
     return g_steal_pointer(&def);
@@ -449,11 +469,19 @@ domain_def_parse_node(xmlNodePtr root, const char *base_dir, GError **error)
 DomainDef *
 domain_def_parse(const char *xml, gsize len, const char *base_dir, GError **error)
 {
+    return domain_def_parse_noting(xml, len, base_dir, NULL, error);
+}
+
+DomainDef *
+domain_def_parse_noting(const char *xml, gsize len, const char *base_dir,
+                        GPtrArray *ignored, GError **error)
+{
     g_autoptr(xmlDoc) doc = xml_parse_safe(xml, len, error);
+    ParseOpts opts = {.base_dir = base_dir, .ignored = ignored};
 
     if (doc == NULL)
         return NULL;
-    return domain_def_parse_node(xmlDocGetRootElement(doc), base_dir, error);
+    return parse_node(xmlDocGetRootElement(doc), &opts, error);
 }
 
 DomainDef *

@@ -62,6 +62,11 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(DomainDef, domain_def_free)
 DomainDef *domain_def_parse(const char *xml, gsize len, const char *base_dir,
                             GError **error);
 
+/* As domain_def_parse, and what was ignored ("<clock>", "device
+ * <interface>", ...) is added to @ignored (char*; may be NULL). */
+DomainDef *domain_def_parse_noting(const char *xml, gsize len, const char *base_dir,
+                                   GPtrArray *ignored, GError **error);
+
 /* A <domain> that libvirt wrote (its paths are absolute): as
  * domain_def_parse, but a disk outside the subset is left out, with a
  * line saying why ("disk vdb: a network disk, ...") added to @skipped (may

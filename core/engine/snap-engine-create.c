@@ -248,6 +248,22 @@ take_snapshot(SnapOp *op, SnapshotDef *def, GError **error)
     return TRUE;
 }
 
+/* FALSE (EEXIST) when a disk holds @name without metadata: qcow2 would
+ * take a second tag of that name and find the older one first, so the new
+ * snapshot would revert to the old data and its delete take the old tag. */
+static gboolean
+name_free_on_disks(SnapDomain *dom, const char *name, GError **error)
+{
+    if (!snap_domain_orphan_has(dom, name))
+        return TRUE;
+    g_set_error(error, SNAP_ERROR, SNAP_ERROR_EXISTS,
+                "a disk already holds a snapshot '%s' with no metadata (found at start, "
+                "or kept by .forget): write its <domainsnapshot> to create to redefine "
+                "it, or choose another name",
+                name);
+    return FALSE;
+}
+
 gboolean
 snap_op_create(SnapOp *op, GError **error)
 {
@@ -261,6 +277,8 @@ snap_op_create(SnapOp *op, GError **error)
                     op->name);
         return FALSE;
     }
+    if (!name_free_on_disks(dom, op->name, error))
+        return FALSE;
     if (!op->in_current && g_strcmp0(op->in_dir, current ? current->name : NULL) != 0) {
         if (current)
             g_set_error(error, SNAP_ERROR, SNAP_ERROR_NOT_CURRENT,
@@ -353,6 +371,8 @@ redefine(SnapOp *op, SnapshotDef *def, SnapNode *existing, GError **error)
         snap_tree_set_current(dom->tree, node);
     snap_touch(dom);
     g_rw_lock_writer_unlock(&engine->lock);
+    /* Its tags have metadata again. */
+    snap_domain_orphan_remove(dom, def->name);
 
     if (existing == NULL)
         snap_op_change(op, SNAP_CHANGE_SNAPSHOT_ADDED, def->name, def->parent, NULL);
@@ -461,6 +481,47 @@ redefine_agrees(SnapOp *op, const SnapshotDef *def, gboolean must_exist, GError 
     return TRUE;
 }
 
+/* A redefine of an existing snapshot, as libvirt's: it may not move the
+ * snapshot between online and offline, or disk-only and full, and what it
+ * leaves out (<domain>, <disks>, <memory>) is kept from the existing
+ * definition, so a partial one loses nothing its data depends on. */
+static gboolean
+redefine_inherit(SnapNode *existing, SnapshotDef *def, GError **error)
+{
+    g_autoptr(SnapshotDef) prev = snap_node_def(existing, error);
+
+    if (prev == NULL)
+        return FALSE;
+    if (def->state != SNAP_STATE_NONE) {
+        if (snapshot_def_has_memory(def) != snapshot_def_has_memory(prev)) {
+            g_set_error(error, SNAP_ERROR, SNAP_ERROR_INVALID,
+                        "cannot change between online and offline snapshot state in "
+                        "snapshot %s",
+                        def->name);
+            return FALSE;
+        }
+        if ((def->state == SNAP_STATE_DISK_SNAPSHOT) !=
+            (prev->state == SNAP_STATE_DISK_SNAPSHOT)) {
+            g_set_error(error, SNAP_ERROR, SNAP_ERROR_INVALID,
+                        "cannot change between disk only and full system in snapshot %s",
+                        def->name);
+            return FALSE;
+        }
+    }
+    if (def->domain_xml == NULL)
+        def->domain_xml = g_steal_pointer(&prev->domain_xml);
+    if (!def->has_disks && prev->has_disks) {
+        g_clear_pointer(&def->disks, g_ptr_array_unref);
+        def->disks = g_steal_pointer(&prev->disks);
+        def->has_disks = TRUE;
+    }
+    if (def->memory == SNAP_MEMORY_DEFAULT) {
+        def->memory = prev->memory;
+        def->memory_file = g_steal_pointer(&prev->memory_file);
+    }
+    return TRUE;
+}
+
 gboolean
 snap_op_create_xml(SnapOp *op, GError **error)
 {
@@ -487,10 +548,13 @@ snap_op_create_xml(SnapOp *op, GError **error)
         return FALSE;
     }
     if (existing)
-        return redefine_agrees(op, tmpl, FALSE, error) &&
+        return redefine_inherit(existing, tmpl, error) &&
+               redefine_agrees(op, tmpl, FALSE, error) &&
                redefine(op, tmpl, existing, error);
     if (tmpl->creation_time >= 0)
         return redefine_agrees(op, tmpl, TRUE, error) && redefine(op, tmpl, NULL, error);
+    if (!name_free_on_disks(dom, tmpl->name, error))
+        return FALSE;
     def = new_snapshot_def(dom, snap_domain_state(op->engine, dom), tmpl, tmpl->name,
                            error);
     return def != NULL && take_snapshot(op, def, error);

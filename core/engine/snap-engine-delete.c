@@ -301,8 +301,14 @@ snap_op_delete(SnapOp *op, GError **error)
     }
     if (!snap_op_check_cancelled(op, error))
         return FALSE;
-    if (!(op->flags & (SNAP_DELETE_CHILDREN | SNAP_DELETE_CHILDREN_ONLY)))
-        return delete_one(op, op->name, metadata_only, TRUE, error);
+    if (!(op->flags & (SNAP_DELETE_CHILDREN | SNAP_DELETE_CHILDREN_ONLY))) {
+        if (!delete_one(op, op->name, metadata_only, TRUE, error))
+            return FALSE;
+        /* The disks keep what .forget drops: the name stays taken there. */
+        if (metadata_only)
+            snap_domain_orphan_add(dom, op->name);
+        return TRUE;
+    }
 
     /* Post-order: every snapshot deleted is a leaf by then, so nothing is
      * re-parented, and `current` climbs to the first survivor. */
@@ -315,6 +321,8 @@ snap_op_delete(SnapOp *op, GError **error)
     for (guint i = 0; i < names->len; i++) {
         if (!delete_one(op, names->pdata[i], metadata_only, FALSE, error))
             return FALSE;
+        if (metadata_only)
+            snap_domain_orphan_add(dom, names->pdata[i]);
     }
     new_current = snap_tree_get_current(dom->tree);
     if (g_strcmp0(old_name, new_current ? new_current->name : NULL) != 0) {

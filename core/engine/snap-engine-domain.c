@@ -14,9 +14,31 @@ snap_domain_free(SnapDomain *dom)
     g_clear_pointer(&dom->chains, g_hash_table_unref);
     g_free(dom->job);
     g_clear_pointer(&dom->stale_active, g_ptr_array_unref);
+    g_clear_pointer(&dom->orphan_tags, g_hash_table_unref);
     if (dom->early)
         g_ptr_array_unref(dom->early);
     g_free(dom);
+}
+
+void
+snap_domain_orphan_add(SnapDomain *dom, const char *name)
+{
+    if (dom->orphan_tags == NULL)
+        dom->orphan_tags = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    g_hash_table_add(dom->orphan_tags, g_strdup(name));
+}
+
+void
+snap_domain_orphan_remove(SnapDomain *dom, const char *name)
+{
+    if (dom->orphan_tags != NULL)
+        g_hash_table_remove(dom->orphan_tags, name);
+}
+
+gboolean
+snap_domain_orphan_has(SnapDomain *dom, const char *name)
+{
+    return dom->orphan_tags != NULL && g_hash_table_contains(dom->orphan_tags, name);
 }
 
 /* An undefined domain leaves the table but is not freed before the

@@ -334,18 +334,28 @@ load_domain(SnapEngine *engine, const char *path, const char *name)
     g_autofree char *text = NULL;
     g_autoptr(GError) error = NULL;
     g_autoptr(DomainDef) def = NULL;
+    g_autoptr(GPtrArray) ignored = g_ptr_array_new_with_free_func(g_free);
     SnapDomain *dom;
     GStatBuf st;
     gsize len;
 
     if (!g_file_get_contents(path, &text, &len, &error) ||
-        (def = domain_def_parse(text, len, engine->state_dir, &error)) == NULL) {
-        g_debug("domain file '%s' skipped: %s", path, error->message);
+        (def = domain_def_parse_noting(text, len, engine->state_dir, ignored, &error)) ==
+            NULL) {
+        /* No domain, so no `errors` file: the log is where this shows. */
+        g_message("domain file '%s' skipped: %s", path, error->message);
         return NULL;
     }
     if (g_strcmp0(def->name, name) != 0) {
-        g_debug("domain file '%s' skipped: it defines domain '%s'", path, def->name);
+        g_message("domain file '%s' skipped: it defines domain '%s'", path, def->name);
         return NULL;
+    }
+    if (ignored->len > 0) {
+        /* One line per file: what of a `virsh dumpxml` the subset leaves out. */
+        g_ptr_array_add(ignored, NULL);
+        g_autofree char *list = g_strjoinv(", ", (char **)ignored->pdata);
+
+        g_message("domain %s: ignored what snaptreefs does not use: %s", name, list);
     }
     dom = g_new0(SnapDomain, 1);
     dom->engine = engine;
@@ -562,8 +572,10 @@ snap_engine_new(const char *state_dir, const SnapEngineOptions *opts, GError **e
     abs = g_canonicalize_filename(state_dir, NULL);
     domains = g_build_filename(abs, "domains", NULL);
     if (!g_file_test(abs, G_FILE_TEST_IS_DIR)) {
-        g_set_error(error, SNAP_ERROR, SNAP_ERROR_NOT_FOUND,
-                    "state directory '%s' does not exist", state_dir);
+        g_set_error(error, SNAP_ERROR, SNAP_ERROR_NOT_FOUND, "state directory '%s' %s",
+                    state_dir,
+                    g_file_test(abs, G_FILE_TEST_EXISTS) ? "is not a directory"
+                                                         : "does not exist");
         return NULL;
     }
     engine = engine_alloc(opts);

@@ -101,14 +101,16 @@ snap_op_report(SnapOp *op, const char *operation, const char *message)
 {
     SnapDomain *dom = op->dom;
     PendingChange c = {.kind = SNAP_CHANGE_ERROR};
+    /* The log line is the errors line: one line, whatever the name. */
+    g_autofree char *op_text = error_log_printable(operation);
 
-    g_debug("%s: %s: %s", dom->name, operation, message);
+    g_debug("%s: %s: %s", dom->name, op_text, message);
     g_rw_lock_writer_lock(&op->engine->lock);
     error_log_add(dom->errors, operation, message);
     dom->mtime = g_get_real_time() / G_USEC_PER_SEC;
     g_rw_lock_writer_unlock(&op->engine->lock);
 
-    c.message = g_strdup_printf("%s: %s", operation, message);
+    c.message = g_strdup_printf("%s: %s", op_text, message);
     g_array_append_val(op->changes, c);
     op->domain_file_changed = TRUE;
 }

@@ -57,6 +57,11 @@ struct _SnapDomain {
     /* The journal keeps the intent of a live operation that failed while
      * its QEMU still ran; it is settled before the next operation. */
     gboolean recover_pending;
+    /* Names a disk holds as internal snapshots with no metadata (found at
+     * start, or left by .forget): a new snapshot may not take one, since
+     * qcow2 would keep two tags of that name and find the older first.
+     * Worker only; NULL when none. */
+    GHashTable *orphan_tags;
 };
 
 struct _SnapEngine {
@@ -268,6 +273,12 @@ GPtrArray *snap_engine_domains(SnapEngine *engine, gboolean removed_too);
 
 /* Frees @dom (NULL allowed); its worker is gone. */
 void snap_domain_free(SnapDomain *dom);
+
+/* The set of orphan tag names of @dom (see SnapDomain.orphan_tags), on
+ * its worker. */
+void snap_domain_orphan_add(SnapDomain *dom, const char *name);
+void snap_domain_orphan_remove(SnapDomain *dom, const char *name);
+gboolean snap_domain_orphan_has(SnapDomain *dom, const char *name);
 
 /* ---- backends that own the metadata ----
  * state_dir is NULL: no file is written; the trees mirror the backend. */

@@ -159,6 +159,7 @@ reconcile_domain(SnapOp *op)
 
             if (snap_tree_lookup(dom->tree, tag) != NULL)
                 continue;
+            snap_domain_orphan_add(dom, tag);
             msg =
                 g_strdup_printf("disk %s (%s) holds snapshot '%s' that has no metadata; "
                                 "write its <domainsnapshot> to create to redefine it",

@@ -28,16 +28,34 @@ error_log_free(ErrorLog *log)
     g_free(log);
 }
 
+char *
+error_log_printable(const char *text)
+{
+    g_autofree char *valid = g_utf8_make_valid(text ? text : "", -1);
+    GString *out = g_string_sized_new(strlen(valid));
+
+    for (const char *p = valid; *p != '\0'; p = g_utf8_next_char(p)) {
+        gunichar c = g_utf8_get_char(p);
+
+        if (c < 0x20 || c == 0x7f || (c >= 0x80 && c <= 0x9f))
+            g_string_append_printf(out, "\\u%04X", c);
+        else
+            g_string_append_unichar(out, c);
+    }
+    return g_string_free(out, FALSE);
+}
+
 void
 error_log_add(ErrorLog *log, const char *operation, const char *message)
 {
     g_autoptr(GDateTime) now = g_date_time_new_now_utc();
     g_autofree char *stamp = g_date_time_format(now, "%Y-%m-%dT%H:%M:%SZ");
+    g_autofree char *op = error_log_printable(operation);
     GString *line = g_string_new(stamp);
     gsize start;
 
     g_string_append_c(line, ' ');
-    g_string_append(line, operation ? operation : "");
+    g_string_append(line, op);
     g_string_append(line, ": ");
     start = line->len;
     g_string_append(line, message ? message : "");

@@ -12,8 +12,14 @@ ErrorLog *error_log_new(guint max_lines);
 void error_log_free(ErrorLog *log);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(ErrorLog, error_log_free)
 
-/* Appends "YYYY-MM-DDTHH:MM:SSZ OPERATION: MESSAGE\n" (newlines inside
- * MESSAGE become spaces). Not thread-safe: the caller locks. */
+/* @text (an operation, which may quote a snapshot name as the user typed
+ * it) made one printable UTF-8 line: invalid bytes become U+FFFD, control
+ * characters \uXXXX. (transfer full) */
+char *error_log_printable(const char *text);
+
+/* Appends "YYYY-MM-DDTHH:MM:SSZ OPERATION: MESSAGE\n", OPERATION made
+ * printable (error_log_printable), newlines inside MESSAGE spaces. Not
+ * thread-safe: the caller locks. */
 void error_log_add(ErrorLog *log, const char *operation, const char *message);
 
 /* Everything, oldest first. (transfer full) */

@@ -73,8 +73,16 @@ refuse "Invalid argument" "no such tag on the disks" "does not exist on the disk
     "$(edit "$WORKDIR/mid.xml" 's|<name>mid</name>|<name>ghost</name>|')"
 refuse "Invalid argument" "a disk the domain lacks" "names disk 'vdz'" \
     "$(edit "$WORKDIR/mid.xml" "s|<disk name='vdb'|<disk name='vdz'|")"
-refuse "Invalid argument" "memory the images do not hold" "no disk holds a VM state" \
+refuse "Invalid argument" "an offline snapshot redefined as live" "online and offline" \
     "$(edit "$WORKDIR/mid.xml" "s|<state>shutoff</state>|<state>running</state>|; s|<memory snapshot='no'/>|<memory snapshot='internal'/>|")"
+# The metadata of top forgotten (its tag stays), a redefine of it as live
+# claims memory no disk holds; then top comes back as it was.
+cp "$D/base/mid/top/metadata.xml" "$WORKDIR/top.xml"
+assert_ok put "$D/.forget" "snapshot top"
+refuse "Invalid argument" "memory the images do not hold" "no disk holds a VM state" \
+    "$(edit "$WORKDIR/top.xml" "s|<state>shutoff</state>|<state>running</state>|; s|<memory snapshot='no'/>|<memory snapshot='internal'/>|")"
+assert_ok put_file "$D/create" "$WORKDIR/top.xml"
+assert_eq "current after top came back" base/mid/top "$(readlink "$D/current")"
 qemu-img snapshot -d mid "$(image d1 vdb)" || fail "cannot drop mid from vdb"
 refuse "Invalid argument" "a tag missing on one disk" "disk vdb" "$WORKDIR/mid.xml"
 qemu-img snapshot -c mid "$(image d1 vdb)" || fail "cannot put mid back on vdb"

@@ -135,5 +135,32 @@ assert_eq "inodes after remount" "$before" "$after"
 dups=$(printf '%s\n' "$after" | awk '{print $1}' | sort | uniq -d | tr '\n' ' ')
 assert_eq "duplicate inode numbers" "" "$dups"
 
+check "a domain file that does not load is left out, and elements a domain file has beyond the subset are ignored, each with a log line (no -d needed)"
+umount_fs
+printf 'not xml\n' >"$STATE/domains/broken.xml"
+make_domain other
+sed -i 's|<name>other</name>|<name>renamed</name>|' "$STATE/domains/other.xml"
+# A domain as `virsh dumpxml` prints it: what the subset does not know
+# is ignored, with a log line.
+make_domain dumped
+sed -i -e 's|<vcpu>|<clock offset="utc"/>\n  <vcpu>|' \
+    -e 's|</devices>|  <interface type="network"><source network="default"/></interface>\n  </devices>|' \
+    "$STATE/domains/dumped.xml"
+logn=$(wc -l <"$DAEMON_LOG")
+mount_fs
+assert_eq "ls MNT with two bad domain files" "d1 d2 dumped" "$(ls "$MNT" | tr '\n' ' ' | sed 's/ $//')"
+log=$(tail -n +"$((logn + 1))" "$DAEMON_LOG")
+assert_contains "log names the file that does not parse" "$log" "domains/broken.xml"
+assert_contains "log names the file whose <name> differs" "$log" "domains/other.xml"
+assert_contains "log line for the ignored elements" "$log" \
+    "domain dumped: ignored what snaptreefs does not use: <clock>, device <interface>"
+
+check "find -type d -links 2 lists exactly the leaves of the whole mount, a domain with no snapshot too"
+[ ! -e "$MNT/dumped/current" ] || fail "dumped has a snapshot"
+leaves=$(find "$MNT" -type d | sort | while IFS= read -r d; do
+    [ -n "$(find "$d" -mindepth 1 -maxdepth 1 -type d)" ] || echo "$d"
+done)
+assert_eq "find -type d -links 2" "$leaves" "$(find "$MNT" -type d -links 2 | sort)"
+
 umount_fs
 say "PASS"

@@ -23,6 +23,17 @@ assert_eq "description" "hello from create" \
 assert_eq "tags" withdesc "$(disk_tags "$IMG")"
 assert_eq "current" "$D/withdesc" "$(cd "$D/current" && pwd -P)"
 
+check "a document over 4 KiB written by a libxml2 tool (xmllint --format: 4095-byte blocks) is taken whole"
+{
+    printf '<domainsnapshot><name>long</name><description>'
+    head -c 9000 /dev/zero | tr '\0' 'x'
+    printf '</description></domainsnapshot>\n'
+} >"$WORKDIR/long.xml"
+assert_ok bash -c 'xmllint --format "$1" > "$2"' _ "$WORKDIR/long.xml" "$D/create"
+assert_eq "description of long" 9000 \
+    "$(xmllint --xpath 'string(/domainsnapshot/description)' "$D/.by-name/long/metadata.xml" | tr -d '\n' | wc -c)"
+assert_ok rmdir "$D/.by-name/long"
+
 check "create with a taken name that is not a redefine: EEXIST"
 n=$(errors_count d1)
 before=$(fingerprint d1)
@@ -107,6 +118,33 @@ if [ "$(grep -c '<active>' "$WORKDIR/c.xml")" -eq 1 ]; then
 else
     fail "could not add <active>1</active> to c's metadata"
 fi
+
+check "a redefine that gives only name and creationTime keeps the disks and domain the snapshot recorded (as libvirt does)"
+ct=$(xmllint --xpath 'string(/domainsnapshot/creationTime)' "$D/withdesc/a/metadata.xml")
+cp "$D/withdesc/a/metadata.xml" "$WORKDIR/a-before.xml"
+# Without <parent> a redefine makes it a root, as in libvirt.
+assert_ok put "$D/create" "<domainsnapshot><name>a</name><creationTime>$ct</creationTime></domainsnapshot>"
+[ -d "$D/a" ] || fail "a is not a root after a redefine without <parent>"
+for what in "/domainsnapshot/disks/disk/@name" "/domainsnapshot/domain/name" \
+    "/domainsnapshot/state" "/domainsnapshot/memory/@snapshot"; do
+    assert_eq "$what of a after a partial redefine" \
+        "$(xmllint --xpath "string($what)" "$WORKDIR/a-before.xml")" \
+        "$(xmllint --xpath "string($what)" "$D/a/metadata.xml")"
+done
+
+check "a redefine cannot turn an offline snapshot into a live one (libvirt: EINVAL), nothing changes"
+before=$(fingerprint d1)
+n=$(errors_count d1)
+assert_errno "Invalid argument" put "$D/create" \
+    "<domainsnapshot><name>a</name><state>running</state><creationTime>$ct</creationTime></domainsnapshot>"
+assert_unchanged "redefine of a as running" "$before" d1
+assert_new_error "redefine of a as running" d1 "$n" "online and offline"
+
+check "rmdir after a partial redefine still deletes the snapshot from the disk"
+assert_ok rmdir "$D/a"
+case " $(disk_tags "$IMG") " in
+    *" a "*) fail "tag a left on the disk after rmdir: $(disk_tags "$IMG")" ;;
+esac
 
 umount_fs
 say "PASS"

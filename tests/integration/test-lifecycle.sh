@@ -14,6 +14,16 @@ pid_of_mount() {
     return 1
 }
 
+check "a STATE_DIR that is missing or not a directory: exit 1, a message saying which, no mount"
+: >"$WORKDIR/plain-file"
+for bad in "$WORKDIR/missing:does not exist" "$WORKDIR/plain-file:is not a directory"; do
+    rc=0
+    out=$("$SNAPTREEFS" "${bad%%:*}" "$MNT" 2>&1) || rc=$?
+    assert_eq "exit status with STATE_DIR ${bad%%:*}" 1 "$rc"
+    assert_contains "message for STATE_DIR ${bad%%:*}" "$out" "${bad#*:}"
+    ! mountpoint -q "$MNT" || fail "mounted with STATE_DIR ${bad%%:*}"
+done
+
 check "without -f the command returns once the mount is ready"
 G_DEBUG=fatal-warnings "$SNAPTREEFS" "$STATE" "$MNT" >"$LOGS/daemon-mode.log" 2>&1 ||
     fail "snaptreefs (daemon mode) exited with $?"

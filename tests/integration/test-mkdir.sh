@@ -100,6 +100,23 @@ for name in domain.xml state current create errors job disks; do
     assert_unchanged "mkdir current/$name" "$before" d1
 done
 
+check "each refused name adds exactly one printable, UTF-8 line to errors and the log"
+n=$(errors_count d2)
+logn=$(wc -l <"$DAEMON_LOG")
+hostile=($'nl\nx' $'cr\rx' $'esc\x1b[31mred' $'\xff\xfe' $'del\x7f')
+for name in "${hostile[@]}"; do
+    assert_errno "Invalid argument" mkdir "$MNT/d2/$name"
+done
+assert_eq "errors lines added by ${#hostile[@]} refused names" \
+    $((n + ${#hostile[@]})) "$(errors_count d2)"
+if grep -q $'[\x01-\x09\x0b-\x1f\x7f]' "$MNT/d2/errors"; then
+    fail "errors holds raw control characters: $(cat -A "$MNT/d2/errors")"
+fi
+iconv -f UTF-8 -t UTF-8 "$MNT/d2/errors" >/dev/null 2>&1 ||
+    fail "errors is not valid UTF-8: $(cat -A "$MNT/d2/errors")"
+assert_eq "log lines added by ${#hostile[@]} refused names" \
+    $((logn + ${#hostile[@]})) "$(wc -l <"$DAEMON_LOG")"
+
 check "a 200-byte UTF-8 name is valid"
 long200=$(printf '\xc3\xa9%.0s' $(seq 1 100))
 assert_eq "byte length" 200 "$(printf '%s' "$long200" | wc -c)"
@@ -130,6 +147,29 @@ for i in $(seq 1 30); do
         fail "mkdir d2/current/chain$i right after chain$((i - 1)): expected success, got: $out (current -> $(readlink "$MNT/d2/current"))"
 done
 assert_eq "depth of d2's chain" "chain30" "$(basename "$(readlink "$MNT/d2/current")")"
+
+check "a name a disk holds without metadata (kept by .forget, or found at start): EEXIST, never a second tag"
+# qcow2 takes a second tag of a name it holds and finds the older one
+# first: the new snapshot would revert to the old data, and its rmdir
+# would delete the older tag, which the user kept.
+cp "$MNT/d2/current/metadata.xml" "$WORKDIR/chain30.xml"
+assert_ok put "$MNT/d2/.forget" "snapshot chain30"
+before=$(fingerprint d2)
+n=$(errors_count d2)
+assert_errno "File exists" mkdir "$MNT/d2/current/chain30"
+assert_errno "File exists" put "$MNT/d2/create" "<domainsnapshot><name>chain30</name></domainsnapshot>"
+assert_unchanged "mkdir and create of the forgotten chain30" "$before" d2
+assert_new_error "mkdir of the forgotten chain30" d2 "$n" chain30
+assert_ok put_file "$MNT/d2/create" "$WORKDIR/chain30.xml"
+assert_eq "d2 current after chain30's redefine" chain30 "$(basename "$(readlink "$MNT/d2/current")")"
+umount_fs
+qemu-img snapshot -c ghost "$(image d1 vdb)" || fail "cannot add a tag to vdb"
+mount_fs
+before=$(fingerprint d1)
+assert_errno "File exists" mkdir "$D/current/ghost"
+assert_unchanged "mkdir of a name a disk held at start" "$before" d1
+assert_contains "errors names ghost" "$(tail -n 1 "$D/errors")" "'ghost' with no metadata"
+qemu-img snapshot -d ghost "$(image d1 vdb)" || fail "cannot drop the tag ghost"
 
 check "images are consistent"
 for img in "$STATE"/images/*.qcow2; do qcow2_check "$img"; done
