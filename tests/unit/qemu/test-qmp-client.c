@@ -776,6 +776,8 @@ test_wait_event(void)
         SEND("{\"event\": \"SHUTDOWN\", \"data\": {\"guest\": false}}\r\n"),
         CLOSE,
     };
+    /* Before the connection: the peer's first 50 ms start with it. */
+    gint64 start = g_get_monotonic_time();
     FakePeer *p = fake_peer_start(steps);
     g_autoptr(QmpClient) c = connect_ok(p);
     g_autoptr(GError) error = NULL;
@@ -784,7 +786,6 @@ test_wait_event(void)
     g_autoptr(QmpEvent) last = NULL;
     g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
     g_autofree char *seen = NULL;
-    gint64 start = g_get_monotonic_time();
 
     qmp_client_set_event_func(c, record_event, g_ptr_array_ref(names),
                               (GDestroyNotify)g_ptr_array_unref);
