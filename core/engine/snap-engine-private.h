@@ -50,6 +50,8 @@ struct _SnapDomain {
     gboolean removed;   /* undefined: out of the table, answering NOT_FOUND */
     /* A refresh from the backend waits in the queue (libvirt). */
     gint refresh_queued;
+    /* Where the next refresh's sweep of snapshot XML starts (worker only). */
+    guint sweep_next;
     /* Snapshots whose files claim <active> but lost to a later one at
      * load (an operation died before its deferred rewrite); recovery
      * rewrites them. NULL when none. */

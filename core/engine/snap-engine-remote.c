@@ -9,6 +9,14 @@
 
 /* ---- refresh: the tree becomes what the backend says -------------------- */
 
+/* How many snapshots each refresh reads again in turn. libvirt has no
+ * event for a snapshot redefined in place (virsh snapshot-edit,
+ * virt-manager's description): with refreshes twice a second, a domain of
+ * up to 2 * REFRESH_SWEEP snapshots shows such a change within a second,
+ * a larger one within (snapshots / REFRESH_SWEEP) half-seconds, for
+ * REFRESH_SWEEP calls per domain and refresh. */
+#define REFRESH_SWEEP 2
+
 typedef struct {
     char *name;
     SnapBackendSnapshot snap;
@@ -192,6 +200,13 @@ snap_remote_refresh(SnapOp *op, guint flags, const char *hint)
         if ((flags & SNAP_REFRESH_ALL) || !snap_tree_lookup(dom->tree, name) ||
             g_strcmp0(name, hint) == 0)
             g_hash_table_add(want, (gpointer)name);
+    }
+    if (!(flags & SNAP_REFRESH_ALL) && view.names->len > 0) {
+        guint n = view.names->len;
+
+        for (guint k = 0; k < MIN(REFRESH_SWEEP, n); k++)
+            g_hash_table_add(want, view.names->pdata[(dom->sweep_next + k) % n]);
+        dom->sweep_next = (dom->sweep_next % n + REFRESH_SWEEP) % n;
     }
     retire_all(engine, dom->name, removed_names, TRUE);
     fetched = fetch_snapshots(op, want, present);

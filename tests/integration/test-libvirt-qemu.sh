@@ -58,7 +58,7 @@ put "$D/live1/revert" ""
 assert_eq "running after revert" running "$(vsh domstate g1)"
 assert_eq "state file" running "$(cat "$D/state")"
 
-say "virsh changes show up within a second: create, delete, lifecycle"
+say "virsh changes show up within a second: create, delete, edit, lifecycle"
 ls "$D" >/dev/null
 vsh snapshot-create-as g1 byvirsh >/dev/null
 start=$(now_ms)
@@ -72,6 +72,19 @@ wait_for 1 test -d "$D/byvirsh"
 # As with `current`: the kernel's cached entry of the removed live1 is
 # invalidated by the same refresh, a moment after the tree moved byvirsh.
 wait_for 1 test ! -e "$D/live1"
+# A snapshot redefined in place (virsh snapshot-edit) has no event: the
+# refreshes read a few snapshots again in turn (g1 has two here).
+cat "$D/byvirsh/metadata.xml" >/dev/null
+mtime=$(stat -c %Y "$D")
+sleep 1.2
+assert_eq "domain mtime with nothing changed" "$mtime" "$(stat -c %Y "$D")"
+vsh snapshot-dumpxml g1 byvirsh |
+    sed 's|<description>[^<]*</description>||; s|</name>|</name><description>edited by virsh</description>|' \
+        >"$WORKDIR/byvirsh.xml"
+vsh snapshot-create g1 "$WORKDIR/byvirsh.xml" --redefine >/dev/null
+start=$(now_ms)
+wait_for 1 grep -q "<description>edited by virsh</description>" "$D/byvirsh/metadata.xml"
+say "virsh's in-place edit showed after $(( $(now_ms) - start )) ms"
 vsh suspend g1 >/dev/null
 wait_for 1 grep -qx paused "$D/state"
 vsh resume g1 >/dev/null
