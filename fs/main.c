@@ -229,6 +229,7 @@ main(int argc, char *argv[])
     g_autoptr(FsContext) ctx = NULL;
     g_autoptr(GError) error = NULL;
     g_autofree char *state_dir = NULL;
+    g_autofree char *source = NULL; /* what the log names: STATE or the URIs */
     char *cache_dir = NULL;
     struct fuse_session *se = NULL;
     gint64 load_us;
@@ -367,6 +368,10 @@ main(int argc, char *argv[])
         g_ptr_array_add(opts.uris, NULL);
         engine_opts.libvirt_uris = (const char *const *)opts.uris->pdata;
     }
+    /* A fleet is named by all its URIs, not by the first alone. */
+    source = engine_opts.libvirt_uris != NULL
+                 ? g_strjoinv(", ", (char **)engine_opts.libvirt_uris)
+                 : g_strdup(libvirt ? (const char *)opts.uris->pdata[0] : state_dir);
     engine_opts.disks = opts.disks;
     if (libvirt) {
         /* Absolute: fuse_daemonize() changes to "/". */
@@ -380,8 +385,7 @@ main(int argc, char *argv[])
     ctx->engine = snap_engine_new(state_dir, &engine_opts, &error);
     load_us = g_get_monotonic_time() - load_us;
     if (ctx->engine == NULL) {
-        fprintf(stderr, "%s: %s: %s\n", argv[0],
-                libvirt ? (const char *)opts.uris->pdata[0] : state_dir, error->message);
+        fprintf(stderr, "%s: %s: %s\n", argv[0], source, error->message);
         goto out_session;
     }
 #ifdef HAVE_GUESTFS
@@ -411,8 +415,7 @@ main(int argc, char *argv[])
     else
         fs_log_foreground();
     log_load_problems(ctx->engine);
-    log_mounted(ctx->engine, libvirt ? (const char *)opts.uris->pdata[0] : state_dir,
-                cmd.mountpoint, load_us);
+    log_mounted(ctx->engine, source, cmd.mountpoint, load_us);
 
     snap_engine_start(ctx->engine);
     fs_invalidator_start(ctx->invalidator, se);

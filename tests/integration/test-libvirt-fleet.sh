@@ -159,6 +159,8 @@ timed "mkdir on the running host" mkdir "$MNT/localhost/g1/current/r3"
 [ ! -e "$B/h1" ] || fail "$B/h1 exists while its host has not answered"
 grep -q "host 127.0.0.1 ($B_URI) cannot be reached" "$DAEMON_LOG" ||
     fail "the daemon log does not say that 127.0.0.1 cannot be reached: $(tail -n 5 "$DAEMON_LOG")"
+grep -qF "mounted $LV_URI, $B_URI on $MNT: " "$DAEMON_LOG" ||
+    fail "the mounted line does not name both URIs: $(grep mounted "$DAEMON_LOG" | tail -n 1)"
 kill -CONT "$B_PID"
 start=$(now_ms)
 wait_for 20 test -d "$B/h1/k1/after"

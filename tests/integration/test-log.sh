@@ -105,7 +105,7 @@ BAD_HOST=qemu+tcp://127.0.0.1:1/system
 "$SNAPTREEFS" -o "backend=libvirt,uri=test:///default,uri=$BAD_HOST" none "$MNT" \
     2>"$LOGS/fleet-stderr.log" || fail "snaptreefs failed: $(cat "$LOGS/fleet-stderr.log")"
 pid=$(daemon_pid "$MNT") || fail "no daemon for $MNT"
-wait_for_line "$JOURNAL" "mounted test:///default on $MNT"
+wait_for_line "$JOURNAL" "mounted test:///default, $BAD_HOST on $MNT"
 umount_daemonized "$MNT" "$pid"
 wait_for_line "$JOURNAL" "unmounting $MNT"
 got=$(jq -r 'select(.MESSAGE | contains("cannot be reached")) | "\(.SYSLOG_IDENTIFIER) \(.PRIORITY) \(.MESSAGE)"' "$JOURNAL")
