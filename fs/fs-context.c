@@ -22,6 +22,8 @@ fs_context_new(void)
     g_mutex_init(&ctx->listings_lock);
     ctx->listings = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free,
                                           (GDestroyNotify)g_ptr_array_unref);
+    g_mutex_init(&ctx->open_lock);
+    ctx->open_files = g_hash_table_new(NULL, NULL);
     return ctx;
 }
 
@@ -30,6 +32,9 @@ fs_context_free(FsContext *ctx)
 {
     if (ctx == NULL)
         return;
+    fs_ops_file_close_all(ctx);
+    g_clear_pointer(&ctx->open_files, g_hash_table_unref);
+    g_mutex_clear(&ctx->open_lock);
     /* Its readers are the engine's, and close before it. */
     g_clear_pointer(&ctx->disks, fs_disks_free);
 #ifdef HAVE_GUESTFS

@@ -38,6 +38,11 @@ typedef struct {
     GMutex listings_lock;
     GHashTable *listings; /* generation (guint64) -> GPtrArray of FsDirEntry* */
     guint64 listing_gen;  /* the last generation handed out */
+    /* The handles of open status, control and metadata files
+     * (fs-ops-file.c): a RELEASE still in the kernel when the mount goes
+     * never comes, and these are closed at teardown instead. */
+    GMutex open_lock;
+    GHashTable *open_files; /* set of FsFileHandle* */
 } FsContext;
 
 /* A context with an empty inode table and an idle invalidator; the engine

@@ -157,8 +157,15 @@ fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
             fi->nonseekable = 1;
     }
     fi->fh = (uint64_t)(uintptr_t)h;
-    if (fuse_reply_open(req, fi) != 0)
+    g_mutex_lock(&ctx->open_lock);
+    g_hash_table_add(ctx->open_files, h);
+    g_mutex_unlock(&ctx->open_lock);
+    if (fuse_reply_open(req, fi) != 0) {
+        g_mutex_lock(&ctx->open_lock);
+        g_hash_table_remove(ctx->open_files, h);
+        g_mutex_unlock(&ctx->open_lock);
         fs_file_handle_free(h);
+    }
 }
 
 /* A cached file's content is taken at open. If it changed since, the
@@ -454,8 +461,23 @@ fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         snap_engine_create_xml_async(ctx->engine, h->node->domain,
                                      (const char *)doc->data, doc->len, NULL,
                                      on_leftover_done, NULL);
+    g_mutex_lock(&ctx->open_lock);
+    g_hash_table_remove(ctx->open_files, h);
+    g_mutex_unlock(&ctx->open_lock);
     fs_file_handle_free(h);
     fuse_reply_err(req, 0);
+}
+
+void
+fs_ops_file_close_all(FsContext *ctx)
+{
+    GHashTableIter iter;
+    gpointer h;
+
+    g_hash_table_iter_init(&iter, ctx->open_files);
+    while (g_hash_table_iter_next(&iter, &h, NULL))
+        fs_file_handle_free(h);
+    g_hash_table_remove_all(ctx->open_files);
 }
 
 static void

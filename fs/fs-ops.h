@@ -17,6 +17,10 @@ void fs_ops_dir_init(struct fuse_lowlevel_ops *ops);
 /* fs-ops-file.c */
 void fs_ops_file_init(struct fuse_lowlevel_ops *ops);
 
+/* Closes the files the kernel left open (no RELEASE came before the
+ * session ended); their pending create documents are dropped. */
+void fs_ops_file_close_all(FsContext *ctx);
+
 /* fs-ops-disks.c: wraps open, read, release (and sets lseek) so that the
  * disk files are served from worker threads; the other files go to the
  * handlers @ops held before. Call after fs_ops_file_init(). */
