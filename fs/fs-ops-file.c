@@ -35,6 +35,16 @@ fs_file_handle_free(FsFileHandle *h)
     g_free(h);
 }
 
+/* Closes @h, which the kernel will not use again. */
+static void
+handle_close(FsContext *ctx, FsFileHandle *h)
+{
+    g_mutex_lock(&ctx->open_lock);
+    g_hash_table_remove(ctx->open_files, h);
+    g_mutex_unlock(&ctx->open_lock);
+    fs_file_handle_free(h);
+}
+
 static FsFileHandle *
 handle_of(struct fuse_file_info *fi)
 {
@@ -160,12 +170,8 @@ fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     g_mutex_lock(&ctx->open_lock);
     g_hash_table_add(ctx->open_files, h);
     g_mutex_unlock(&ctx->open_lock);
-    if (fuse_reply_open(req, fi) != 0) {
-        g_mutex_lock(&ctx->open_lock);
-        g_hash_table_remove(ctx->open_files, h);
-        g_mutex_unlock(&ctx->open_lock);
-        fs_file_handle_free(h);
-    }
+    if (fuse_reply_open(req, fi) != 0)
+        handle_close(ctx, h);
 }
 
 /* A cached file's content is taken at open. If it changed since, the
@@ -461,10 +467,7 @@ fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         snap_engine_create_xml_async(ctx->engine, h->node->domain,
                                      (const char *)doc->data, doc->len, NULL,
                                      on_leftover_done, NULL);
-    g_mutex_lock(&ctx->open_lock);
-    g_hash_table_remove(ctx->open_files, h);
-    g_mutex_unlock(&ctx->open_lock);
-    fs_file_handle_free(h);
+    handle_close(ctx, h);
     fuse_reply_err(req, 0);
 }
 

@@ -491,7 +491,6 @@ SnapCatalogue *
 snap_backend_libvirt_fleet_new(const char *const *uris, GError **error)
 {
     g_autoptr(GPtrArray) openers = g_ptr_array_new();
-
     FleetBackend *self = g_new0(FleetBackend, 1);
 
     self->parent.parent.ops = &fleet_ops;
